@@ -1,0 +1,122 @@
+"""Sentence-aware passages with exact character offsets into the article text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import blingfire
+
+from .config import Settings
+from .corpus import Article
+
+# Blank lines and Markdown headings/list items end a sentence whatever the punctuation.
+_BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:#{1,6}\s|[-*+]\s|\d+[.)]\s|>))")
+
+
+@dataclass(frozen=True)
+class Passage:
+    doc_id: str
+    passage_id: str
+    start: int
+    end: int
+    text: str
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans ``(start, end)`` covering the non-blank text, in order.
+
+    Example:
+        >>> split_sentences("It flew. It landed.\\n\\nThe end")
+        [(0, 8), (9, 19), (21, 28)]
+    """
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _BLOCK_BREAK.finditer(text):
+        _split_block(text, pos, m.start(), spans)
+        pos = m.end()
+    _split_block(text, pos, len(text), spans)
+    return spans
+
+
+def _split_block(text: str, lo: int, hi: int, out: list[tuple[int, int]]) -> None:
+    block = text[lo:hi]
+    if not block.strip():
+        return
+    _, offsets = blingfire.text_to_sentences_and_offsets(block)
+    for a, b in offsets:
+        # blingfire's spans exclude surrounding blanks; guard anyway so offsets stay exact
+        s = block[a:b]
+        a += len(s) - len(s.lstrip())
+        b -= len(s) - len(s.rstrip())
+        if b > a:
+            out.append((lo + a, lo + b))
+
+
+def _pieces(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
+    """Cut one over-long sentence into pieces of at most ``limit`` chars at spaces."""
+    out = []
+    while end - start > limit:
+        cut = text.rfind(" ", start + 1, start + limit + 1)
+        if cut <= start:
+            cut = start + limit
+        out.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        out.append((start, end))
+    return out
+
+
+def chunk_spans(text: str, chunk_chars: int, overlap_chars: int) -> list[tuple[int, int]]:
+    """Greedy packing of whole sentences into spans of at most ``chunk_chars`` characters.
+
+    The next span starts with the trailing sentences of the previous one that fit in
+    ``overlap_chars``; a sentence longer than ``chunk_chars`` is cut at spaces.
+    """
+    sents: list[tuple[int, int]] = []
+    for a, b in split_sentences(text):
+        sents.extend(_pieces(text, a, b, chunk_chars) if b - a > chunk_chars else [(a, b)])
+    spans: list[tuple[int, int]] = []
+    i, n = 0, len(sents)
+    while i < n:
+        j = i
+        while j + 1 < n and sents[j + 1][1] - sents[i][0] <= chunk_chars:
+            j += 1
+        spans.append((sents[i][0], sents[j][1]))
+        if j + 1 >= n:
+            break
+        nxt = j + 1
+        # overlap only with sentences that still leave room for new text in the next span
+        while (nxt - 1 > i and sents[j][1] - sents[nxt - 1][0] <= overlap_chars
+               and sents[j + 1][1] - sents[nxt - 1][0] <= chunk_chars):
+            nxt -= 1
+        i = nxt
+    return spans
+
+
+def split_passages(article: Article, settings: Settings | None = None) -> list[Passage]:
+    """Split an article into passages; ``article.text[p.start:p.end] == p.text``.
+
+    Example:
+        >>> from challenge_qa.corpus import Article
+        >>> text = "The crew launched in October. They filmed for twelve days. The film opens."
+        >>> a = Article.make(id="a", title="T", text=text, path="a.txt")
+        >>> [p.text for p in split_passages(a, Settings(chunk_chars=60, overlap_chars=30))]
+        ['The crew launched in October. They filmed for twelve days.', \
+'They filmed for twelve days. The film opens.']
+    """
+    s = settings or Settings()
+    return [
+        Passage(doc_id=article.id, passage_id=f"{article.id}#{n}", start=a, end=b,
+                text=article.text[a:b])
+        for n, (a, b) in enumerate(chunk_spans(article.text, s.chunk_chars, s.overlap_chars))
+    ]
+
+
+def passage_context(title: str, text: str, with_title: bool) -> str:
+    """The text the embedder and BM25 see for a passage: the title gives it context."""
+    if with_title and title and not text.startswith(title):
+        return f"{title}\n{text}"
+    return text

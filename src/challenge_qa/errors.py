@@ -1,0 +1,60 @@
+"""Named errors. The library raises them; the CLI and UI render ``str(err)`` and ``err.hint``."""
+
+from __future__ import annotations
+
+
+class ChallengeQAError(Exception):
+    """Base class: a problem the user can fix. ``hint`` names the next step."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.__class__.__name__
+
+
+class InvalidQuestionError(ChallengeQAError, ValueError):
+    hint = "Ask a question in words, e.g. 'Who directed The Challenge?'."
+
+
+class InvalidArgumentError(ChallengeQAError, ValueError):
+    pass
+
+
+class CorpusNotFoundError(ChallengeQAError):
+    hint = "Point --corpus (or CHALLENGE_QA_CORPUS) at a folder or file of articles."
+
+
+class CorpusEmptyError(ChallengeQAError):
+    hint = "Add .md, .txt, .html or .jsonl articles to the corpus folder."
+
+
+class IndexNotFoundError(ChallengeQAError):
+    hint = "Build it with: challenge-qa index"
+
+
+class IndexMismatchError(ChallengeQAError):
+    hint = "Rebuild it with: challenge-qa index --full"
+
+
+class IndexCorruptError(ChallengeQAError):
+    hint = "Rebuild it with: challenge-qa index --full"
+
+
+class IndexLockedError(ChallengeQAError):
+    hint = "Wait for the running build to finish, then try again."
+
+
+class ModelLoadError(ChallengeQAError):
+    hint = (
+        "Check the model name or path (CHALLENGE_QA_MODEL); without internet only the "
+        "bundled all-MiniLM-L6-v2 or a local folder can be used."
+    )
+
+
+class EvalInputError(ChallengeQAError):
+    hint = "Check the --queries and --qrels files (BEIR format)."

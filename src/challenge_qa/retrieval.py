@@ -1,0 +1,168 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 candidates, fused, de-duplicated, cited."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from .chunking import split_sentences
+from .config import Settings
+from .errors import InvalidArgumentError, InvalidQuestionError
+from .fusion import drop_overlapping, first_per_group, fuse
+from .lexical import tokenize
+from .store import Index, get_index
+
+MAX_K = 1000
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage with its source and the sentence that best supports the query.
+
+    Offsets are character offsets into the article text: ``article.text[start:end] == text``
+    and ``article.text[sentence_start:sentence_end] == sentence``.
+    """
+
+    rank: int
+    doc_id: str
+    title: str
+    source: str | None
+    date: str | None
+    url: str | None
+    path: str
+    passage_id: str
+    text: str
+    start: int
+    end: int
+    sentence: str
+    sentence_start: int
+    sentence_end: int
+    score: float
+    dense_score: float
+    bm25_score: float
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Ranked passage rows for one question, before they are turned into hits."""
+
+    question: str
+    rows: np.ndarray
+    score: np.ndarray
+    dense: np.ndarray
+    bm25: np.ndarray
+    terms: list[str]
+
+
+def clean_question(question: object, max_chars: int) -> str:
+    """Validate a question and cut an over-long one at a word boundary."""
+    if not isinstance(question, str):
+        raise InvalidQuestionError(f"The question must be text, not {type(question).__name__}.")
+    q = " ".join(question.replace("\x00", " ").split())
+    if not q:
+        raise InvalidQuestionError("The question is empty.")
+    if len(q) > max_chars:
+        cut = q.rfind(" ", 0, max_chars)
+        q = q[: cut if cut > max_chars // 2 else max_chars]
+    return q
+
+
+def check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise InvalidArgumentError(f"k must be a whole number, not {k!r}.",
+                                   hint="Use a k between 1 and 1000, e.g. k=5.")
+    if not 1 <= int(k) <= MAX_K:
+        raise InvalidArgumentError(f"k must be between 1 and {MAX_K}, not {k}.",
+                                   hint="Use a k between 1 and 1000, e.g. k=5.")
+    return int(k)
+
+
+def rank(index: Index, questions: list[str], depth: int, *,
+         per_article: bool = False) -> list[Ranking]:
+    """Fuse dense and BM25 rankings for a batch of (already cleaned) questions.
+
+    Each retriever contributes its top candidates; every candidate then gets both its exact
+    dense score (from the stored vectors) and its BM25 score, so fusion sees no gaps.
+    """
+    s = index.settings
+    n = index.size
+    if n == 0 or not questions:
+        return []
+    per_doc_factor = 10 if per_article else 3
+    n_cand = min(n, max(s.candidates, depth * per_doc_factor))
+    q_vecs = index.embedder.encode_queries(questions)
+    _, dense_ids = index.dense.search(q_vecs, n_cand)
+    out = []
+    for qi, question in enumerate(questions):
+        terms = index.lexical.query_terms(question)
+        bm_all = index.lexical.scores(terms)
+        bm_top = np.argpartition(-bm_all, n_cand - 1)[:n_cand] if n_cand < n else np.arange(n)
+        d_ids = dense_ids[qi]
+        cand = np.union1d(d_ids[d_ids >= 0], bm_top)
+        dense = np.asarray(index.embeddings[cand] @ q_vecs[qi], dtype=np.float64)
+        bm = bm_all[cand].astype(np.float64)
+        fused = fuse(dense, bm, s.dense_weight, s.score_norm)
+        order = np.lexsort((cand, -fused))  # ties broken by row for determinism
+        spans = index.spans[cand]
+        if per_article:
+            keep = first_per_group(order, spans[:, 0])[:depth]
+        else:
+            keep = drop_overlapping(order, spans[:, 0], spans[:, 1], spans[:, 2],
+                                    s.dedupe_overlap, depth)
+        out.append(Ranking(question, cand[keep], fused[keep], dense[keep], bm[keep], terms))
+    return out
+
+
+def best_sentence(text: str, offset: int, weights: dict[str, float]) -> tuple[int, int]:
+    """Span (article offsets) of the sentence of a passage sharing the most query weight."""
+    spans = split_sentences(text) or [(0, len(text))]
+    if len(spans) == 1 or not weights:
+        a, b = spans[0]
+        return offset + a, offset + b
+    toks = tokenize([text[a:b] for a, b in spans])
+    score = [sum(weights.get(t, 0.0) for t in set(ts)) for ts in toks]
+    a, b = spans[int(np.argmax(score))]
+    return offset + a, offset + b
+
+
+def to_hits(index: Index, ranking: Ranking) -> list[Hit]:
+    weights = index.lexical.term_weights(ranking.terms)
+    hits = []
+    for r, (rec, score, dense, bm) in enumerate(zip(
+            index.rows(ranking.rows.tolist()), ranking.score, ranking.dense, ranking.bm25,
+            strict=True), 1):
+        text = rec["article_text"][rec["start"]:rec["end"]]
+        sa, sb = best_sentence(text, rec["start"], weights)
+        hits.append(Hit(
+            rank=r, doc_id=rec["doc_id"], title=rec["title"], source=rec["source"],
+            date=rec["date"], url=rec["url"], path=rec["path"], passage_id=rec["passage_id"],
+            text=text, start=rec["start"], end=rec["end"],
+            sentence=rec["article_text"][sa:sb], sentence_start=sa, sentence_end=sb,
+            score=round(float(score), 6), dense_score=round(float(dense), 6),
+            bm25_score=round(float(bm), 6)))
+    return hits
+
+
+def retrieve(question: str, k: int = 5, *, index: Index | None = None,
+             per_article: bool = False, settings: Settings | None = None) -> list[Hit]:
+    """The ``k`` passages that best answer ``question``, best first.
+
+    Args:
+        question: A question in plain words; over-long ones are cut, empty ones refused.
+        k: How many hits (1 to 1000).
+        index: A loaded index; by default the process-wide one for the settings.
+        per_article: Return at most one passage (the best) per article.
+        settings: Where the index is and how to fuse; ``Settings.from_env()`` by default.
+
+    Example:
+        >>> hits = retrieve("Who directed The Challenge?", k=1)  # doctest: +SKIP
+        >>> hits[0].sentence
+        'The movie was shot over a course of roughly two weeks after a crew consisting of ...'
+    """
+    k = check_k(k)
+    idx = index or get_index(settings)
+    q = clean_question(question, idx.settings.max_question_chars)
+    ranking = rank(idx, [q], k, per_article=per_article)
+    return to_hits(idx, ranking[0]) if ranking else []
