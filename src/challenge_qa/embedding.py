@@ -70,7 +70,9 @@ class SentenceTransformerEmbedder:
 
     def _load(self):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # per-weight loading bars are noise for users
         target = resolve_model(self.name)
         try:
             return SentenceTransformer(target, device=self.device)

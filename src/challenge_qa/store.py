@@ -327,8 +327,17 @@ class Index:
             raise IndexCorruptError(f"The index in {index_dir} is inconsistent: its parts "
                                     "hold different numbers of passages.")
         self._db_lock = threading.Lock()
+        self._doc_ids: list[str] | None = None
         self.embedder = get_embedder(manifest["model"], device=settings.device,
                                      batch_size=settings.batch_size)
+
+    def doc_ids(self) -> list[str]:
+        """Article ids by article number (the first column of ``spans``)."""
+        if self._doc_ids is None:
+            with self._db_lock:
+                self._doc_ids = [r[0] for r in self._db.execute(
+                    "SELECT id FROM articles ORDER BY idx")]
+        return self._doc_ids
 
     @property
     def size(self) -> int:

@@ -1,0 +1,42 @@
+# Set-up and the two everyday commands. `make run` serves the web chat on docs_corpus/,
+# building the index first if needed; `make test` runs the whole test suite.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# The CPU build of torch must be installed before sentence-transformers, or pip fetches
+# a multi-GB CUDA build. Override TORCH_SPEC (e.g. with an --index-url) elsewhere.
+TORCH_SPEC ?= torch==2.13.0
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: setup setup-dev run index test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.torch: $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	touch $@
+
+setup: $(VENV)/.torch
+	$(BIN)/pip install --quiet -e .
+
+setup-dev: $(VENV)/.torch
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) \
+		|| echo "chromium missing: browser tests will be skipped"
+
+run: setup
+	HF_HUB_OFFLINE=1 $(BIN)/challenge-qa serve --host $(HOST) --port $(PORT)
+
+index: setup
+	HF_HUB_OFFLINE=1 $(BIN)/challenge-qa index
+
+test: setup-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+lint:
+	$(BIN)/ruff check src tests benchmarks app.py
+
+clean:
+	rm -rf $(VENV) index/manifest.json index/gen-* index/.build.lock
