@@ -27,6 +27,8 @@ _EXPORTS = {
     "Hit": "retrieval",
     "retrieve": "retrieval",
     "evaluate": "evaluation",
+    "Answer": "answer",
+    "answer": "answer",
 }
 _EXPORTS.update({name: "errors" for name in (
     "ChallengeQAError", "InvalidQuestionError", "InvalidArgumentError", "CorpusNotFoundError",

@@ -181,6 +181,32 @@ def eval_cmd(corpus, queries, qrels, index, run_path, full, as_json):
         click.echo(f"{name:<11} {value:.4f}")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Use 0.0.0.0 only to expose the chat on purpose.")
+@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@click.option("--auth", envvar="CHALLENGE_QA_AUTH", metavar="USER:PASSWORD",
+              help="Require this login (also CHALLENGE_QA_AUTH).")
+@corpus_opt
+@index_opt
+def serve(host, port, auth, corpus, index):
+    """Start the web chat (builds the index first if there is none)."""
+    from .ui import launch
+
+    login = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not (sep and user and password):
+            raise click.BadParameter("expected USER:PASSWORD", param_hint="--auth")
+        login = (user, password)
+    s = _settings(corpus, index)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.secho(f"Warning: listening on {host}: the chat is reachable from other "
+                    "machines.", err=True, fg="yellow")
+    click.echo(f"Serving {s.corpus_dir} on http://{host}:{port}", err=True)
+    launch(s, host=host, port=port, auth=login)
+
+
 def main() -> None:
     cli(prog_name="challenge-qa")
 

@@ -46,6 +46,9 @@ class Settings:
     overlap_chars: int = 200
     #: Prepend the article title to each passage for embedding and BM25.
     title_context: bool = True
+    #: BM25 term-frequency saturation and length normalisation (bm25s, Lucene variant).
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
     k: int = 5
     #: Passages taken from each retriever before fusion (at least 3*k).
     candidates: int = 100
@@ -57,6 +60,23 @@ class Settings:
     dedupe_overlap: float = 0.5
     #: Questions longer than this are cut (at a word boundary) before retrieval.
     max_question_chars: int = 2000
+    #: Passages whose sentences compete to answer a question.
+    answer_passages: int = 3
+    #: Most sentences in an answer, and how many of the best candidates are considered.
+    answer_sentences: int = 3
+    answer_pool: int = 8
+    #: Sentence score = w_cos * cosine + w_lex * weighted term coverage
+    #: + w_type * (holds the kind of answer asked for) + w_passage * passage score.
+    answer_w_cos: float = 1.0
+    answer_w_lex: float = 0.5
+    answer_w_type: float = 0.15
+    answer_w_passage: float = 0.1
+    #: Later sentences must score at least this share of the best one.
+    answer_keep_ratio: float = 0.8
+    #: Below this score for the best sentence, the articles "do not cover" the question.
+    answer_floor: float = 0.45
+    #: Two sentences this similar (cosine) say the same thing: said once, both cited.
+    same_statement: float = 0.8
     show_progress: bool = True
 
     @classmethod

@@ -8,7 +8,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-BM25_PARAMS = {"k1": 1.2, "b": 0.75, "method": "lucene"}
+BM25_METHOD = "lucene"
 STOPWORDS = "en"
 
 
@@ -25,8 +25,9 @@ def tokenize(texts: list[str], *, show_progress: bool = False) -> list[list[str]
                           return_ids=False, show_progress=show_progress)
 
 
-def build_bm25(texts: list[str], *, show_progress: bool = False) -> bm25s.BM25:
-    retriever = bm25s.BM25(**BM25_PARAMS)
+def build_bm25(texts: list[str], *, k1: float, b: float,
+               show_progress: bool = False) -> bm25s.BM25:
+    retriever = bm25s.BM25(k1=k1, b=b, method=BM25_METHOD)
     tokens = bm25s.tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer(),
                             show_progress=show_progress)
     retriever.index(tokens, show_progress=show_progress)

@@ -34,7 +34,7 @@ from .errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
-from .lexical import BM25_PARAMS, STOPWORDS, Lexical, build_bm25, load_bm25, save_bm25
+from .lexical import BM25_METHOD, STOPWORDS, Lexical, build_bm25, load_bm25, save_bm25
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -146,7 +146,7 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         titles = {a.id: a.title for a in articles}
         all_contexts = [passage_context(titles[p.doc_id], p.text, s.title_context)
                         for p in passages]
-        save_bm25(build_bm25(all_contexts, show_progress=False), tmp / "bm25")
+        save_bm25(build_bm25(all_contexts, k1=s.bm25_k1, b=s.bm25_b), tmp / "bm25")
         spans = _write_sqlite(tmp / "passages.sqlite", articles, passages, layout)
         np.save(tmp / "passages.npy", spans)
         _fsync_tree(tmp)
@@ -166,7 +166,8 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         "dimension": dim,
         "chunking": s.chunking(),
         "faiss": {"type": "IndexFlatIP", "metric": "inner_product"},
-        "bm25": {**BM25_PARAMS, "stemmer": "english", "stopwords": STOPWORDS},
+        "bm25": {"k1": s.bm25_k1, "b": s.bm25_b, "method": BM25_METHOD, "stemmer": "english",
+                 "stopwords": STOPWORDS},
         "corpus": str(corpus_dir),
         "counts": {"articles": len(articles), "passages": len(passages)},
         "files": _file_stats(corpus_dir),

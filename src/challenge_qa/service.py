@@ -1,0 +1,112 @@
+"""The index as a long-running service: built in the background, rebuilt on demand.
+
+Shared by every session of the web chat: the model and index load once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from .config import Settings
+from .errors import ChallengeQAError, IndexNotFoundError
+from .store import Index, Staleness, build_index, get_index
+
+log = logging.getLogger(__name__)
+STALE_CHECK_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    state: str  # "ready", "building", "error", "missing"
+    message: str
+    stale: Staleness | None = None
+
+
+class IndexService:
+    """Owns the index for a server: starts a build when there is none, reports staleness."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+        self._lock = threading.Lock()
+        self._building: threading.Thread | None = None
+        self._error: str | None = None
+        self._stale: tuple[float, Staleness] | None = None
+
+    @property
+    def building(self) -> bool:
+        return self._building is not None and self._building.is_alive()
+
+    def index(self) -> Index:
+        """The current index; raises IndexNotFoundError while none has been built."""
+        return get_index(self.settings)
+
+    def ensure(self) -> None:
+        """Start a background build when no index exists yet."""
+        try:
+            self.index()
+        except IndexNotFoundError:
+            self.rebuild()
+
+    def rebuild(self, *, full: bool = False) -> bool:
+        """Start a background (incremental) build; False if one is already running."""
+        with self._lock:
+            if self.building:
+                return False
+            self._error = None
+            self._building = threading.Thread(target=self._build, args=(full,), daemon=True,
+                                              name="challenge-qa-build")
+            self._building.start()
+            return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        t = self._building
+        if t is not None:
+            t.join(timeout)
+
+    def _build(self, full: bool) -> None:
+        s = self.settings
+        started = time.perf_counter()
+        try:
+            report = build_index(s.corpus_dir, s.index_dir, full=full,
+                                 settings=s.replace(show_progress=False))
+            for reason in report.skipped:
+                log.warning("%s", reason)
+            log.info("index built in %.1f s: %d articles, %d passages",
+                     time.perf_counter() - started, report.articles, report.passages)
+            self.index().embedder.model  # noqa: B018 - load the model before the first question
+        except ChallengeQAError as e:
+            self._error = f"{e} {e.hint}".strip()
+            log.error("index build failed: %s", self._error)
+        finally:
+            self._stale = None
+
+    def staleness(self) -> Staleness | None:
+        now = time.monotonic()
+        if self._stale and now - self._stale[0] < STALE_CHECK_SECONDS:
+            return self._stale[1]
+        try:
+            st = self.index().staleness(self.settings.corpus_dir)
+        except ChallengeQAError:
+            return None
+        self._stale = (now, st)
+        return st
+
+    def status(self) -> ServiceStatus:
+        if self.building:
+            return ServiceStatus("building", f"Building the index of {self.settings.corpus_dir}"
+                                 " … questions can be asked once it is ready.")
+        if self._error:
+            return ServiceStatus("error", f"The last index build failed: {self._error}")
+        try:
+            idx = self.index()
+        except ChallengeQAError as e:
+            return ServiceStatus("missing", f"{e} {e.hint}".strip())
+        st = self.staleness()
+        counts = idx.manifest["counts"]
+        base = f"{counts['articles']} articles, {counts['passages']} passages"
+        if st is not None and st.stale:
+            return ServiceStatus("stale", f"{base}. The index is {st.describe()}", st)
+        return ServiceStatus("ready", f"{base}, index up to date.", st)
