@@ -35,7 +35,9 @@ _ANSWER_TYPES = [
     (re.compile(r"^\s*when\b|\bwhat (year|date|day|month|time)\b|\bwhich year\b", re.I),
      re.compile(rf"\b(1[5-9]\d\d|20\d\d|{_MONTHS})\b|\b\d{{1,2}}(st|nd|rd|th)\b|"
                 r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", re.I)),
-    (re.compile(r"\bhow (many|much|long|far|old|big|large|high|often|fast)\b|"
+    (re.compile(r"\bhow long\b|\bfor how\b|\bwhat (duration|period)\b", re.I),
+     re.compile(r"\b(second|minute|hour|day|week|month|year|decade|centur)", re.I)),
+    (re.compile(r"\bhow (many|much|far|old|big|large|high|often|fast)\b|"
                 r"\bwhat (percentage|number|amount)\b", re.I),
      re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                 r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|several|"
@@ -141,11 +143,10 @@ def answer_type_match(question: str, sentences: list[str]) -> np.ndarray:
     return np.zeros(len(sentences))
 
 
-def score_sentences(cos: np.ndarray, cover: np.ndarray, typed: np.ndarray,
-                    prior: np.ndarray, s: Settings) -> np.ndarray:
-    """The weighted sum that ranks candidate sentences (and, for the best, the confidence)."""
-    return (s.answer_w_cos * cos + s.answer_w_lex * cover + s.answer_w_type * typed
-            + s.answer_w_passage * prior)
+def evidence(cos: np.ndarray, cover: np.ndarray, typed: np.ndarray, s: Settings) -> np.ndarray:
+    """How well each sentence answers the question, on an absolute scale (the confidence
+    compared with ``answer_floor``): cosine, term coverage and answer type."""
+    return s.answer_w_cos * cos + s.answer_w_lex * cover + s.answer_w_type * typed
 
 
 class _SentenceVectors:
@@ -213,13 +214,16 @@ def answer(question: str, *, history=(), k: int = 5, index: Index | None = None,
     qvec = idx.embedder.encode_queries([query if query == q else f"{q} {query}"])[0]
     svecs = _VECTORS.get(idx, [(d, a, cands[(d, a)][2]) for d, a in keys], texts)
     cos = svecs @ qvec
-    cover = term_coverage(idx.lexical.term_weights(idx.lexical.query_terms(q)),
+    cover = term_coverage(idx.lexical.term_weights(idx.lexical.question_terms(q)),
                           tokenize(texts))
-    prior = np.array([cands[kk][0].score for kk in keys])
-    score = score_sentences(cos, cover, answer_type_match(q, texts), prior, s)
+    # Passage rank is relative to the other candidates: it orders sentences but is no
+    # evidence that the articles cover the question at all.
+    prior = 1.0 - np.array([cands[kk][0].rank - 1 for kk in keys]) / s.answer_passages
+    ev = evidence(cos, cover, answer_type_match(q, texts), s)
+    score = ev + s.answer_w_passage * prior
     order = np.argsort(-score, kind="stable")
     best = int(order[0])
-    confidence = float(score[best])
+    confidence = float(ev[best])
     if confidence < s.answer_floor:
         return Answer(question=q, text=NOT_FOUND, found=False, hits=hits[:k], query=query,
                       confidence=confidence)

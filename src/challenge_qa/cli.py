@@ -95,24 +95,32 @@ def _ensure_index(s: Settings):
 @click.argument("question")
 @click.option("-k", "k", type=int, default=None, help="How many snippets [default: 5].")
 @click.option("--per-article", is_flag=True, help="At most one snippet per article.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--json", "as_json", is_flag=True, help="Print asdict(answer) as JSON.")
 @corpus_opt
 @index_opt
 def ask(question, k, per_article, as_json, corpus, index):
-    """Ask a question; print the best source snippets with their citations."""
-    from .retrieval import retrieve
+    """Ask a question: a cited answer, then the source snippets behind it."""
+    from .answer import answer
 
     s = _settings(corpus, index)
     idx = _ensure_index(s)
-    hits = retrieve(question, k=s.k if k is None else k, index=idx, per_article=per_article)
+    a = answer(question, k=s.k if k is None else k, index=idx, per_article=per_article)
     if as_json:
-        click.echo(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
+        click.echo(json.dumps(asdict(a), ensure_ascii=False, indent=2))
         return
-    if not hits:
-        click.echo("No passages found.")
-    for h in hits:
+    click.echo(textwrap.fill(a.text, 100))
+    click.echo()
+    if a.found:
+        _print_hits(a.citations, "Sources:")
+    elif a.hits:
+        _print_hits(a.hits, "Closest passages (they do not answer the question):")
+
+
+def _print_hits(hits, heading: str) -> None:
+    click.secho(heading, bold=True)
+    for n, h in enumerate(hits, 1):
         meta = ", ".join(x for x in (h.source, h.date) if x)
-        click.secho(f"[{h.rank}] {h.title}" + (f" ({meta})" if meta else ""), bold=True)
+        click.secho(f"[{n}] {h.title}" + (f" ({meta})" if meta else ""), bold=True)
         click.echo(f"    {h.doc_id}, passage {h.passage_id}, chars {h.start}-{h.end}, "
                    f"score {h.score:.3f}")
         click.echo(f"    > {h.sentence}  [chars {h.sentence_start}-{h.sentence_end}]")

@@ -10,6 +10,9 @@ import numpy as np
 
 BM25_METHOD = "lucene"
 STOPWORDS = "en"
+# Words that shape a question but say nothing about its topic; dropped from queries only.
+QUESTION_WORDS = ("what who whom whose which when where why how did does do doing done "
+                  "can could would should tell me please")
 
 
 @lru_cache(maxsize=1)
@@ -23,6 +26,11 @@ def tokenize(texts: list[str], *, show_progress: bool = False) -> list[list[str]
     """Lower-cased, stop-word-free, stemmed tokens of each text."""
     return bm25s.tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer(),
                           return_ids=False, show_progress=show_progress)
+
+
+@lru_cache(maxsize=1)
+def _question_stems() -> frozenset[str]:
+    return frozenset(tokenize([QUESTION_WORDS])[0])
 
 
 def build_bm25(texts: list[str], *, k1: float, b: float,
@@ -52,8 +60,14 @@ class Lexical:
         df = np.diff(np.asarray(retriever.scores["indptr"]))
         self.idf = np.log1p((self.n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
 
+    def question_terms(self, question: str) -> list[str]:
+        """The question's searchable stems, whether or not the corpus has them."""
+        skip = _question_stems()
+        return [t for t in tokenize([question])[0] if t not in skip]
+
     def query_terms(self, question: str) -> list[str]:
-        return [t for t in tokenize([question])[0] if t in self.vocab]
+        """The question's stems that occur in the corpus (what BM25 can score)."""
+        return [t for t in self.question_terms(question) if t in self.vocab]
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every passage (float32, one per passage row)."""
@@ -62,4 +76,7 @@ class Lexical:
         return np.asarray(self.retriever.get_scores(terms), dtype=np.float32)
 
     def term_weights(self, terms: list[str]) -> dict[str, float]:
-        return {t: float(self.idf[self.vocab[t]]) for t in dict.fromkeys(terms)}
+        """IDF of each distinct term; a term the corpus lacks gets the highest IDF."""
+        unseen = float(np.log1p((self.n_docs + 0.5) / 0.5))
+        return {t: float(self.idf[self.vocab[t]]) if t in self.vocab else unseen
+                for t in dict.fromkeys(terms)}

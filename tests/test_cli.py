@@ -1,0 +1,368 @@
+"""The challenge-qa command through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+from helpers import DEFAULT, DOCS_CORPUS, ROOT, SMALL_FILES, write_files
+
+from challenge_qa.cli import cli
+from challenge_qa.retrieval import retrieve
+from challenge_qa.store import load_index
+
+slow = pytest.mark.slow
+
+HIT_FIELDS = {"rank", "doc_id", "title", "source", "date", "url", "path", "passage_id", "text",
+              "start", "end", "sentence", "sentence_start", "sentence_end", "score",
+              "dense_score", "bm25_score"}
+SUMMARY = re.compile(
+    r"^Indexed (\d+) article\(s\) into (.+): (\d+) added, (\d+) changed, (\d+) removed, "
+    r"(\d+) unchanged; (\d+) passages \((\d+) embedded\) in \d+\.\d s\.$")
+
+
+def invoke(*args, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, prog_name="challenge-qa")
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.exit_code, result.output, result.exception)
+    return result
+
+
+def summary(result: Result) -> dict[str, int]:
+    lines = ok(result).stdout.strip().splitlines()
+    assert len(lines) == 1, lines
+    m = SUMMARY.match(lines[0])
+    assert m, lines[0]
+    keys = ("articles", "index", "added", "changed", "removed", "unchanged", "passages",
+            "embedded")
+    return {k: (v if k == "index" else int(v)) for k, v in zip(keys, m.groups(), strict=True)}
+
+
+def assert_one_error_line(result: Result, *fragments: str) -> str:
+    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], lines
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory):
+    """The small corpus (plus one unreadable file) indexed by `challenge-qa index`."""
+    base = tmp_path_factory.mktemp("cli")
+    corpus = write_files(base / "corpus", {**SMALL_FILES, "broken.md": b""})
+    index_dir = base / "index"
+    result = invoke("index", "--corpus", corpus, "--index", index_dir)
+    return corpus, index_dir, result
+
+
+# ------------------------------------------------------------------ index
+
+@slow
+def test_index_summary_and_warnings(cli_index):
+    corpus, index_dir, result = cli_index
+    s = summary(result)
+    assert s["index"] == str(index_dir)
+    assert (s["articles"], s["added"], s["changed"], s["removed"], s["unchanged"]) == (
+        5, 5, 0, 0, 0)
+    assert s["passages"] == s["embedded"] > 0
+    assert f"Indexing {corpus} ..." in result.stderr
+    assert "Warning: broken.md: skipped, it has no text" in result.stderr
+    assert (index_dir / "manifest.json").is_file()
+
+
+@slow
+def test_index_again_is_incremental_and_full_reembeds(tmp_path):
+    corpus = write_files(tmp_path / "corpus", SMALL_FILES)
+    index_dir = tmp_path / "index"
+    first = summary(invoke("index", "--corpus", corpus, "--index", index_dir))
+    again = summary(invoke("index", "--corpus", corpus, "--index", index_dir))
+    assert (again["added"], again["unchanged"], again["embedded"]) == (0, 5, 0)
+    assert again["passages"] == first["passages"]
+    (corpus / "volcano.md").write_text("---\ntitle: Etna\n---\nEtna is quiet today.\n",
+                                       encoding="utf-8")
+    changed = summary(invoke("index", "--corpus", corpus, "--index", index_dir))
+    assert (changed["changed"], changed["unchanged"], changed["embedded"]) == (1, 4, 1)
+    full = summary(invoke("index", "--corpus", corpus, "--index", index_dir, "--full"))
+    assert full["added"] == 5 and full["embedded"] == full["passages"]
+
+
+@slow
+def test_index_reads_environment(tmp_path):
+    corpus = write_files(tmp_path / "corpus", {"a.txt": "Alpha\nThe alpha article text."})
+    index_dir = tmp_path / "envindex"
+    s = summary(invoke("index", env={"CHALLENGE_QA_CORPUS": str(corpus),
+                                     "CHALLENGE_QA_INDEX": str(index_dir)}))
+    assert s["articles"] == 1 and s["index"] == str(index_dir)
+    assert (index_dir / "manifest.json").is_file()
+
+
+# ------------------------------------------------------------------ ask
+
+@slow
+def test_ask_text(cli_index):
+    corpus, index_dir, _ = cli_index
+    result = ok(invoke("ask", "Which volcano erupted and where did the ash fall?", "-k", "2",
+                       "--corpus", corpus, "--index", index_dir))
+    out = result.stdout
+    assert out.startswith("[1] Mount Etna erupts again (Volcano Weekly, 2024-02-11)\n")
+    assert re.search(r"^    volcano\.md, passage volcano\.md#\d+, chars \d+-\d+, "
+                     r"score \d\.\d{3}$", out, re.M)
+    assert re.search(r"^    > .+  \[chars \d+-\d+\]$", out, re.M)
+    assert len(re.findall(r"^\[\d\] ", out, re.M)) == 2
+    assert "Note:" not in result.stderr  # the index is up to date
+
+
+@slow
+def test_ask_json_equals_the_api(cli_index):
+    corpus, index_dir, _ = cli_index
+    question = "How do honey bees tell the hive where flowers are?"
+    result = ok(invoke("ask", question, "--json", "-k", "3", "--corpus", corpus,
+                       "--index", index_dir))
+    hits = json.loads(result.stdout)
+    assert isinstance(hits, list) and len(hits) == 3
+    for h in hits:
+        assert isinstance(h, dict) and set(h) == HIT_FIELDS
+    assert hits[0]["doc_id"] == "nature/bees.html"
+    assert hits[0]["source"] == "Nature Notes"
+    api = retrieve(question, k=3, index=load_index(index_dir, settings=DEFAULT))
+    assert [h["passage_id"] for h in hits] == [h.passage_id for h in api]
+    assert [h["score"] for h in hits] == [h.score for h in api]
+
+
+@slow
+def test_ask_default_k_and_per_article(cli_index):
+    corpus, index_dir, _ = cli_index
+    common = ("--json", "--corpus", corpus, "--index", index_dir)
+    assert len(json.loads(ok(invoke("ask", "article", *common)).stdout)) == 5
+    per = json.loads(ok(invoke("ask", "article", "-k", "50", "--per-article", *common)).stdout)
+    ids = [h["doc_id"] for h in per]
+    assert len(ids) == len(set(ids)) == 5
+
+
+@slow
+def test_ask_builds_a_missing_index(tmp_path):
+    corpus = write_files(tmp_path / "corpus", SMALL_FILES)
+    index_dir = tmp_path / "fresh"
+    result = ok(invoke("ask", "Who won the chess championship?", "-k", "1", "--json",
+                       "--corpus", corpus, "--index", index_dir))
+    assert f"No index in {index_dir} yet." in result.stderr
+    assert json.loads(result.stdout)[0]["doc_id"] == "chess.txt"
+    assert (index_dir / "manifest.json").is_file()
+
+
+@slow
+def test_ask_and_status_report_a_stale_index(tmp_path, cli_index):
+    corpus = write_files(tmp_path / "corpus", SMALL_FILES)
+    index_dir = tmp_path / "index"
+    ok(invoke("index", "--corpus", corpus, "--index", index_dir))
+    with open(corpus / "chess.txt", "a", encoding="utf-8") as f:
+        f.write("She also won the blitz event.\n")
+    result = ok(invoke("ask", "chess", "-k", "1", "--corpus", corpus, "--index", index_dir))
+    assert "Note: the index is stale: 0 new, 1 changed, 0 removed" in result.stderr
+    assert result.stdout.startswith("[1] ")
+    info = json.loads(ok(invoke("status", "--json", "--corpus", corpus, "--index",
+                                index_dir)).stdout)
+    assert info["stale"] is True and info["state"].startswith("stale: 0 new, 1 changed")
+
+
+# ------------------------------------------------------------------ status
+
+@slow
+def test_status_text_and_json(cli_index):
+    corpus, index_dir, build = cli_index
+    text = ok(invoke("status", "--corpus", corpus, "--index", index_dir)).stdout
+    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in text.strip().splitlines())
+    assert rows["index"] == str(index_dir)
+    assert rows["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert rows["articles"] == "5" and rows["state"] == "up to date"
+    assert rows["stale"] == "False"
+
+    info = json.loads(ok(invoke("status", "--json", "--corpus", corpus, "--index",
+                                index_dir)).stdout)
+    assert info["articles"] == 5 and info["passages"] == summary(build)["passages"]
+    assert info["stale"] is False and info["state"] == "up to date"
+    assert info["format_version"] == 1 and info["dimension"] == 384
+    assert info["chunking"] == DEFAULT.chunking()
+    assert info["model"] == DEFAULT.model and info["built_at"]
+
+
+@slow
+def test_status_reports_a_mismatched_model_without_failing(cli_index):
+    corpus, index_dir, _ = cli_index
+    result = ok(invoke("status", "--json", "--corpus", corpus, "--index", index_dir,
+                       env={"CHALLENGE_QA_MODEL": "someone/other-model"}))
+    info = json.loads(result.stdout)
+    assert info["stale"] is None
+    assert "was built with the model" in info["state"]
+    assert "challenge-qa index --full" in info["state"]
+
+
+# ------------------------------------------------------------------ errors
+
+def _make_empty(tmp: Path) -> Path:
+    (tmp / "empty").mkdir()
+    return tmp / "empty"
+
+
+def _make_unreadable(tmp: Path) -> Path:
+    return write_files(tmp / "unreadable", {"empty.md": b"", "latin.txt": b"caf\xe9"})
+
+
+def _make_corrupt(tmp: Path) -> Path:
+    return write_files(tmp / "corrupt", {"manifest.json": "{not json"})
+
+
+def _make_future(tmp: Path) -> Path:
+    manifest = {"format_version": 99, "data": "gen-x", "model": DEFAULT.model,
+                "chunking": DEFAULT.chunking(), "counts": {"passages": 1}, "articles": {}}
+    return write_files(tmp / "future", {"manifest.json": json.dumps(manifest)})
+
+
+def _make_beir(tmp: Path, queries: str, qrels: str) -> list[str]:
+    write_files(tmp / "beir", {
+        "corpus.jsonl": '{"_id": "d1", "title": "T", "text": "Some text."}\n',
+        "queries.jsonl": queries, "qrels.tsv": qrels})
+    b = tmp / "beir"
+    return ["--corpus", str(b / "corpus.jsonl"), "--queries", str(b / "queries.jsonl"),
+            "--qrels", str(b / "qrels.tsv"), "--index", str(tmp / "eval-index")]
+
+
+DOCS = str(DOCS_CORPUS)
+ERROR_CASES = [
+    pytest.param(lambda t: ["index", "--corpus", t / "nope", "--index", t / "idx"], None,
+                 ["Corpus not found", "Point --corpus"], id="index-missing-corpus"),
+    pytest.param(lambda t: ["index", "--corpus", _make_empty(t), "--index", t / "idx"], None,
+                 ["No article files", "Add .md, .txt, .html or .jsonl"],
+                 id="index-empty-corpus"),
+    pytest.param(lambda t: ["index", "--corpus", _make_unreadable(t), "--index", t / "idx"],
+                 None, ["No readable articles", "empty.md", "latin.txt"],
+                 id="index-unreadable-corpus"),
+    pytest.param(lambda t: ["status", "--index", t / "nope"], None,
+                 ["No index in", "Build it with: challenge-qa index"], id="status-no-index"),
+    pytest.param(lambda t: ["ask", "Who?", "--index", t / "nope", "--corpus", t / "nope"], None,
+                 ["Corpus not found"], id="ask-no-index-no-corpus"),
+    pytest.param(lambda t: ["ask", "Who?", "--index", _make_corrupt(t)], None,
+                 ["manifest", "unreadable", "challenge-qa index --full"],
+                 id="ask-corrupt-index"),
+    pytest.param(lambda t: ["ask", "Who?", "--index", _make_future(t)], None,
+                 ["format version 99", "Upgrade challenge_qa", "challenge-qa index --full"],
+                 id="ask-future-format"),
+    pytest.param(lambda t: ["status", "--index", t / "nope"],
+                 {"CHALLENGE_QA_CHUNK_CHARS": "abc"}, ["CHALLENGE_QA_CHUNK_CHARS"],
+                 id="bad-number-in-environment"),
+    pytest.param(lambda t: ["ask", "", "--index", "{docs}", "--corpus", DOCS], None,
+                 ["The question is empty.", "Ask a question in words"], id="ask-empty",
+                 marks=slow),
+    pytest.param(lambda t: ["ask", "  \t ", "--index", "{docs}", "--corpus", DOCS], None,
+                 ["The question is empty."], id="ask-blank", marks=slow),
+    pytest.param(lambda t: ["ask", "Who?", "-k", "0", "--index", "{docs}", "--corpus", DOCS],
+                 None, ["k must be between 1 and 1000, not 0", "e.g. k=5"], id="ask-k-0",
+                 marks=slow),
+    pytest.param(lambda t: ["ask", "Who?", "-k", "-1", "--index", "{docs}", "--corpus", DOCS],
+                 None, ["k must be between 1 and 1000, not -1"], id="ask-k-minus-1",
+                 marks=slow),
+    pytest.param(lambda t: ["ask", "Who?", "-k", "1001", "--index", "{docs}", "--corpus",
+                            DOCS], None, ["not 1001"], id="ask-k-1001", marks=slow),
+    pytest.param(lambda t: ["ask", "Who?", "--index", "{docs}", "--corpus", DOCS],
+                 {"CHALLENGE_QA_MODEL": "someone/other-model"},
+                 ["was built with the model", "'someone/other-model'",
+                  "challenge-qa index --full"], id="ask-other-model", marks=slow),
+    pytest.param(lambda t: ["ask", "Who?", "--index", "{docs}", "--corpus", DOCS],
+                 {"CHALLENGE_QA_CHUNK_CHARS": "500"},
+                 ["was built with chunking", "challenge-qa index --full"],
+                 id="ask-other-chunking", marks=slow),
+    pytest.param(lambda t: ["index", "--corpus", DOCS, "--index", t / "idx"],
+                 {"CHALLENGE_QA_MODEL": str(Path("/nonexistent/model-folder"))},
+                 ["Could not load the embedding model", "CHALLENGE_QA_MODEL"],
+                 id="index-missing-model", marks=slow),
+    pytest.param(lambda t: ["eval", *_make_beir(t, '{"_id": "q1", "text": "x"}\n',
+                                                "query-id\tcorpus-id\tscore\r\n")], None,
+                 ["No judgements in qrels file", "Check the --queries and --qrels"],
+                 id="eval-no-judgements"),
+    pytest.param(lambda t: ["eval", *_make_beir(t, '{"_id": "q1", "text": "x"}\n',
+                                                "q7\td1\t1\n")], None,
+                 ["None of the 1 judged query ids"], id="eval-unknown-queries"),
+    pytest.param(lambda t: ["eval", *_make_beir(t, '{"_id": "q1", "text": "x"}\n',
+                                                "q1\td1\thigh\n")], None,
+                 ["relevance score is not a whole number"], id="eval-bad-score"),
+    pytest.param(lambda t: ["eval", *_make_beir(t, '{"_id": "q1", "text": "x"}\nnot json\n',
+                                                "q1\td1\t1\n")], None,
+                 ["queries.jsonl:2: not a JSON query"], id="eval-bad-queries"),
+    pytest.param(lambda t: ["eval", *_make_beir(t, '{"_id": "q1", "text": "x"}\n',
+                                                "q1\td1\t1\nq1\td2\n")], None,
+                 ["qrels.tsv:2: expected 3 tab-separated columns"], id="eval-two-columns"),
+]
+
+
+@pytest.mark.parametrize(("make_args", "env", "fragments"), ERROR_CASES)
+def test_errors_are_one_line_with_a_hint(request, tmp_path, make_args, env, fragments):
+    args = [str(a) for a in make_args(tmp_path)]
+    if "{docs}" in args:
+        docs_index = request.getfixturevalue("docs_index_ro")
+        args = [str(docs_index) if a == "{docs}" else a for a in args]
+    result = invoke(*args, env=env)
+    assert_one_error_line(result, *fragments)
+    # a failed command leaves no index behind where there was none
+    assert not (tmp_path / "idx" / "manifest.json").exists()
+
+
+def test_usage_errors_exit_2():
+    result = invoke("ask")
+    assert result.exit_code == 2 and "Missing argument 'QUESTION'" in result.stderr
+    result = invoke("ask", "Who?", "-k", "many")
+    assert result.exit_code == 2 and "'many' is not a valid integer" in result.stderr
+    result = invoke("eval", "--corpus", "/nonexistent.jsonl", "--queries", "/q", "--qrels",
+                    "/r")
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+# ------------------------------------------------------------------ help, version, README
+
+def test_version():
+    result = ok(invoke("--version"))
+    assert result.stdout.strip() == "challenge-qa, version 0.1.0"
+
+
+def test_group_help_lists_every_command():
+    out = ok(invoke("--help")).stdout
+    assert out.startswith("Usage: challenge-qa")
+    for name in cli.commands:
+        assert re.search(rf"^  {name}\s+\S", out, re.M), name
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_has_help(name):
+    command = cli.commands[name]
+    assert command.help and command.help.strip()
+    options = [p for p in command.params if isinstance(p, click.Option)]
+    assert all(p.help for p in options), [p.name for p in options if not p.help]
+    out = ok(invoke(name, "--help")).stdout
+    assert out.startswith(f"Usage: challenge-qa {name}")
+    assert command.help.strip().splitlines()[0] in out
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_is_in_the_readme(name):
+    readme = ROOT / "README.md"
+    assert readme.is_file(), "README.md is missing"
+    assert f"challenge-qa {name}" in readme.read_text(encoding="utf-8")
+
+
+def test_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "challenge_qa.cli", "--help"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "Usage: " in out and all(name in out for name in cli.commands)
