@@ -47,15 +47,16 @@ class Settings:
     #: Prepend the article title to each passage for embedding and BM25.
     title_context: bool = True
     #: BM25 term-frequency saturation and length normalisation (bm25s, Lucene variant).
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
+    #: Tuned on SciFact train queries (benchmarks/tune_fusion.py), as are the fusion settings.
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
     k: int = 5
     #: Passages taken from each retriever before fusion (at least 3*k).
     candidates: int = 100
     #: Weight of the dense score in the fused score (1 - weight goes to BM25).
-    dense_weight: float = 0.5
+    dense_weight: float = 0.7
     #: How scores of each retriever are put on one scale before fusion: "minmax" or "zscore".
-    score_norm: str = "minmax"
+    score_norm: str = "zscore"
     #: Passages of one article overlapping a better hit by more than this share are dropped.
     dedupe_overlap: float = 0.5
     #: Questions longer than this are cut (at a word boundary) before retrieval.
