@@ -112,45 +112,67 @@ def test_index_reads_environment(tmp_path):
 
 # ------------------------------------------------------------------ ask
 
+ANSWER_FIELDS = {"question", "text", "found", "citations", "statements", "hits", "query",
+                 "confidence"}
+
+
 @slow
 def test_ask_text(cli_index):
     corpus, index_dir, _ = cli_index
     result = ok(invoke("ask", "Which volcano erupted and where did the ash fall?", "-k", "2",
                        "--corpus", corpus, "--index", index_dir))
     out = result.stdout
-    assert out.startswith("[1] Mount Etna erupts again (Volcano Weekly, 2024-02-11)\n")
+    answer_text, _, sources = out.partition("\nSources:\n")
+    assert sources, out
+    assert "[1]" in answer_text  # the answer cites its first source
+    assert sources.startswith("[1] Mount Etna erupts again (Volcano Weekly, 2024-02-11)\n")
     assert re.search(r"^    volcano\.md, passage volcano\.md#\d+, chars \d+-\d+, "
-                     r"score \d\.\d{3}$", out, re.M)
-    assert re.search(r"^    > .+  \[chars \d+-\d+\]$", out, re.M)
-    assert len(re.findall(r"^\[\d\] ", out, re.M)) == 2
+                     r"score \d\.\d{3}$", sources, re.M)
+    assert re.search(r"^    > .+  \[chars \d+-\d+\]$", sources, re.M)
     assert "Note:" not in result.stderr  # the index is up to date
 
 
 @slow
-def test_ask_json_equals_the_api(cli_index):
+def test_ask_json_hits_equal_the_api(cli_index):
     corpus, index_dir, _ = cli_index
     question = "How do honey bees tell the hive where flowers are?"
     result = ok(invoke("ask", question, "--json", "-k", "3", "--corpus", corpus,
                        "--index", index_dir))
-    hits = json.loads(result.stdout)
+    data = json.loads(result.stdout)
+    assert isinstance(data, dict) and set(data) == ANSWER_FIELDS
+    assert data["question"] == question and data["found"] is True
+    hits = data["hits"]
     assert isinstance(hits, list) and len(hits) == 3
-    for h in hits:
+    for h in hits + data["citations"]:
         assert isinstance(h, dict) and set(h) == HIT_FIELDS
     assert hits[0]["doc_id"] == "nature/bees.html"
     assert hits[0]["source"] == "Nature Notes"
     api = retrieve(question, k=3, index=load_index(index_dir, settings=DEFAULT))
     assert [h["passage_id"] for h in hits] == [h.passage_id for h in api]
     assert [h["score"] for h in hits] == [h.score for h in api]
+    assert data["citations"][0]["doc_id"] == "nature/bees.html"
+    assert data["citations"][0]["sentence"] in data["text"]
 
 
 @slow
 def test_ask_default_k_and_per_article(cli_index):
     corpus, index_dir, _ = cli_index
     common = ("--json", "--corpus", corpus, "--index", index_dir)
-    assert len(json.loads(ok(invoke("ask", "article", *common)).stdout)) == 5
-    per = json.loads(ok(invoke("ask", "article", "-k", "50", "--per-article", *common)).stdout)
-    ids = [h["doc_id"] for h in per]
+    question = "What happened on the day of the event?"
+    assert len(json.loads(ok(invoke("ask", question, *common)).stdout)["hits"]) == 5
+    per = json.loads(ok(invoke("ask", question, "-k", "50", "--per-article", *common)).stdout)
+    ids = [h["doc_id"] for h in per["hits"]]
     assert len(ids) == len(set(ids)) == 5
+
+
+@slow
+def test_ask_unanswerable_shows_closest_passages(cli_index):
+    corpus, index_dir, _ = cli_index
+    out = ok(invoke("ask", "What is the capital of Mongolia's stock exchange index?",
+                    "--corpus", corpus, "--index", index_dir)).stdout
+    assert out.startswith("The articles do not cover this question.")
+    assert "Closest passages (they do not answer the question):" in out
+    assert "Sources:" not in out
 
 
 @slow
@@ -160,7 +182,7 @@ def test_ask_builds_a_missing_index(tmp_path):
     result = ok(invoke("ask", "Who won the chess championship?", "-k", "1", "--json",
                        "--corpus", corpus, "--index", index_dir))
     assert f"No index in {index_dir} yet." in result.stderr
-    assert json.loads(result.stdout)[0]["doc_id"] == "chess.txt"
+    assert json.loads(result.stdout)["hits"][0]["doc_id"] == "chess.txt"
     assert (index_dir / "manifest.json").is_file()
 
 
@@ -173,7 +195,7 @@ def test_ask_and_status_report_a_stale_index(tmp_path, cli_index):
         f.write("She also won the blitz event.\n")
     result = ok(invoke("ask", "chess", "-k", "1", "--corpus", corpus, "--index", index_dir))
     assert "Note: the index is stale: 0 new, 1 changed, 0 removed" in result.stderr
-    assert result.stdout.startswith("[1] ")
+    assert "[1] " in result.stdout
     info = json.loads(ok(invoke("status", "--json", "--corpus", corpus, "--index",
                                 index_dir)).stdout)
     assert info["stale"] is True and info["state"].startswith("stale: 0 new, 1 changed")
@@ -297,7 +319,7 @@ ERROR_CASES = [
                                                 "q7\td1\t1\n")], None,
                  ["None of the 1 judged query ids"], id="eval-unknown-queries"),
     pytest.param(lambda t: ["eval", *_make_beir(t, '{"_id": "q1", "text": "x"}\n',
-                                                "q1\td1\thigh\n")], None,
+                                                "q1\td1\t1\nq1\td2\thigh\n")], None,
                  ["relevance score is not a whole number"], id="eval-bad-score"),
     pytest.param(lambda t: ["eval", *_make_beir(t, '{"_id": "q1", "text": "x"}\nnot json\n',
                                                 "q1\td1\t1\n")], None,
@@ -366,3 +388,33 @@ def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "challenge_qa.cli", "--help"],
                          capture_output=True, text=True, timeout=120, check=True).stdout
     assert "Usage: " in out and all(name in out for name in cli.commands)
+
+
+# ------------------------------------------------------------------ found bugs
+
+@slow
+def test_status_and_ask_judge_staleness_against_the_indexed_corpus(tmp_path, monkeypatch):
+    """With only --index given, staleness should be checked against the corpus the index
+    was built from (manifest "corpus", which Index.staleness falls back to), not against
+    the default ./docs_corpus."""
+    corpus = write_files(tmp_path / "corpus", SMALL_FILES)
+    index_dir = tmp_path / "index"
+    ok(invoke("index", "--corpus", corpus, "--index", index_dir))
+    monkeypatch.chdir(tmp_path)  # no ./docs_corpus here
+    info = json.loads(ok(invoke("status", "--json", "--index", index_dir)).stdout)
+    assert info["stale"] is False, info["state"]
+    result = ok(invoke("ask", "Who won the chess championship?", "--index", index_dir))
+    assert "stale" not in result.stderr
+
+
+@slow
+@pytest.mark.parametrize(("args", "message"), [
+    (["ask", ""], "The question is empty."),
+    (["ask", "Who?", "-k", "0"], "k must be between 1 and 1000"),
+], ids=["empty-question", "k-0"])
+def test_ask_checks_its_arguments_before_building_an_index(tmp_path, args, message):
+    """A bad question or k should be refused at once, not after indexing the whole corpus."""
+    corpus = write_files(tmp_path / "corpus", SMALL_FILES)
+    result = invoke(*args, "--corpus", corpus, "--index", tmp_path / "idx")
+    assert_one_error_line(result, message)
+    assert not (tmp_path / "idx" / "manifest.json").exists()

@@ -299,3 +299,41 @@ def test_all_small_files_roundtrip(tmp_path):
     for name in SMALL_FILES:
         arts = load_quiet(folder / name)
         assert arts and all(a.path == Path(name).name for a in arts)
+
+
+# ------------------------------------------------------------------ found bugs
+
+def test_html_title_ignores_svg_titles(tmp_path):
+    """An inline <svg><title> (an icon label) must not be glued to the page <title>."""
+    write_files(tmp_path, {"page.html": (
+        "<html><head><title>Real title</title></head><body>"
+        "<svg><title>Menu icon</title><path/></svg>"
+        "<article><p>Body text here.</p></article></body></html>")})
+    a = load_quiet(tmp_path)[0]
+    assert a.title == "Real title"
+    assert a.text == "Body text here."
+
+
+def test_html_date_that_is_not_iso_is_not_cut(tmp_path):
+    """Only an ISO timestamp may be cut to its date; 'March 8, 2023' must not become
+    'March 8, 2'."""
+    write_files(tmp_path, {
+        "iso.html": '<html><head><meta name="date" content="2023-03-08T10:00:00+01:00">'
+                    "</head><body><p>Text one.</p></body></html>",
+        "words.html": '<html><head><meta name="date" content="March 8, 2023"></head>'
+                      "<body><p>Text two.</p></body></html>",
+    })
+    arts = by_id(load_quiet(tmp_path))
+    assert arts["iso.html"].date == "2023-03-08"
+    assert arts["words.html"].date == "March 8, 2023"
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85"],
+                         ids=["LINE-SEPARATOR", "PARAGRAPH-SEPARATOR", "NEL"])
+def test_jsonl_lines_split_only_on_newline(tmp_path, char):
+    """JSON strings may hold U+2028, U+2029 or NEL unescaped (json.dumps with
+    ensure_ascii=False writes U+2028 as is); str.splitlines() breaks the record there."""
+    record = {"_id": "x", "title": "T", "text": f"Line one{char}still the same record."}
+    write_files(tmp_path, {"r.jsonl": json.dumps(record, ensure_ascii=False) + "\n"})
+    arts = load_quiet(tmp_path)
+    assert [(a.id, a.text) for a in arts] == [("x", record["text"])]

@@ -10,6 +10,7 @@ from helpers import SMALL
 
 from challenge_qa.corpus import load_articles
 from challenge_qa.errors import InvalidArgumentError, InvalidQuestionError
+from challenge_qa.fusion import fuse
 from challenge_qa.retrieval import Hit, check_k, clean_question, retrieve
 from challenge_qa.store import load_index
 
@@ -101,19 +102,26 @@ def test_faiss_equals_numpy_brute_force(index):
 
 @slow
 def test_scores_are_computed_exactly(index):
+    s = index.settings
+    emb = np.asarray(index.embeddings, dtype=np.float64)
+    # the index is smaller than the candidate pool, so every passage is a candidate and
+    # the fused score can be recomputed over all of them
+    assert index.size < s.candidates
     for question, _ in TOPICS:
         hits = retrieve(question, k=6, index=index)
         q = index.embedder.encode_queries([question])[0].astype(np.float64)
         terms = index.lexical.query_terms(question)
         assert terms
         bm25 = index.lexical.scores(terms)
+        fused = fuse(emb @ q, bm25.astype(np.float64), s.dense_weight, s.score_norm)
         for h in hits:
             row = row_of(index, h)
-            e = np.asarray(index.embeddings[row], dtype=np.float64)
+            e = emb[row]
             cosine = e @ q / (np.linalg.norm(e) * np.linalg.norm(q))
             assert h.dense_score == pytest.approx(cosine, abs=1e-5)
             assert h.bm25_score == pytest.approx(float(bm25[row]), abs=1e-5)
-            assert 0.0 <= h.score <= 1.0
+            assert h.score == pytest.approx(float(fused[row]), abs=1e-5)
+        assert hits[0].score == pytest.approx(float(fused.max()), abs=1e-5)
         assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         assert hits[0].score == pytest.approx(max(h.score for h in hits))

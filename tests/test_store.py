@@ -482,3 +482,35 @@ def test_get_index_respects_settings(tmp_path, small_index_ro):
     with pytest.raises(IndexMismatchError):
         get_index(DEFAULT.replace(index_dir=index_dir))  # default chunking != SMALL's
     assert get_index(SMALL.replace(index_dir=index_dir)).settings.chunk_chars == 300
+
+
+# ------------------------------------------------------------------ found bugs
+
+@slow
+@pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
+def test_rebuild_keeps_the_previous_generation(tmp_path, small_corpus_ro, small_index_ro, full):
+    """store._clean_leftovers promises that after a build the previous generation stays, so
+    a reader that read the old manifest just before the swap can still open its files."""
+    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
+    old_gen = manifest_of(index_dir)["data"]
+    build_index(small_corpus_ro, index_dir, full=full, settings=SMALL)
+    new_gen = manifest_of(index_dir)["data"]
+    assert new_gen != old_gen
+    assert generations(index_dir) == {old_gen, new_gen}
+
+
+@slow
+def test_rebuild_with_nothing_to_embed_does_not_load_the_model(tmp_path, small_corpus_ro,
+                                                               small_index_ro, monkeypatch):
+    """An up-to-date corpus needs no embedding, so `challenge-qa index` (or a repeated
+    `eval`) should not load torch and the model just to encode an empty list."""
+    from challenge_qa.embedding import SentenceTransformerEmbedder
+
+    class NoLoad(SentenceTransformerEmbedder):
+        def _load(self):
+            raise AssertionError("the model was loaded for a build with nothing to embed")
+
+    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
+    monkeypatch.setattr(store, "get_embedder", lambda name, **kw: NoLoad(name))
+    report = build_index(small_corpus_ro, index_dir, settings=SMALL)
+    assert report.embedded_passages == 0 and report.unchanged == 5

@@ -39,9 +39,19 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_HEADING = re.compile(r"[ \t]*#{1,6}[ \t][^\n]*")
+
+
 def _split_block(text: str, lo: int, hi: int, out: list[tuple[int, int]]) -> None:
     block = text[lo:hi]
     if not block.strip():
+        return
+    head = _HEADING.match(block)
+    if head and "\n" in block[head.end():head.end() + 1]:
+        # a heading line is a sentence of its own
+        a = len(block) - len(block.lstrip())
+        out.append((lo + a, lo + len(block[:head.end()].rstrip())))
+        _split_block(text, lo + head.end() + 1, hi, out)
         return
     _, offsets = blingfire.text_to_sentences_and_offsets(block)
     for a, b in offsets:
@@ -55,6 +65,8 @@ def _split_block(text: str, lo: int, hi: int, out: list[tuple[int, int]]) -> Non
 
 def _pieces(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
     """Cut one over-long sentence into pieces of at most ``limit`` chars at spaces."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
     out = []
     while end - start > limit:
         cut = text.rfind(" ", start + 1, start + limit + 1)

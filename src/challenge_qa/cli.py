@@ -75,7 +75,15 @@ def _print_skipped(skipped: list[str]) -> None:
         click.secho(f"Warning: {reason}", err=True, fg="yellow")
 
 
-def _ensure_index(s: Settings):
+def _explicit_corpus(corpus) -> Path | None:
+    """The corpus the user named (flag or environment); None means "the one indexed"."""
+    import os
+
+    named = corpus or os.environ.get("CHALLENGE_QA_CORPUS")
+    return Path(named) if named else None
+
+
+def _ensure_index(s: Settings, corpus=None):
     """Load the index, building it first when there is none yet; warn when stale."""
     from .store import get_index
 
@@ -85,7 +93,7 @@ def _ensure_index(s: Settings):
         click.echo(f"No index in {s.index_dir} yet.", err=True)
         _print_skipped(_build(s).skipped)
         idx = get_index(s)
-    stale = idx.staleness(s.corpus_dir)
+    stale = idx.staleness(_explicit_corpus(corpus))
     if stale.stale:
         click.secho(f"Note: the index is {stale.describe()}", err=True, fg="yellow")
     return idx
@@ -101,10 +109,13 @@ def _ensure_index(s: Settings):
 def ask(question, k, per_article, as_json, corpus, index):
     """Ask a question: a cited answer, then the source snippets behind it."""
     from .answer import answer
+    from .retrieval import check_k, clean_question
 
     s = _settings(corpus, index)
-    idx = _ensure_index(s)
-    a = answer(question, k=s.k if k is None else k, index=idx, per_article=per_article)
+    k = check_k(s.k if k is None else k)
+    clean_question(question, s.max_question_chars)  # refuse a bad question before any build
+    idx = _ensure_index(s, corpus)
+    a = answer(question, k=k, index=idx, per_article=per_article)
     if as_json:
         click.echo(json.dumps(asdict(a), ensure_ascii=False, indent=2))
         return
@@ -142,12 +153,13 @@ def status(corpus, index, as_json):
     try:
         from .store import load_index
 
-        stale = load_index(s.index_dir, settings=s).staleness(s.corpus_dir)
+        stale = load_index(s.index_dir, settings=s).staleness(_explicit_corpus(corpus))
         problem = None
     except ChallengeQAError as e:
         problem = f"{e} {e.hint}".strip()
     info = {
-        "index": str(s.index_dir), "corpus": str(s.corpus_dir), "model": m.get("model"),
+        "index": str(s.index_dir), "corpus": str(_explicit_corpus(corpus) or m.get("corpus")),
+        "model": m.get("model"),
         "dimension": m.get("dimension"), "chunking": m.get("chunking"),
         "built_at": m.get("built_at"), "format_version": m.get("format_version"),
         "articles": m["counts"].get("articles"), "passages": m["counts"].get("passages"),

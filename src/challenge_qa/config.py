@@ -94,7 +94,14 @@ class Settings:
             if "Path" in str(kind):
                 values[name] = Path(raw)
             elif kind in ("int", int):
-                values[name] = int(raw)
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    from .errors import InvalidArgumentError
+
+                    raise InvalidArgumentError(
+                        f"{var} must be a whole number, not {raw!r}.",
+                        hint=f"Unset {var} or give it a number.") from None
             else:
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -102,6 +109,26 @@ class Settings:
             if name in values:
                 values[name] = Path(values[name])
         return cls(**values)
+
+    def __post_init__(self):
+        from .errors import InvalidArgumentError
+
+        problems = []
+        if self.chunk_chars < 20:
+            problems.append(f"chunk_chars must be at least 20, not {self.chunk_chars}")
+        if self.overlap_chars < 0:
+            problems.append(f"overlap_chars must be 0 or more, not {self.overlap_chars}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be at least 1, not {self.batch_size}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            problems.append(f"dense_weight must be between 0 and 1, not {self.dense_weight}")
+        if self.score_norm not in ("minmax", "zscore"):
+            problems.append(f"score_norm must be 'minmax' or 'zscore', not {self.score_norm!r}")
+        if self.candidates < 1 or self.max_question_chars < 1:
+            problems.append("candidates and max_question_chars must be at least 1")
+        if problems:
+            raise InvalidArgumentError("Invalid settings: " + "; ".join(problems) + ".",
+                                       hint="Fix the setting or the CHALLENGE_QA_* variable.")
 
     def replace(self, **changes) -> Settings:
         return replace(self, **changes)

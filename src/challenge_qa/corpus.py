@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ def load_corpus(path: str | Path) -> Corpus:
     corpus = Corpus(articles=[])
     seen: set[str] = set()
     if root.is_file():
+        if root.suffix.lower() not in SUFFIXES:
+            raise CorpusEmptyError(f"{root} is not a .md, .txt, .html or .jsonl file.")
         files, base = [root], root.parent
     else:
         files, base = sorted(_walk(root)), root
@@ -168,7 +171,9 @@ def _split_front_matter(raw: str, rel: str) -> tuple[dict, str]:
 
 
 def _load_jsonl(raw: str, rel: str, skipped: list[str]) -> Iterator[Article]:
-    for n, line in enumerate(raw.splitlines(), 1):
+    # split on newlines only: str.splitlines would also split inside JSON strings at U+2028
+    for n, line in enumerate(raw.split("\n"), 1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         try:
@@ -182,7 +187,7 @@ def _load_jsonl(raw: str, rel: str, skipped: list[str]) -> Iterator[Article]:
         doc_id = rec.get("_id", rec.get("id"))
         text = rec.get("text")
         if doc_id is None or not isinstance(text, str) or not text.strip():
-            missing = "an id (_id or id)" if doc_id is None else "a non-empty text"
+            missing = "id (_id or id)" if doc_id is None else "text"
             skipped.append(f"{rel}:{n}: skipped, the record has no {missing}")
             continue
         title = str(rec.get("title") or "").strip() or f"{Path(rel).stem} {doc_id}"
@@ -244,7 +249,7 @@ class _HTMLText(HTMLParser):
             self._emit("\n\n")
 
     def handle_data(self, data):
-        if self.in_title:
+        if self.in_title and not self.skip:
             self.title.append(data)
         if self.skip:
             return
@@ -275,6 +280,12 @@ def _parse_html(raw: str) -> tuple[dict, str]:
     title = " ".join("".join(p.title).split()) or m.get("og:title") or " ".join(
         "".join(p.h1).split())
     meta = {"title": title, "source": m.get("og:site_name") or m.get("author"),
-            "date": (m.get("article:published_time") or m.get("date") or "")[:10] or None,
+            "date": _iso_day(m.get("article:published_time") or m.get("date") or "") or None,
             "url": m.get("canonical") or m.get("og:url")}
     return meta, text
+
+
+def _iso_day(value: str) -> str:
+    """``2023-03-08T10:00:00Z`` -> ``2023-03-08``; other date forms are kept whole."""
+    value = value.strip()
+    return value[:10] if re.match(r"\d{4}-\d{2}-\d{2}", value) else value

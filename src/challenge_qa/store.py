@@ -96,14 +96,17 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
     index_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(index_dir):
         _clean_leftovers(index_dir)
+        previous = _read_manifest_quiet(index_dir)
         old = None if full else _reusable(index_dir, s)
-        report = _build(corpus.articles, corpus_dir, index_dir, s, old, t0, corpus.skipped)
+        report = _build(corpus.articles, corpus_dir, index_dir, s, old, t0, corpus.skipped,
+                        previous.get("data") if isinstance(previous, dict) else None)
     _INDEX_CACHE.pop(index_dir.resolve(), None)
     return report
 
 
 def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settings,
-           old: dict | None, t0: float, skipped: list[str]) -> IndexReport:
+           old: dict | None, t0: float, skipped: list[str],
+           previous_gen: str | None) -> IndexReport:
     embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size)
     old_arts = old["manifest"]["articles"] if old else {}
     passages: list[Passage] = []
@@ -123,8 +126,11 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
     removed = len(set(old_arts) - {a.id for a in articles})
 
     dim = old["manifest"]["dimension"] if old else embedder.dimension
-    new_vecs = embedder.encode_documents(contexts, show_progress=s.show_progress
-                                         and len(contexts) > 256)
+    if contexts:
+        new_vecs = embedder.encode_documents(contexts, show_progress=s.show_progress
+                                             and len(contexts) > 256)
+    else:  # nothing changed: the model need not even load
+        new_vecs = np.zeros((0, dim), dtype=np.float32)
     vectors = np.empty((len(passages), dim), dtype=np.float32)
     new_rows = np.concatenate([np.arange(a, a + n) for a, n, o in layout if o < 0] or [[]])
     vectors[new_rows.astype(np.int64)] = new_vecs
@@ -175,7 +181,7 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
                                                                           strict=True)},
     }
     _commit_manifest(index_dir, manifest)
-    _clean_leftovers(index_dir, keep={gen, old["manifest"]["data"] if old else gen})
+    _clean_leftovers(index_dir, keep={gen} | ({previous_gen} if previous_gen else set()))
     return IndexReport(
         index_dir=str(index_dir), added=counts["added"], changed=counts["changed"],
         removed=removed, unchanged=counts["unchanged"], articles=len(articles),

@@ -1,0 +1,267 @@
+"""Cited extractive answers (challenge_qa.answer) on the two real articles of docs_corpus/.
+
+Every answer is checked against the articles themselves: each ``[n]`` marker has a
+citation, each citation's sentence and passage are the article text at their offsets, and
+the expected fact is stated in a cited sentence of an article that states it.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import json  # noqa: E402
+import re  # noqa: E402
+import textwrap  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from challenge_qa.answer import NOT_FOUND, Answer, answer  # noqa: E402
+from challenge_qa.config import Settings  # noqa: E402
+from challenge_qa.corpus import Article, load_articles  # noqa: E402
+from challenge_qa.store import Index, build_index, load_index  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+DOCS = Path(__file__).resolve().parents[1] / "docs_corpus"
+ISS = "challenge-trailer-iss.md"
+CNN = "challenge-trailer-cnn.md"
+EITHER = (ISS, CNN)
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def _build(corpus: Path, index_dir: Path) -> Index:
+    settings = Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False)
+    build_index(corpus, index_dir, settings=settings)
+    return load_index(index_dir, settings=settings)
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory) -> tuple[Index, dict[str, Article], Path]:
+    """(index, articles by id, index folder) for the two real articles."""
+    index_dir = tmp_path_factory.mktemp("answer-docs") / "index"
+    idx = _build(DOCS, index_dir)
+    articles = {a.id: a for a in load_articles(DOCS)}
+    assert set(articles) == {ISS, CNN}
+    return idx, articles, index_dir
+
+
+def check_citations(a: Answer, articles: dict[str, Article]) -> None:
+    """Markers, citations, statements and offsets are consistent with the articles."""
+    markers = [int(m) for m in MARKER.findall(a.text)]
+    assert markers, a.text
+    # every [n] names a citation, and every citation is named once, in order
+    assert markers == list(range(1, len(a.citations) + 1)), (markers, len(a.citations))
+    for n in markers:
+        assert 1 <= n <= len(a.citations)
+    for c in a.citations:
+        art = articles[c.doc_id]
+        assert art.text[c.sentence_start:c.sentence_end] == c.sentence, c
+        assert art.text[c.start:c.end] == c.text, c
+        assert c.start <= c.sentence_start < c.sentence_end <= c.end, c
+        assert c.title == art.title
+    assert [n for st in a.statements for n in st.citations] == markers
+    for st in a.statements:
+        assert st.text in a.text
+        first = a.citations[st.citations[0] - 1]
+        assert first.sentence == st.text
+        # a statement said once with several citations cites several articles
+        docs_cited = [a.citations[n - 1].doc_id for n in st.citations]
+        assert len(set(docs_cited)) == len(docs_cited), (st, docs_cited)
+
+
+def check_fact(a: Answer, facts: tuple[str, ...], expected_docs: tuple[str, ...],
+               articles: dict[str, Article]) -> None:
+    """One of ``facts`` is in the answer, stated by a cited sentence of an article saying it."""
+    stated = [(f, c) for f in facts for c in a.citations if f in c.sentence]
+    assert any(f in a.text for f in facts), (facts, a.text)
+    assert stated, (facts, [c.sentence for c in a.citations])
+    for fact, c in stated:
+        assert c.doc_id in expected_docs, (fact, c.doc_id, expected_docs)
+        assert fact in articles[c.doc_id].text
+
+
+FACTS = [
+    ("Who plays the patient?", ("Oleg Novitskiy",), (CNN,)),
+    ("How far above Earth is the ISS?", ("250 miles",), (CNN,)),
+    ("When did the crew launch to the ISS?", ("October 5, 2021",), (ISS,)),
+    ("Who directed the film?", ("Klim Shipenko",), EITHER),
+    ("How long did the shoot last?", ("12 days", "two weeks"), EITHER),
+    ("When will the film be released?", ("April 12",), EITHER),
+    ("Who plays the surgeon?", ("Yulia Peresild",), EITHER),
+    ("When did Roscosmos post the open casting call?", ("November 2020",), (CNN,)),
+    ("Who narrated the 2002 IMAX documentary?", ("Tom Cruise",), (CNN,)),
+    ("When did Russia launch Sputnik?", ("1957",), (ISS,)),
+    ("Who is the head of Universal Pictures?", ("Donna Langley",), (ISS,)),
+    ("Which company will offer launch services to send Tom Cruise to space?", ("SpaceX",),
+     (ISS,)),
+    ("How often is there a sunrise on the ISS?", ("45 minutes",), (ISS,)),
+    ("When did Russia announce it would leave the space station?", ("July 2022",), (CNN,)),
+]
+
+
+@pytest.mark.parametrize(("question", "facts", "expected_docs"), FACTS,
+                         ids=[q for q, _, _ in FACTS])
+def test_answer_states_and_cites_the_fact(docs, question, facts, expected_docs):
+    idx, articles, _ = docs
+    a = answer(question, k=5, index=idx)
+    assert a.found, (question, a.confidence)
+    assert a.text != NOT_FOUND
+    assert a.question == question
+    assert a.query == question  # no history: nothing is added to the search
+    check_citations(a, articles)
+    check_fact(a, facts, expected_docs, articles)
+    assert 1 <= len(a.statements) <= idx.settings.answer_sentences
+    assert len(a.hits) <= 5
+
+
+def test_release_date_is_cited_from_both_articles(docs):
+    """Both articles give the release date; the answer cites each of them for it."""
+    idx, articles, _ = docs
+    a = answer("When will the film be released?", index=idx)
+    check_citations(a, articles)
+    assert {c.doc_id for c in a.citations if "April 12" in c.sentence} == {ISS, CNN}
+
+
+@pytest.mark.parametrize("question", [
+    "What is the capital of Australia?",
+    "How do I bake sourdough bread?",
+    "Who won the 2018 FIFA World Cup?",
+])
+def test_off_topic_question_is_not_answered(docs, question):
+    idx, _, _ = docs
+    a = answer(question, index=idx)
+    assert a.found is False
+    assert a.text == NOT_FOUND
+    assert "do not cover" in a.text
+    assert a.citations == [] and a.statements == []
+    assert a.confidence < idx.settings.answer_floor
+
+
+# ------------------------------------------------------------------ follow-ups
+
+@pytest.fixture(scope="module")
+def patient_history(docs) -> list[dict]:
+    idx, _, _ = docs
+    q1 = "Who plays the patient?"
+    a1 = answer(q1, index=idx)
+    assert a1.found and "Oleg Novitskiy" in a1.text
+    return [{"role": "user", "content": q1}, {"role": "assistant", "content": a1.text}]
+
+
+def test_follow_up_leans_on_the_previous_turn(docs, patient_history):
+    idx, articles, _ = docs
+    a = answer("Is he a real cosmonaut?", history=patient_history, index=idx)
+    assert "Who plays the patient?" in a.query
+    assert a.query != a.question
+    assert a.found
+    check_citations(a, articles)
+    cited = [c for c in a.citations if "real-life cosmonaut Oleg Novitskiy" in c.sentence]
+    assert cited, [c.sentence for c in a.citations]
+    assert cited[0].doc_id == CNN
+
+
+def test_follow_up_accepts_user_bot_pairs(docs, patient_history):
+    idx, _, _ = docs
+    pairs = [(patient_history[0]["content"], patient_history[1]["content"])]
+    a = answer("Is he a real cosmonaut?", history=pairs, index=idx)
+    assert "Who plays the patient?" in a.query
+    assert any("real-life cosmonaut Oleg Novitskiy" in c.sentence for c in a.citations)
+
+
+def test_self_contained_question_is_not_dragged_by_history(docs, patient_history):
+    idx, articles, _ = docs
+    q = "When will the film be released?"
+    a = answer(q, history=patient_history, index=idx)
+    assert a.query == q
+    assert a.found
+    check_citations(a, articles)
+    check_fact(a, ("April 12",), EITHER, articles)
+    assert not any("Novitskiy" in c.sentence for c in a.citations)
+
+
+# ------------------------------------------------------------------ said once, cite both
+
+TWIN_SENTENCE = "The probe landed on Mars on 3 May 2031."
+TWINS = {
+    "probe-a.md": (
+        "---\ntitle: Mars probe touches down\nsource: Space Daily\n---\n\n"
+        f"{TWIN_SENTENCE} Engineers in Darmstadt cheered when the first signal arrived. "
+        "The lander will study the soil of the plain for two years.\n"),
+    "probe-b.md": (
+        "---\ntitle: European lander reaches the red planet\nsource: Orbit News\n---\n\n"
+        "The mission cost four hundred million euros and took nine years to prepare. "
+        f"{TWIN_SENTENCE} Its camera sent back a colour panorama within an hour.\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory) -> tuple[Index, dict[str, Article]]:
+    base = tmp_path_factory.mktemp("answer-twins")
+    corpus = base / "corpus"
+    corpus.mkdir()
+    for name, text in TWINS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    return _build(corpus, base / "index"), {a.id: a for a in load_articles(corpus)}
+
+
+def test_statement_made_by_two_articles_is_said_once_and_cites_both(twins):
+    idx, articles = twins
+    a = answer("When did the probe land on Mars?", index=idx)
+    assert a.found
+    check_citations(a, articles)
+    assert a.text.count(TWIN_SENTENCE) == 1, a.text
+    same = [st for st in a.statements if st.text == TWIN_SENTENCE]
+    assert len(same) == 1, a.statements
+    assert len(same[0].citations) == 2
+    cited = [a.citations[n - 1] for n in same[0].citations]
+    assert {c.doc_id for c in cited} == {"probe-a.md", "probe-b.md"}
+    assert all(c.sentence == TWIN_SENTENCE for c in cited)
+    assert f"{TWIN_SENTENCE} [{same[0].citations[0]}][{same[0].citations[1]}]" in a.text
+
+
+# ------------------------------------------------------------------ the ask command
+
+def _ask(*args: str | Path):
+    from challenge_qa.cli import cli
+
+    result = CliRunner().invoke(cli, ["ask", *map(str, args)], prog_name="challenge-qa")
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def test_ask_prints_the_answer_first(docs):
+    idx, _, index_dir = docs
+    q = "Who plays the patient?"
+    expected = answer(q, index=idx)
+    out = _ask(q, "--corpus", DOCS, "--index", index_dir).stdout
+    lines = out.splitlines()
+    assert lines[0] == textwrap.fill(expected.text, 100).splitlines()[0]
+    assert "Oleg Novitskiy" in out.split("Sources:")[0]
+    assert lines.index("Sources:") > 0
+    assert f"[1] {expected.citations[0].title}" in out
+
+
+def test_ask_json(docs):
+    _, articles, index_dir = docs
+    out = _ask("Who plays the patient?", "--json", "--corpus", DOCS, "--index", index_dir)
+    data = json.loads(out.stdout)
+    assert isinstance(data, dict)
+    assert {"question", "text", "found", "citations"} <= set(data)
+    assert data["question"] == "Who plays the patient?"
+    assert data["found"] is True and "Oleg Novitskiy" in data["text"]
+    assert data["citations"] and data["citations"][0]["doc_id"] == CNN
+    c = data["citations"][0]
+    assert articles[CNN].text[c["sentence_start"]:c["sentence_end"]] == c["sentence"]
+
+
+def test_ask_json_off_topic(docs):
+    _, _, index_dir = docs
+    out = _ask("What is the capital of Australia?", "--json", "--corpus", DOCS,
+               "--index", index_dir)
+    data = json.loads(out.stdout)
+    assert data["found"] is False and data["text"] == NOT_FOUND and data["citations"] == []

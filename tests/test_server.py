@@ -1,0 +1,149 @@
+"""The web chat's server, started in-process on a free port and asked through gradio_client."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import socket  # noqa: E402
+from dataclasses import fields  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from challenge_qa.answer import NOT_FOUND, Answer  # noqa: E402
+from challenge_qa.config import Settings  # noqa: E402
+from challenge_qa.service import IndexService  # noqa: E402
+
+DOCS = Path(__file__).resolve().parents[1] / "docs_corpus"
+CNN = "challenge-trailer-cnn.md"
+ANSWER_FIELDS = {f.name for f in fields(Answer)}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """(demo, service, url) of the chat on 127.0.0.1, its index built first."""
+    from challenge_qa.ui import CSS, build_ui
+
+    index_dir = tmp_path_factory.mktemp("server") / "index"
+    svc = IndexService(Settings(corpus_dir=DOCS, index_dir=index_dir, show_progress=False))
+    svc.ensure()
+    svc.wait()
+    assert svc.status().state == "ready", svc.status()
+    demo = build_ui(service=svc)
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                quiet=True, css=CSS)
+    try:
+        yield demo, svc, demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    # download_files=False: see test_default_client_reads_the_answer for why it is needed.
+    return Client(server[2], verbose=False, download_files=False)
+
+
+@pytest.mark.slow
+def test_answer_api_cites_the_article(client):
+    a = client.predict("Who plays the patient?", 5, False, api_name="/answer")
+    assert isinstance(a, dict)
+    assert set(a) == ANSWER_FIELDS
+    assert a["found"] is True
+    assert "Oleg Novitskiy" in a["text"]
+    assert a["citations"], a
+    assert any(c["doc_id"] == CNN and "Oleg Novitskiy" in c["sentence"]
+               for c in a["citations"])
+    assert "[1]" in a["text"]
+
+
+@pytest.mark.slow
+def test_answer_api_off_topic(client):
+    a = client.predict("What is the capital of Australia?", 5, False, api_name="/answer")
+    assert a["found"] is False
+    assert a["text"] == NOT_FOUND
+    assert a["citations"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "src bug: /answer returns asdict(Answer) whose hits carry a 'path' key; gradio_client "
+    "takes any dict with a string 'path' for a file and tries to download it (403)"))
+def test_default_client_reads_the_answer(server):
+    from gradio_client import Client
+
+    a = Client(server[2], verbose=False).predict("Who plays the patient?", 5, False,
+                                                 api_name="/answer")
+    assert a["found"] is True
+
+
+@pytest.mark.slow
+def test_model_and_index_load_once_per_process(server, client):
+    _, svc, _ = server
+    before = svc.index()
+    assert before.embedder._model is not None  # loaded by the build, before any question
+    model = before.embedder._model
+    jobs = [client.submit(q, 5, False, api_name="/answer")
+            for q in ("Who directed the film?", "When will the film be released?")]
+    results = [job.result(timeout=120) for job in jobs]
+    assert all(r["found"] for r in results), results
+    after = svc.index()
+    assert after is before
+    assert after.embedder._model is model
+
+
+@pytest.mark.slow
+def test_server_listens_on_loopback_only(server):
+    demo, _, url = server
+    port = demo.server_port
+    assert url == f"http://127.0.0.1:{port}/"
+    assert demo.server_name == "127.0.0.1"
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    # the listening socket, as the kernel sees it: 127.0.0.1 only, not 0.0.0.0 or ::
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, hexport = local.rsplit(":", 1)
+            if state == "0A" and int(hexport, 16) == port:  # 0A: LISTEN
+                listening.append(addr)
+    if Path("/proc/net/tcp").exists():
+        assert listening == ["0100007F"], listening
+
+
+def test_serve_help_documents_host_port_auth():
+    from challenge_qa.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--help"], prog_name="challenge-qa")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for option in ("--host", "--port", "--auth"):
+        assert option in out
+    assert "127.0.0.1" in out and "7860" in out
+    assert "USER:PASSWORD" in out and "CHALLENGE_QA_AUTH" in out
+
+
+def test_serve_rejects_malformed_auth():
+    from challenge_qa.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--auth", "nopassword"], prog_name="challenge-qa")
+    assert result.exit_code == 2
+    assert "USER:PASSWORD" in result.output
