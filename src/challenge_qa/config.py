@@ -50,6 +50,14 @@ class Settings:
     #: Tuned on SciFact train queries (benchmarks/tune_fusion.py), as are the fusion settings.
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
+    #: "auto" picks exact search below ``ann_min_passages`` and HNSW over 8-bit scalar
+    #: quantised vectors from there on (candidates are re-scored exactly from the stored
+    #: vectors); or "flat" / "hnsw" to force one.
+    dense_index: str = "auto"
+    ann_min_passages: int = 100_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 256
     k: int = 5
     #: Passages taken from each retriever before fusion (at least 3*k).
     candidates: int = 100
@@ -124,6 +132,9 @@ class Settings:
             problems.append(f"dense_weight must be between 0 and 1, not {self.dense_weight}")
         if self.score_norm not in ("minmax", "zscore"):
             problems.append(f"score_norm must be 'minmax' or 'zscore', not {self.score_norm!r}")
+        if self.dense_index not in ("auto", "flat", "hnsw"):
+            problems.append(f"dense_index must be 'auto', 'flat' or 'hnsw', not "
+                            f"{self.dense_index!r}")
         if self.candidates < 1 or self.max_question_chars < 1:
             problems.append("candidates and max_question_chars must be at least 1")
         if problems:

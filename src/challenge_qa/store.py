@@ -146,8 +146,7 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
     tmp.mkdir()
     try:
         np.save(tmp / "embeddings.npy", vectors)
-        dense = faiss.IndexFlatIP(dim)
-        dense.add(vectors)
+        dense, dense_params = make_dense_index(vectors, s)
         faiss.write_index(dense, str(tmp / "dense.faiss"))
         titles = {a.id: a.title for a in articles}
         all_contexts = [passage_context(titles[p.doc_id], p.text, s.title_context)
@@ -171,7 +170,7 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         "model": s.model,
         "dimension": dim,
         "chunking": s.chunking(),
-        "faiss": {"type": "IndexFlatIP", "metric": "inner_product"},
+        "faiss": dense_params,
         "bm25": {"k1": s.bm25_k1, "b": s.bm25_b, "method": BM25_METHOD, "stemmer": "english",
                  "stopwords": STOPWORDS},
         "corpus": str(corpus_dir),
@@ -187,6 +186,33 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         removed=removed, unchanged=counts["unchanged"], articles=len(articles),
         passages=len(passages), embedded_passages=len(contexts), seconds=round(seconds, 3),
         full=old is None, skipped=list(skipped))
+
+
+def make_dense_index(vectors: np.ndarray, s: Settings) -> tuple[faiss.Index, dict]:
+    """Exact inner-product search for small corpora, HNSW over 8-bit vectors for large ones.
+
+    The dense index only proposes candidates: ``rank`` re-scores every candidate exactly
+    from the stored vectors, so quantisation costs recall of the candidate set, not order.
+    """
+    n, dim = vectors.shape
+    kind = s.dense_index
+    if kind == "auto":
+        kind = "hnsw" if n >= s.ann_min_passages else "flat"
+    if kind == "flat" or n == 0:
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return index, {"type": "IndexFlatIP", "metric": "inner_product"}
+    index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, s.hnsw_m,
+                              faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = s.hnsw_ef_construction
+    # the 8-bit ranges need only a sample; a fixed seed keeps builds reproducible
+    rows = np.sort(np.random.default_rng(0).choice(n, min(n, 100_000), replace=False))
+    index.train(np.ascontiguousarray(vectors[rows]))
+    index.add(vectors)
+    index.hnsw.efSearch = s.hnsw_ef_search
+    return index, {"type": "IndexHNSWSQ", "metric": "inner_product", "quantizer": "QT_8bit",
+                   "M": s.hnsw_m, "efConstruction": s.hnsw_ef_construction,
+                   "efSearch": s.hnsw_ef_search}
 
 
 def _write_sqlite(path: Path, articles: list[Article], passages: list[Passage],
@@ -316,7 +342,12 @@ class Index:
         self.settings = settings
         data = index_dir / manifest["data"]
         try:
-            self.dense = faiss.read_index(str(data / "dense.faiss"), faiss.IO_FLAG_MMAP)
+            params = manifest.get("faiss", {})
+            if params.get("type", "IndexFlatIP") == "IndexFlatIP":
+                self.dense = faiss.read_index(str(data / "dense.faiss"), faiss.IO_FLAG_MMAP)
+            else:
+                self.dense = faiss.read_index(str(data / "dense.faiss"))
+                self.dense.hnsw.efSearch = int(params.get("efSearch", settings.hnsw_ef_search))
             self.embeddings = np.load(data / "embeddings.npy", mmap_mode="r")
             self.spans = np.load(data / "passages.npy", mmap_mode="r")
             self.lexical = Lexical(load_bm25(data / "bm25"))
