@@ -115,26 +115,31 @@ def rank(index: Index, questions: list[str], depth: int, *,
     return out
 
 
-def best_sentence(text: str, offset: int, weights: dict[str, float]) -> tuple[int, int]:
-    """Span (article offsets) of the sentence of a passage sharing the most query weight."""
-    spans = split_sentences(text) or [(0, len(text))]
-    if len(spans) == 1 or not weights:
-        a, b = spans[0]
-        return offset + a, offset + b
-    toks = tokenize([text[a:b] for a, b in spans])
-    score = [sum(weights.get(t, 0.0) for t in set(ts)) for ts in toks]
-    a, b = spans[int(np.argmax(score))]
-    return offset + a, offset + b
+def best_sentences(texts: list[str], offsets: list[int],
+                   weights: dict[str, float]) -> list[tuple[int, int]]:
+    """For each passage, the span (article offsets) of its sentence sharing the most query
+    weight; ties go to the earlier sentence. All sentences are tokenised in one batch."""
+    spans = [split_sentences(t) or [(0, len(t))] for t in texts]
+    flat = [t[a:b] for t, sp in zip(texts, spans, strict=True) for a, b in sp]
+    toks = tokenize(flat) if weights and flat else [[] for _ in flat]
+    out, i = [], 0
+    for sp, off in zip(spans, offsets, strict=True):
+        score = [sum(weights.get(t, 0.0) for t in set(ts)) for ts in toks[i:i + len(sp)]]
+        a, b = sp[int(np.argmax(score))]
+        out.append((off + a, off + b))
+        i += len(sp)
+    return out
 
 
 def to_hits(index: Index, ranking: Ranking) -> list[Hit]:
     weights = index.lexical.term_weights(ranking.terms)
+    recs = index.rows(ranking.rows.tolist())
+    texts = [r["article_text"][r["start"]:r["end"]] for r in recs]
+    sentences = best_sentences(texts, [r["start"] for r in recs], weights)
     hits = []
-    for r, (rec, score, dense, bm) in enumerate(zip(
-            index.rows(ranking.rows.tolist()), ranking.score, ranking.dense, ranking.bm25,
+    for r, (rec, text, (sa, sb), score, dense, bm) in enumerate(zip(
+            recs, texts, sentences, ranking.score, ranking.dense, ranking.bm25,
             strict=True), 1):
-        text = rec["article_text"][rec["start"]:rec["end"]]
-        sa, sb = best_sentence(text, rec["start"], weights)
         hits.append(Hit(
             rank=r, doc_id=rec["doc_id"], title=rec["title"], source=rec["source"],
             date=rec["date"], url=rec["url"], path=rec["path"], passage_id=rec["passage_id"],
