@@ -22,7 +22,7 @@ from ._common import (  # noqa: E402
 )
 
 #: Benchmark name -> module under ``benchmarks``; each module has ``run(ctx) -> dict``.
-BENCHMARKS = {"core": "core"}
+BENCHMARKS = {"core": "core", "scale": "scale"}
 
 
 def _positive(value: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -493,10 +494,30 @@ def test_rebuild_keeps_the_previous_generation(tmp_path, small_corpus_ro, small_
     a reader that read the old manifest just before the swap can still open its files."""
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
     old_gen = manifest_of(index_dir)["data"]
-    build_index(small_corpus_ro, index_dir, full=full, settings=SMALL)
+    corpus = small_corpus_ro
+    if not full:  # an incremental build with nothing to do writes no generation at all
+        corpus = shutil.copytree(small_corpus_ro, tmp_path / "corpus")
+        (corpus / "extra.md").write_text("# Extra\n\nA new article about tides.\n")
+    build_index(corpus, index_dir, full=full, settings=SMALL)
     new_gen = manifest_of(index_dir)["data"]
     assert new_gen != old_gen
     assert generations(index_dir) == {old_gen, new_gen}
+
+
+@slow
+def test_a_rebuild_with_nothing_to_do_keeps_the_data_and_loads_no_model(
+        tmp_path, small_corpus_ro, small_index_ro):
+    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
+    before = manifest_of(index_dir)
+    report = build_index(small_corpus_ro, index_dir, settings=SMALL)
+    assert (report.embedded_passages, report.added, report.changed, report.removed) == (
+        0, 0, 0, 0)
+    assert report.unchanged == report.articles == before["counts"]["articles"]
+    assert manifest_of(index_dir)["data"] == before["data"]
+    assert generations(index_dir) == {before["data"]}
+    # a setting that shapes the index (BM25 parameters) does force a new generation
+    build_index(small_corpus_ro, index_dir, settings=SMALL.replace(bm25_k1=1.5))
+    assert manifest_of(index_dir)["data"] != before["data"]
 
 
 @slow

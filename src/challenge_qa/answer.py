@@ -196,7 +196,9 @@ def answer(question: str, *, history=(), k: int = 5, index: Index | None = None,
     s = idx.settings
     q = clean_question(question, s.max_question_chars)
     query = contextual_query(q, history, idx)
-    ranking = rank(idx, [query], max(k, s.answer_passages), per_article=per_article)
+    qvec = idx.embedder.encode_queries([query])  # one encoding serves search and sentences
+    ranking = rank(idx, [query], max(k, s.answer_passages), per_article=per_article,
+                   q_vecs=qvec)
     hits = to_hits(idx, ranking[0]) if ranking else []
     if not hits:
         return Answer(question=q, text=NOT_FOUND, found=False, query=query)
@@ -211,9 +213,8 @@ def answer(question: str, *, history=(), k: int = 5, index: Index | None = None,
     keys = list(cands)
     texts = [cands[kk][0].text[cands[kk][1] - cands[kk][0].start:
                                cands[kk][2] - cands[kk][0].start] for kk in keys]
-    qvec = idx.embedder.encode_queries([query if query == q else f"{q} {query}"])[0]
     svecs = _VECTORS.get(idx, [(d, a, cands[(d, a)][2]) for d, a in keys], texts)
-    cos = svecs @ qvec
+    cos = svecs @ qvec[0]
     cover = term_coverage(idx.lexical.term_weights(idx.lexical.question_terms(q)),
                           tokenize(texts))
     # Passage rank is relative to the other candidates: it orders sentences but is no

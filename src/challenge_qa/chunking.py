@@ -11,7 +11,7 @@ from .config import Settings
 from .corpus import Article
 
 # Blank lines and Markdown headings/list items end a sentence whatever the punctuation.
-_BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:#{1,6}\s|[-*+]\s|\d+[.)]\s|>))")
+_BLOCK_BREAK = re.compile(r"\r?\n[ \t\r]*\n\s*|\r?\n(?=[ \t]*(?:#{1,6}\s|[-*+]\s|\d+[.)]\s|>))")
 
 
 @dataclass(frozen=True)

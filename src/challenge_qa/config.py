@@ -17,6 +17,8 @@ ENV_VARS = {
     "CHALLENGE_QA_CHUNK_CHARS": "chunk_chars",
     "CHALLENGE_QA_OVERLAP_CHARS": "overlap_chars",
     "CHALLENGE_QA_BATCH_SIZE": "batch_size",
+    "CHALLENGE_QA_BACKEND": "backend",
+    "CHALLENGE_QA_MAX_FILE_MB": "max_file_mb",
 }
 
 
@@ -40,6 +42,9 @@ class Settings:
     #: ``None`` picks CUDA when torch sees a GPU, else the CPU.
     device: str | None = None
     batch_size: int = 64
+    #: Encoder implementation: "torch" (sentence-transformers), or ONNX Runtime on the CPU,
+    #: "onnx" (fp32) or "onnx-int8" (int8 weights); both ONNX ones need challenge-qa[fast].
+    backend: str = "torch"
     #: Passage size limit in characters; passages end on sentence boundaries.
     chunk_chars: int = 1000
     #: Trailing sentences of a passage, up to this many characters, start the next one.
@@ -87,6 +92,8 @@ class Settings:
     #: Two sentences this similar (cosine) say the same thing: said once, both cited.
     same_statement: float = 0.8
     show_progress: bool = True
+    #: Corpus files larger than this many MiB are skipped with a warning naming them.
+    max_file_mb: int = 20
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -130,11 +137,16 @@ class Settings:
             problems.append(f"batch_size must be at least 1, not {self.batch_size}")
         if not 0.0 <= self.dense_weight <= 1.0:
             problems.append(f"dense_weight must be between 0 and 1, not {self.dense_weight}")
+        if self.backend not in ("torch", "onnx", "onnx-int8"):
+            problems.append(f"backend must be 'torch', 'onnx' or 'onnx-int8', not "
+                            f"{self.backend!r}")
         if self.score_norm not in ("minmax", "zscore"):
             problems.append(f"score_norm must be 'minmax' or 'zscore', not {self.score_norm!r}")
         if self.dense_index not in ("auto", "flat", "hnsw"):
             problems.append(f"dense_index must be 'auto', 'flat' or 'hnsw', not "
                             f"{self.dense_index!r}")
+        if self.max_file_mb < 1:
+            problems.append(f"max_file_mb must be at least 1, not {self.max_file_mb}")
         if self.candidates < 1 or self.max_question_chars < 1:
             problems.append("candidates and max_question_chars must be at least 1")
         if problems:

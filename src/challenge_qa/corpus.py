@@ -50,21 +50,26 @@ class Corpus:
     skipped: list[str] = field(default_factory=list)
 
 
-def load_articles(path: str | Path) -> list[Article]:
+def load_articles(path: str | Path, *, max_bytes: int | None = None) -> list[Article]:
     """Load every article under ``path``; skipped files are reported as warnings.
+
+    Files larger than ``max_bytes`` (when given) are skipped.
 
     Example:
         >>> [a.id for a in load_articles("docs_corpus")]  # doctest: +SKIP
         ['challenge-trailer-cnn.md', 'challenge-trailer-iss.md']
     """
-    corpus = load_corpus(path)
+    corpus = load_corpus(path, max_bytes=max_bytes)
     for reason in corpus.skipped:
         warnings.warn(reason, SkippedFileWarning, stacklevel=2)
     return corpus.articles
 
 
-def load_corpus(path: str | Path) -> Corpus:
-    """Load articles and collect, rather than raise, the reasons files were skipped."""
+def load_corpus(path: str | Path, *, max_bytes: int | None = None) -> Corpus:
+    """Load articles and collect, rather than raise, the reasons files were skipped.
+
+    Files larger than ``max_bytes`` (when given) are skipped unread.
+    """
     root = Path(path)
     if not root.exists():
         raise CorpusNotFoundError(f"Corpus not found: {root}")
@@ -84,6 +89,8 @@ def load_corpus(path: str | Path) -> Corpus:
         try:
             if not file.resolve().is_relative_to(base_resolved):
                 raise _Skip("it is a link to a file outside the corpus")
+            if max_bytes is not None:
+                _check_size(file, max_bytes)
             for art in _load_file(file, rel, corpus.skipped):
                 if art.id in seen:
                     corpus.skipped.append(f"{rel}: duplicate article id {art.id!r}, skipped")
@@ -112,6 +119,20 @@ def _walk(root: Path) -> Iterator[Path]:
             yield p
 
 
+def _check_size(file: Path, max_bytes: int) -> None:
+    try:
+        size = file.stat().st_size
+    except OSError:
+        return  # _read_text says why it cannot be read
+    if size > max_bytes:
+        raise _Skip(f"it is larger than the {_mb(max_bytes)} limit ({_mb(size)}; "
+                    "raise CHALLENGE_QA_MAX_FILE_MB to include it)")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.4g} MB"
+
+
 def _read_text(file: Path) -> str:
     try:
         data = file.read_bytes()
@@ -123,7 +144,9 @@ def _read_text(file: Path) -> str:
         raise _Skip(f"it is not UTF-8 text (bad byte at offset {e.start})") from e
     if "\x00" in text:
         raise _Skip("it looks like a binary file")
-    return text
+    # Windows line endings as "\n" (as Python's text mode reads them), so that a blank
+    # CRLF line ends a paragraph and a sentence like a blank LF line does
+    return text.replace("\r\n", "\n")
 
 
 def _load_file(file: Path, rel: str, skipped: list[str]) -> list[Article]:

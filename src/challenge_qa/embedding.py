@@ -1,4 +1,4 @@
-"""Sentence-transformers embeddings; the default model comes from a bundled package."""
+"""Sentence embeddings: PyTorch here, ONNX Runtime in onnx_backend; the default model is bundled."""
 
 from __future__ import annotations
 
@@ -103,18 +103,36 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
-_CACHE: dict[tuple, SentenceTransformerEmbedder] = {}
+#: Encoder implementations: PyTorch (sentence-transformers) or ONNX Runtime, fp32 or int8.
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+_CACHE: dict[tuple, Embedder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def get_embedder(name: str, *, device: str | None = None,
-                 batch_size: int = 64) -> SentenceTransformerEmbedder:
-    """One shared embedder per (model, device) in a process: the model loads once."""
-    key = (name, device)
+def get_embedder(name: str, *, device: str | None = None, batch_size: int = 64,
+                 backend: str = "torch") -> Embedder:
+    """One shared embedder per (model, device, backend) in a process: the model loads once.
+
+    ``backend`` "onnx" and "onnx-int8" run on the CPU (``device`` is ignored) and need the
+    optional onnxruntime package (``pip install 'challenge-qa[fast]'``).
+    """
+    if backend not in BACKENDS:
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"Unknown encoder backend {backend!r}.",
+                                   hint=f"Use one of: {', '.join(BACKENDS)}.")
+    key = (name, None if backend != "torch" else device, backend)
     with _CACHE_LOCK:
         emb = _CACHE.get(key)
         if emb is None:
-            emb = _CACHE[key] = SentenceTransformerEmbedder(
-                name, device=device, batch_size=batch_size)
+            if backend == "torch":
+                emb = SentenceTransformerEmbedder(name, device=device, batch_size=batch_size)
+            else:
+                from .onnx_backend import OnnxEmbedder
+
+                emb = OnnxEmbedder(name, quantized=backend == "onnx-int8",
+                                   batch_size=batch_size)
+            _CACHE[key] = emb
     emb.batch_size = batch_size
     return emb

@@ -79,8 +79,8 @@ def check_k(k: object) -> int:
     return int(k)
 
 
-def rank(index: Index, questions: list[str], depth: int, *,
-         per_article: bool = False) -> list[Ranking]:
+def rank(index: Index, questions: list[str], depth: int, *, per_article: bool = False,
+         q_vecs: np.ndarray | None = None) -> list[Ranking]:
     """Fuse dense and BM25 rankings for a batch of (already cleaned) questions.
 
     Each retriever contributes its top candidates; every candidate then gets both its exact
@@ -92,7 +92,8 @@ def rank(index: Index, questions: list[str], depth: int, *,
         return []
     per_doc_factor = 10 if per_article else 3
     n_cand = min(n, max(s.candidates, depth * per_doc_factor))
-    q_vecs = index.embedder.encode_queries(questions)
+    if q_vecs is None:
+        q_vecs = index.embedder.encode_queries(questions)
     _, dense_ids = index.dense.search(q_vecs, n_cand)
     out = []
     for qi, question in enumerate(questions):

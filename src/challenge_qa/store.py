@@ -92,7 +92,7 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
     corpus_dir = Path(corpus_dir or s.corpus_dir)
     index_dir = Path(index_dir or s.index_dir)
     t0 = time.perf_counter()
-    corpus = load_corpus(corpus_dir)
+    corpus = load_corpus(corpus_dir, max_bytes=s.max_file_mb * 2**20)
     index_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(index_dir):
         _clean_leftovers(index_dir)
@@ -107,7 +107,8 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
 def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settings,
            old: dict | None, t0: float, skipped: list[str],
            previous_gen: str | None) -> IndexReport:
-    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size)
+    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
+                            backend=s.backend)
     old_arts = old["manifest"]["articles"] if old else {}
     passages: list[Passage] = []
     contexts: list[str] = []
@@ -124,6 +125,17 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         if not reuse:
             contexts.extend(passage_context(art.title, p.text, s.title_context) for p in ps)
     removed = len(set(old_arts) - {a.id for a in articles})
+    if (old and not contexts and not removed and all(o == a for a, _, o in layout)
+            and old["manifest"].get("index_settings") == _index_settings(s)):
+        # Nothing to do: keep the data, refresh only the file stamps used for staleness.
+        manifest = {**old["manifest"], "files": _file_stats(corpus_dir)}
+        if manifest != old["manifest"]:
+            _commit_manifest(index_dir, manifest)
+        return IndexReport(
+            index_dir=str(index_dir), added=0, changed=0, removed=0,
+            unchanged=len(articles), articles=len(articles), passages=len(passages),
+            embedded_passages=0, seconds=round(time.perf_counter() - t0, 3), full=False,
+            skipped=list(skipped))
 
     dim = old["manifest"]["dimension"] if old else embedder.dimension
     if contexts:
@@ -168,9 +180,11 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(seconds, 3),
         "model": s.model,
+        "backend": s.backend,
         "dimension": dim,
         "chunking": s.chunking(),
         "faiss": dense_params,
+        "index_settings": _index_settings(s),
         "bm25": {"k1": s.bm25_k1, "b": s.bm25_b, "method": BM25_METHOD, "stemmer": "english",
                  "stopwords": STOPWORDS},
         "corpus": str(corpus_dir),
@@ -186,6 +200,13 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         removed=removed, unchanged=counts["unchanged"], articles=len(articles),
         passages=len(passages), embedded_passages=len(contexts), seconds=round(seconds, 3),
         full=old is None, skipped=list(skipped))
+
+
+def _index_settings(s: Settings) -> dict:
+    """Settings that shape the index but not the passages or vectors."""
+    return {"bm25_k1": s.bm25_k1, "bm25_b": s.bm25_b, "dense_index": s.dense_index,
+            "ann_min_passages": s.ann_min_passages, "hnsw_m": s.hnsw_m,
+            "hnsw_ef_construction": s.hnsw_ef_construction}
 
 
 def make_dense_index(vectors: np.ndarray, s: Settings) -> tuple[faiss.Index, dict]:
@@ -355,26 +376,45 @@ class Index:
             if not db.is_file():
                 raise FileNotFoundError(db)
             self._db = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+            # connecting reads nothing: count the rows so that a damaged file shows now
+            db_counts = [self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                         for t in ("passages", "articles")]
         except Exception as e:  # noqa: BLE001 - any unreadable file means the same thing
             raise IndexCorruptError(
                 f"The index in {index_dir} is damaged or incomplete "
                 f"({e.__class__.__name__}: {str(e)[:200]})") from e
         n = manifest["counts"]["passages"]
+        dim = manifest.get("dimension", self.dense.d)
+        if not (self.embeddings.ndim == 2 and self.embeddings.shape[1] == self.dense.d == dim
+                and self.spans.ndim == 2 and self.spans.shape[1] == 3):
+            raise IndexCorruptError(f"The index in {index_dir} is inconsistent: its vectors or "
+                                    f"passage table do not have the shape the manifest names "
+                                    f"(dimension {dim}).")
+        n_articles = manifest["counts"].get("articles", db_counts[1])
         if not (self.dense.ntotal == n == len(self.embeddings) == len(self.spans)
-                == self.lexical.n_docs):
+                == self.lexical.n_docs == db_counts[0] and db_counts[1] == n_articles):
             raise IndexCorruptError(f"The index in {index_dir} is inconsistent: its parts "
                                     "hold different numbers of passages.")
         self._db_lock = threading.Lock()
         self._doc_ids: list[str] | None = None
+        # the settings' backend, not the build's: vectors of all backends are close enough
+        # to query each other's index, so a user may switch without rebuilding
         self.embedder = get_embedder(manifest["model"], device=settings.device,
-                                     batch_size=settings.batch_size)
+                                     batch_size=settings.batch_size, backend=settings.backend)
+
+    def _query(self, sql: str, params=()) -> list[tuple]:
+        """Rows of a query; a damaged database raises IndexCorruptError, not sqlite3's."""
+        try:
+            with self._db_lock:
+                return self._db.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise IndexCorruptError(f"The index in {self.index_dir} is damaged or incomplete "
+                                    f"({e.__class__.__name__}: {str(e)[:200]})") from e
 
     def doc_ids(self) -> list[str]:
         """Article ids by article number (the first column of ``spans``)."""
         if self._doc_ids is None:
-            with self._db_lock:
-                self._doc_ids = [r[0] for r in self._db.execute(
-                    "SELECT id FROM articles ORDER BY idx")]
+            self._doc_ids = [r[0] for r in self._query("SELECT id FROM articles ORDER BY idx")]
         return self._doc_ids
 
     @property
@@ -386,20 +426,18 @@ class Index:
         if not rows:
             return []
         marks = ",".join("?" * len(rows))
-        with self._db_lock:
-            cur = self._db.execute(
-                f'SELECT p.row, p.passage_id, p.start, p."end", a.id, a.title, a.source, '
-                f"a.date, a.url, a.path, a.text FROM passages p JOIN articles a "
-                f"ON a.idx = p.doc_idx WHERE p.row IN ({marks})", [int(r) for r in rows])
-            got = {r[0]: r for r in cur.fetchall()}
+        got = {r[0]: r for r in self._query(
+            f'SELECT p.row, p.passage_id, p.start, p."end", a.id, a.title, a.source, '
+            f"a.date, a.url, a.path, a.text FROM passages p JOIN articles a "
+            f"ON a.idx = p.doc_idx WHERE p.row IN ({marks})", [int(r) for r in rows])}
         keys = ("row", "passage_id", "start", "end", "doc_id", "title", "source", "date",
                 "url", "path", "article_text")
         return [dict(zip(keys, got[int(r)], strict=True)) for r in rows]
 
     def article(self, doc_id: str) -> dict | None:
-        with self._db_lock:
-            r = self._db.execute("SELECT id, title, source, date, url, path, text FROM "
-                                 "articles WHERE id = ?", (doc_id,)).fetchone()
+        found = self._query("SELECT id, title, source, date, url, path, text FROM articles "
+                            "WHERE id = ?", (doc_id,))
+        r = found[0] if found else None
         keys = ("doc_id", "title", "source", "date", "url", "path", "text")
         return dict(zip(keys, r, strict=True)) if r else None
 
@@ -411,7 +449,8 @@ class Index:
         if _file_stats(root) == self.manifest.get("files"):
             return Staleness()
         try:
-            arts = load_corpus(root).articles
+            limit = self.settings.max_file_mb * 2**20
+            arts = load_corpus(root, max_bytes=limit).articles
         except Exception:  # noqa: BLE001 - an unreadable corpus counts as all removed
             return Staleness(removed=len(self.manifest["articles"]))
         old = self.manifest["articles"]

@@ -1,0 +1,34 @@
+"""The benchmark suite's short version runs in CI so that it cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "benchmarks"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "scifact" / "corpus.jsonl").is_file(),
+                    reason="benchmark data (../shared/benchmarks) is not beside the project")
+def test_quick_benchmarks_run_and_write_their_figures(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "core,scale", "--out",
+         str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    core = json.loads((tmp_path / "core.quick.json").read_text())
+    scale = json.loads((tmp_path / "scale.quick.json").read_text())
+    names = {t["name"] for t in core["targets"]}
+    assert {"build / encode", "retrieve / encode+search (p50)",
+            "incremental / full build"} <= names
+    assert all(t["value"] > 0 for t in core["targets"])
+    assert [r["passages"] for r in scale["dense"]][:1] == [10_000]
+    assert all(0.0 <= r["recall@10"] <= 1.0 for r in scale["dense"])
+    assert "build / encode" in done.stdout and "recall@10" in done.stdout

@@ -1,0 +1,195 @@
+"""Serving while the index is rebuilt: readers in threads never fail and never see a mix of
+two generations; afterwards the new generation (and its new fact) is served. IndexService
+reports a changed corpus as stale and swaps in the rebuilt index."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from helpers import SMALL, copy_index, write_files
+
+import challenge_qa.service as service_mod
+from challenge_qa.answer import answer
+from challenge_qa.retrieval import retrieve
+from challenge_qa.service import IndexService
+from challenge_qa.store import build_index, get_index, load_index
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = [
+    "What did the volcano do on Sunday?",
+    "Who won the chess championship?",
+    "How far can ships see the lighthouse beam?",
+    "Which comet did astronomers in Chile photograph?",
+]
+NEW_QUESTION = "Which comet did astronomers in Chile photograph?"
+NEW_ID = "space/comet.md"
+COMET = ("---\ntitle: Comet seen over Chile\nsource: Sky Daily\n---\n\nAstronomers in Chile "
+         "photographed the bright green comet Zelkova-7 on Tuesday. The comet passes the sun "
+         "only once every fifty thousand years.\n")
+FILLER = {f"filler/{i:02d}.txt": f"Harbour note {i}\nThe ferry number {i} left the harbour "
+          f"at {i % 12 + 1} o'clock with {10 + i} passengers and a cargo of apples.\n"
+          for i in range(20)}
+MAX_CALLS = 150  # per thread, while the build runs
+POST_BUILD_CALLS = 3
+MAX_SECONDS = 240
+K = 3
+
+
+def key(hits) -> list[tuple]:
+    return [(h.doc_id, h.passage_id, h.start, h.end) for h in hits]
+
+
+def scores(hits) -> list[float]:
+    return [h.score for h in hits]
+
+
+def test_readers_see_one_whole_generation_during_a_rebuild(tmp_path, small_corpus,
+                                                           small_index_ro):
+    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
+    s = SMALL.replace(index_dir=index_dir, corpus_dir=small_corpus)
+    old = load_index(index_dir, settings=s)
+    expected = {old.manifest["data"]: {q: retrieve(q, k=K, index=old) for q in QUESTIONS}}
+    assert all(h.doc_id != NEW_ID for hits in expected[old.manifest["data"]].values()
+               for h in hits)
+
+    records: list[tuple] = []  # (thread, generation, question, kind, result, after_build)
+    errors: list[BaseException] = []
+    started = threading.Barrier(4)
+    built = threading.Event()
+    t_end = time.monotonic() + MAX_SECONDS
+
+    def call(n: int, i: int, after_build: bool) -> None:
+        q = QUESTIONS[(i + n) % len(QUESTIONS)]
+        idx = get_index(s)
+        gen = idx.manifest["data"]
+        if n == 2:  # one thread asks for answers, the others for hits
+            records.append((n, gen, q, "answer", answer(q, k=K, index=idx), after_build))
+        else:
+            records.append((n, gen, q, "hits", retrieve(q, k=K, index=idx), after_build))
+
+    def reader(n: int) -> None:
+        try:
+            started.wait(timeout=60)
+            i = 0
+            # during the build: until it ends, at most MAX_CALLS calls, at most MAX_SECONDS
+            while not built.is_set() and i < MAX_CALLS and time.monotonic() < t_end:
+                call(n, i, False)
+                i += 1
+            built.wait(timeout=max(0.0, t_end - time.monotonic()))
+            for j in range(POST_BUILD_CALLS):  # started after the commit: the new index
+                call(n, i + j, True)
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader, args=(n,), daemon=True) for n in range(3)]
+    for t in threads:
+        t.start()
+    started.wait(timeout=60)
+    while len({r[0] for r in records}) < 3 and not errors and time.monotonic() < t_end:
+        time.sleep(0.01)  # every reader has answered from the old index at least once
+    # the comet, and enough other new articles that the build takes a while
+    write_files(small_corpus, {NEW_ID: COMET, **FILLER})
+    before_build = len(records)
+    report = build_index(small_corpus, index_dir, settings=s)
+    during_build = len(records) - before_build
+    built.set()
+    for t in threads:
+        t.join(timeout=MAX_SECONDS)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    assert report.added == 1 + len(FILLER) and report.unchanged == 5
+    assert during_build >= 1, "no reader call completed while the build ran"
+
+    new = get_index(s)
+    new_gen = new.manifest["data"]
+    assert new_gen != old.manifest["data"] and new_gen == report_gen(index_dir)
+    expected[new_gen] = {q: retrieve(q, k=K, index=load_index(index_dir, settings=s))
+                         for q in QUESTIONS}
+
+    gens_seen = {gen for _, gen, *_ in records}
+    assert gens_seen <= set(expected), gens_seen
+    assert old.manifest["data"] in gens_seen and new_gen in gens_seen
+    for n, gen, q, kind, result, after_build in records:
+        want = expected[gen][q]
+        hits = result.hits if kind == "answer" else result
+        # all hits of one call come from the generation it read, and equal its answer
+        allowed = set(old.manifest["articles"] if gen != new_gen else new.manifest["articles"])
+        assert {h.doc_id for h in hits} <= allowed
+        assert key(hits) == key(want), (n, gen, q, kind)
+        assert scores(hits) == pytest.approx(scores(want), abs=1e-4)
+        if after_build:
+            assert gen == new_gen, (n, q)  # a call started after the commit reads the new
+    # the new fact is found once the rebuild is in
+    top = retrieve(NEW_QUESTION, k=1, settings=s)[0]
+    assert top.doc_id == NEW_ID and "Zelkova-7" in top.text
+    a = answer(NEW_QUESTION, settings=s)
+    assert a.found and "Zelkova-7" in a.text and a.citations[0].doc_id == NEW_ID
+    new_answers = [r for r in records if r[1] == new_gen and r[2] == NEW_QUESTION]
+    assert all(key(r[4] if r[3] == "hits" else r[4].hits)[0][0] == NEW_ID
+               for r in new_answers)
+
+
+def report_gen(index_dir) -> str:
+    return json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["data"]
+
+
+def test_index_service_reports_stale_and_rebuild_swaps_the_index(tmp_path, small_corpus,
+                                                                 small_index_ro,
+                                                                 monkeypatch):
+    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
+    s = SMALL.replace(index_dir=index_dir, corpus_dir=small_corpus)
+    svc = IndexService(s)
+    st = svc.status()
+    assert st.state == "ready" and "index up to date" in st.message
+    before = svc.index()
+
+    write_files(small_corpus, {NEW_ID: COMET})
+    # the verdict is cached for STALE_CHECK_SECONDS: the same service still says ready ...
+    assert svc.status().state == "ready"
+    # ... a fresh one (or the same once the cache is out of date) says stale
+    assert IndexService(s).status().state == "stale"
+    monkeypatch.setattr(service_mod, "STALE_CHECK_SECONDS", 0.0)
+    st = svc.status()
+    assert st.state == "stale" and st.stale.added == 1
+    assert "1 new, 0 changed, 0 removed" in st.message and "challenge-qa index" in st.message
+    assert retrieve(NEW_QUESTION, k=1, index=svc.index())[0].doc_id != NEW_ID
+
+    assert svc.rebuild() is True
+    assert svc.rebuild() is False  # refused while the first runs
+    assert svc.status().state == "building"
+    svc.wait(timeout=MAX_SECONDS)
+    assert not svc.building
+    st = svc.status()
+    assert st.state == "ready", st
+    after = svc.index()
+    assert after is not before and after.manifest["data"] != before.manifest["data"]
+    assert NEW_ID in after.manifest["articles"]
+    assert retrieve(NEW_QUESTION, k=1, index=after)[0].doc_id == NEW_ID
+    a = answer(NEW_QUESTION, index=svc.index())
+    assert a.found and "Zelkova-7" in a.text
+    # the old Index object still answers from its own generation
+    assert retrieve(NEW_QUESTION, k=1, index=before)[0].doc_id != NEW_ID
+
+
+def test_index_service_rebuild_of_a_broken_corpus_keeps_serving(tmp_path, small_corpus,
+                                                                small_index_ro):
+    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
+    s = SMALL.replace(index_dir=index_dir, corpus_dir=small_corpus)
+    svc = IndexService(s)
+    before = svc.index()
+    for f in list(small_corpus.rglob("*")):
+        if f.is_file():
+            f.write_bytes(b"\xff\xfe not utf-8")
+    assert svc.rebuild() is True
+    svc.wait(timeout=MAX_SECONDS)
+    st = svc.status()
+    assert st.state == "error" and "No readable articles" in st.message
+    assert "Add .md, .txt, .html or .jsonl" in st.message
+    # the previous index is still served, unchanged
+    assert svc.index() is before
+    assert retrieve("Who won the chess championship?", k=1, index=svc.index())[0].doc_id == (
+        "chess.txt")
