@@ -133,9 +133,7 @@ def drive(url: str, *, clients: int = CLIENTS, duration_s: float = DURATION_S,
 
     def worker(n: int) -> None:
         try:
-            # download_files=False: the answer's hits carry a "path" key that the default
-            # client would take for a file to download (see tests/test_server.py)
-            client = Client(url, verbose=False, download_files=False)
+            client = Client(url, verbose=False)
         except Exception as e:  # noqa: BLE001 - counted, the others go on
             with lock:
                 errors.append(f"client {n}: connect: {e.__class__.__name__}: {e}"[:300])

@@ -184,6 +184,22 @@ def test_self_contained_question_is_not_dragged_by_history(docs, patient_history
     assert not any("Novitskiy" in c.sentence for c in a.citations)
 
 
+def test_follow_up_query_from_web_chat_history_is_plain_text(docs):
+    from challenge_qa.answer import contextual_query
+    from challenge_qa.ui import esc, render_answer
+
+    idx, _, _ = docs
+    q1 = "Who is the real-life cosmonaut in 'The Challenge'?"
+    a1 = answer(q1, index=idx)
+    # the history exactly as gr.Chatbot hands it back to ui.respond
+    web = [{"role": "user", "content": esc(q1)},
+           {"role": "assistant", "content": render_answer(a1)}]
+    query = contextual_query("Is he Russian?", web, idx)
+    assert "Oleg Novitskiy" in query
+    assert "&#" not in query, query
+    assert q1 in query
+
+
 # ------------------------------------------------------------------ said once, cite both
 
 TWIN_SENTENCE = "The probe landed on Mars on 3 May 2031."

@@ -55,8 +55,7 @@ def server(tmp_path_factory):
 def client(server):
     from gradio_client import Client
 
-    # download_files=False: see test_default_client_reads_the_answer for why it is needed.
-    return Client(server[2], verbose=False, download_files=False)
+    return Client(server[2], verbose=False)
 
 
 @pytest.mark.slow
@@ -81,15 +80,13 @@ def test_answer_api_off_topic(client):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: /answer returns asdict(Answer) whose hits carry a 'path' key; gradio_client "
-    "takes any dict with a string 'path' for a file and tries to download it (403)"))
 def test_default_client_reads_the_answer(server):
     from gradio_client import Client
 
     a = Client(server[2], verbose=False).predict("Who plays the patient?", 5, False,
                                                  api_name="/answer")
     assert a["found"] is True
+    assert all("path" not in h and h["article_path"] == h["doc_id"] for h in a["citations"])
 
 
 @pytest.mark.slow

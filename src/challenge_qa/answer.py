@@ -95,6 +95,11 @@ def _history_turns(history) -> list[tuple[str, str]]:
     return turns
 
 
+def _plain(text: str) -> str:
+    """Chat turns may arrive as the web chat's escaped HTML: back to plain text."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", text))
+
+
 def contextual_query(question: str, history, index: Index) -> str:
     """The question, joined with the previous turn when it leans on it.
 
@@ -107,10 +112,10 @@ def contextual_query(question: str, history, index: Index) -> str:
     own_terms = index.lexical.query_terms(question)
     if not (_ANAPHORA.search(question) or len(own_terms) < 2):
         return question
-    last_user = next((t for r, t in reversed(turns) if r == "user"), "")
-    last_bot = next((t for r, t in reversed(turns) if r != "user"), "")
+    last_user = _plain(next((t for r, t in reversed(turns) if r == "user"), ""))
+    last_bot = _plain(next((t for r, t in reversed(turns) if r != "user"), ""))
     # the first statement of the previous answer names what "he" or "it" refers to
-    last_bot = re.split(r"\[\d+\]|\n", html.unescape(re.sub(r"<[^>]+>", " ", last_bot)))[0]
+    last_bot = re.split(r"\[\d+\]|\n", last_bot)[0]
     return " ".join(x for x in (last_user, last_bot, question) if x)
 
 

@@ -193,9 +193,14 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         gr.Timer(3.0).tick(status_md, None, [status, rebuild_btn], api_visibility="private")
 
         def api_answer(question: str, k: int = 5, per_article: bool = False) -> dict:
-            """The answer as JSON (the fields of challenge_qa.Answer)."""
-            return asdict(answer(question, k=int(k), per_article=bool(per_article),
-                                 index=service.index()))
+            """The answer as JSON: the fields of challenge_qa.Answer, except that each hit's
+            ``path`` is named ``article_path`` (gradio_client takes any dict with a ``path``
+            for a file to download)."""
+            out = asdict(answer(question, k=int(k), per_article=bool(per_article),
+                                index=service.index()))
+            for hit in out["citations"] + out["hits"]:
+                hit["article_path"] = hit.pop("path")
+            return out
 
         gr.api(api_answer, api_name="answer")
     demo.service = service
