@@ -16,7 +16,7 @@ latency of ``answer()`` (p50/p95, after a warm-up call, cold sentence-vector cac
 
 ``--split even|odd`` keeps only questions of the even- or odd-numbered articles (0-based, file
 order), to tune on one half and report on the other; the index always holds every article
-(except with ``--quick``: 8 articles spread over the file, 200 questions of theirs).
+(except with ``--quick``: the 8 shortest articles and 200 of their questions).
 
 ``--grid`` evaluates every combination of answer settings on the same loaded index (query
 vectors cached across combinations, so its timings are not latencies) and ranks them by (a)
@@ -140,10 +140,9 @@ def select(squad: Squad, *, split: str = "all", n: int | None = None, quick: boo
     """The articles to index and the questions to ask."""
     articles = squad.articles
     nums = list(range(len(articles)))
-    if quick:
+    if quick:  # the shortest articles, so that the build stays small
         pool = [i for i in nums if in_split(i, split)]
-        step = max(1, len(pool) // QUICK_ARTICLES)
-        nums = pool[::step][:QUICK_ARTICLES]
+        nums = sorted(sorted(pool, key=lambda i: len(articles[i]["text"]))[:QUICK_ARTICLES])
         articles = [articles[i] for i in nums]
         n = min(n or QUICK_QUESTIONS, QUICK_QUESTIONS)
     keep = set(nums)
@@ -224,6 +223,15 @@ def build_settings(overrides: dict[str, Any]):
     return Settings(show_progress=False).replace(**overrides)
 
 
+def set_threads(n: int | None) -> int:
+    """Set torch's intra-op threads when ``n`` is given; the number in use."""
+    import torch
+
+    if n:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
 def build_and_load(articles: list[dict], index_dir: Path, settings,
                    tmp: Path) -> tuple[Any, dict]:
     """Write the corpus as JSONL under ``tmp``, build ``index_dir`` (incrementally: a kept
@@ -294,6 +302,7 @@ def evaluate(idx, questions: Sequence[Question], *, progress: bool = True,
     answer(WARMUP_QUESTION, k=K, index=idx)
     counts = dict.fromkeys(LABELS, 0)
     latencies: list[float] = []
+    statements = answer_chars = 0
     records: list[dict[str, Any]] = []
     t_start = time.perf_counter()
     for i, q in enumerate(questions, 1):
@@ -301,6 +310,8 @@ def evaluate(idx, questions: Sequence[Question], *, progress: bool = True,
         a = answer(q.question, k=K, index=idx)
         latencies.append(time.perf_counter() - t0)
         v = judge(q, a)
+        statements += len(a.statements)
+        answer_chars += sum(len(st.text) for st in a.statements)
         for key, ok in v.items():
             counts[key] += ok
         if keep_records:
@@ -320,6 +331,8 @@ def evaluate(idx, questions: Sequence[Question], *, progress: bool = True,
             "latency_ms": {"p50": round(percentile(latencies, 50) * 1000, 1),
                            "p95": round(percentile(latencies, 95) * 1000, 1),
                            "mean": round(sum(latencies) / n * 1000, 1)},
+            "mean_statements": round(statements / n, 3),
+            "mean_answer_chars": round(answer_chars / n, 1),
             "seconds": round(time.perf_counter() - t_start, 1), "records": records}
 
 
@@ -398,8 +411,6 @@ def mode_name(args) -> str:
         parts.append(args.split)
     if args.sample:
         parts.append(f"sample{args.sample}")
-    if args.set:
-        parts.append("custom")
     return ".".join(parts) or "full"
 
 
@@ -421,6 +432,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="override a Settings field (repeatable), e.g. answer_w_lex=0.8")
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
                    help="evaluate every combination of these values (repeatable)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads [default: torch's own]; 1 is often faster on a "
+                        "busy machine")
     p.add_argument("--index-dir", type=Path, metavar="DIR",
                    help="keep the index here and reuse it next time [default: a temp folder]")
     p.add_argument("--dump", type=Path, metavar="FILE",
@@ -441,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    threads = set_threads(args.threads)
     squad = load_squad(path)
     articles, questions = select(squad, split=args.split, n=args.sample, quick=args.quick,
                                  seed=args.seed)
@@ -458,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shares = res["shares"]
     rows, ok = target_rows(shares)
+    rows.append(["statements per answer (mean)", f"{res['mean_statements']:.2f}", "", ""])
     rows.append(["answer() latency p50 / p95",
                  f"{res['latency_ms']['p50']:.1f} / {res['latency_ms']['p95']:.1f} ms", "", ""])
     print()
@@ -469,8 +485,10 @@ def main(argv: list[str] | None = None) -> int:
         "sample": args.sample, "seed": args.seed, "quick": args.quick, "k": K,
         "overrides": overrides, "settings": {k: str(v) if isinstance(v, Path) else v
                                              for k, v in dataclasses.asdict(settings).items()},
-        "index": build, "questions": res["n"], "shares": shares, "counts": res["counts"],
-        "latency_ms": res["latency_ms"], "seconds": res["seconds"],
+        "torch_threads": threads, "index": build, "questions": res["n"], "shares": shares,
+        "counts": res["counts"],
+        "latency_ms": res["latency_ms"], "mean_statements": res["mean_statements"],
+        "mean_answer_chars": res["mean_answer_chars"], "seconds": res["seconds"],
         "targets": {k: {"value": shares[k], "target": f">= {t}", "passed": shares[k] >= t}
                     for k, t in TARGETS.items()},
         "all_targets_passed": ok, "examples": examples(res["records"])})
@@ -489,7 +507,9 @@ def run_grid(args, idx, questions, overrides, grid, build) -> int:
         idx.settings = base.replace(**combo)
         res = evaluate(idx, questions, progress=False, keep_records=False)
         s = res["shares"]
-        rows.append({"settings": combo, "shares": s, "seconds": res["seconds"]})
+        rows.append({"settings": combo, "shares": s, "mean_statements": res["mean_statements"],
+                     "mean_answer_chars": res["mean_answer_chars"],
+                     "seconds": res["seconds"]})
         print(f"[{n}/{len(grid)}] {combo}: a={s['a_first_statement']:.4f} "
               f"b={s['b_answer_text']:.4f} c={s['c_top5_passages']:.4f} "
               f"nf={s['not_found']:.4f} ({res['seconds']:.0f} s)", flush=True)
@@ -497,9 +517,10 @@ def run_grid(args, idx, questions, overrides, grid, build) -> int:
     rows.sort(key=lambda r: (-r["shares"]["a_first_statement"], -r["shares"]["b_answer_text"]))
     keys = list(grid[0])
     print()
-    print_table([*keys, "(a)", "(b)", "(c)", "(d)", "found=False"],
+    print_table([*keys, "(a)", "(b)", "(c)", "(d)", "found=False", "statements"],
                 [[*(r["settings"][k] for k in keys),
-                  *(f"{r['shares'][m]:.4f}" for m in LABELS)] for r in rows])
+                  *(f"{r['shares'][m]:.4f}" for m in LABELS), f"{r['mean_statements']:.2f}"]
+                 for r in rows])
     out = args.out or RESULTS_DIR / f"squad.grid.{args.split}.json"
     write_json(out, {
         "benchmark": "squad-grid", "split": args.split, "sample": args.sample,
