@@ -82,11 +82,11 @@ class Settings:
     #: Sentence score = w_cos * cosine + w_lex * weighted term coverage
     #: + w_type * (holds the kind of answer asked for) + w_passage * passage score.
     answer_w_cos: float = 1.0
-    answer_w_lex: float = 0.5
+    answer_w_lex: float = 0.8
     answer_w_type: float = 0.15
     answer_w_passage: float = 0.1
     #: Later sentences must score at least this share of the best one.
-    answer_keep_ratio: float = 0.8
+    answer_keep_ratio: float = 0.7
     #: Below this score for the best sentence, the articles "do not cover" the question.
     answer_floor: float = 0.45
     #: Two sentences this similar (cosine) say the same thing: said once, both cited.
