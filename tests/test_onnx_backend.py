@@ -1,0 +1,145 @@
+"""The ONNX Runtime encoder: agreement with PyTorch, the export cache, index use, settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from helpers import SMALL
+
+from challenge_qa.answer import answer
+from challenge_qa.config import DEFAULT_MODEL, Settings
+from challenge_qa.embedding import get_embedder, resolve_model
+from challenge_qa.errors import InvalidArgumentError, ModelLoadError
+from challenge_qa.retrieval import retrieve
+from challenge_qa.store import build_index, load_index
+
+HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
+needs_ort = pytest.mark.skipif(not HAS_ORT, reason="onnxruntime is not installed "
+                               "(pip install 'challenge-qa[fast]')")
+
+SENTENCES = [
+    "Mount Etna erupted on Sunday night and ash fell on Catania.",
+    "Honey bees show their hive mates where flowers are with a waggle dance.",
+    "Who won the national chess championship?",
+    "The winning time was two hours and seventeen minutes.",
+    "A bright green comet was photographed over Chile on Tuesday.",
+    "Volunteers restored the old lighthouse. " * 40,  # longer than max_seq_length: truncated
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    """One export cache for the module: every test after the first reuses its files."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_env(monkeypatch, onnx_cache):
+    monkeypatch.setenv("CHALLENGE_QA_CACHE", str(onnx_cache))
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1)
+
+
+@pytest.mark.slow
+@needs_ort
+@pytest.mark.parametrize(("backend", "floor"), [("onnx", 0.999), ("onnx-int8", 0.98)])
+def test_vectors_match_torch(backend, floor):
+    ref = get_embedder(DEFAULT_MODEL).encode_documents(SENTENCES)
+    emb = get_embedder(DEFAULT_MODEL, batch_size=4, backend=backend)  # several batches
+    got = emb.encode_documents(SENTENCES)
+    assert got.shape == ref.shape == (len(SENTENCES), emb.dimension)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert cosines(got, ref).min() > floor
+    # the same text as a query, alone, gets the vector it gets in a sorted batch
+    one = emb.encode_queries([SENTENCES[2]])
+    assert cosines(one, ref[2:3])[0] > floor
+    assert emb.encode_documents([]).shape == (0, emb.dimension)
+
+
+@pytest.mark.slow
+@needs_ort
+def test_export_is_cached(onnx_cache):
+    from challenge_qa.onnx_backend import OnnxEmbedder, export_dir
+
+    first = OnnxEmbedder(DEFAULT_MODEL, quantized=True, batch_size=8)
+    v1 = first.encode_queries(SENTENCES[:2])
+    folder = export_dir(DEFAULT_MODEL, first.spec.folder)
+    assert folder.parent.parent == onnx_cache
+    files = [folder / "model.onnx", folder / "model_int8.onnx"]
+    stamps = [f.stat().st_mtime_ns for f in files]
+    second = OnnxEmbedder(DEFAULT_MODEL, quantized=True, batch_size=8)
+    np.testing.assert_allclose(second.encode_queries(SENTENCES[:2]), v1, atol=1e-6)
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # loaded, not exported again
+    assert not list(folder.glob(".*.onnx"))  # no temporary file left behind
+
+
+@pytest.mark.slow
+@needs_ort
+def test_int8_index_answers_questions(tmp_path, small_corpus_ro):
+    s = SMALL.replace(backend="onnx-int8")
+    build_index(small_corpus_ro, tmp_path / "index", full=True, settings=s)
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    assert manifest["backend"] == "onnx-int8"
+    idx = load_index(tmp_path / "index", settings=s)
+    assert idx.embedder.name == DEFAULT_MODEL and idx.embedder.quantized
+    dense_only = load_index(tmp_path / "index", settings=s.replace(dense_weight=1.0))
+    hit = retrieve("Where do the bees find flowers?", k=1, index=dense_only)[0]
+    assert hit.doc_id == "nature/bees.html"
+    a = answer("What did the volcano do on Sunday?", index=idx)
+    assert a.found and a.citations[0].doc_id == "volcano.md"
+    assert "erupted" in a.text
+    # an index built by one backend is still loaded by another: the vectors are compatible
+    assert load_index(tmp_path / "index", settings=SMALL).embedder is get_embedder(
+        DEFAULT_MODEL, batch_size=SMALL.batch_size)
+
+
+def test_invalid_backend_is_refused():
+    with pytest.raises(InvalidArgumentError, match="backend"):
+        Settings(backend="tensorrt")
+    with pytest.raises(InvalidArgumentError, match="backend"):
+        Settings.from_env({"CHALLENGE_QA_BACKEND": "onnx-fp16"})
+    assert Settings.from_env({"CHALLENGE_QA_BACKEND": "onnx-int8"}).backend == "onnx-int8"
+    with pytest.raises(InvalidArgumentError):
+        get_embedder(DEFAULT_MODEL, backend="openvino")
+
+
+def test_missing_onnxruntime_names_the_extra(monkeypatch):
+    import challenge_qa.onnx_backend as ob
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(ob.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    with pytest.raises(ModelLoadError) as err:
+        ob.OnnxEmbedder(DEFAULT_MODEL, quantized=False)
+    assert "challenge-qa[fast]" in err.value.hint
+
+
+def test_model_spec_of_the_bundled_model():
+    from challenge_qa.onnx_backend import read_spec
+
+    spec = read_spec(resolve_model(DEFAULT_MODEL))
+    assert (spec.pooling, spec.max_seq_length, spec.dimension, spec.normalize) == (
+        "mean", 256, 384, True)
+
+
+def test_unsupported_pooling_is_refused(tmp_path):
+    from challenge_qa.onnx_backend import read_spec
+
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling",
+         "type": "sentence_transformers.models.Pooling"},
+    ]))
+    (tmp_path / "config.json").write_text('{"hidden_size": 8}')
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_max_tokens": true}')
+    with pytest.raises(ModelLoadError, match="pooling"):
+        read_spec(tmp_path)
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode": "cls"}')
+    assert read_spec(tmp_path).pooling == "cls"
