@@ -44,10 +44,8 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = PACKAGE_DIR / "results"
-DATA_ENV = "CHALLENGE_QA_BENCH_DATA"
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+from ._common import DATA_ENV, DEFAULT_DATA, RESULTS_DIR, percentile  # noqa: E402
+
 SQUAD_FILE = Path("squad") / "dev-v1.1.json"
 
 SEED = 13
@@ -268,16 +266,6 @@ class CachedQueries:
 
 
 # --------------------------------------------------------------------------- evaluation
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
 
 def judge(q: Question, a) -> dict[str, Any]:
     """The per-question verdicts for one answer."""
