@@ -2,8 +2,9 @@
 
 On BEIR SciFact (or its first ``--limit`` articles), in one run:
 
-1. ``build_index(full=True)`` vs encoding exactly the same passage texts with
-   sentence-transformers alone (alternated, medians over ``--repeats``); target build/encode
+1. ``build_index(full=True)`` vs encoding exactly the same passage texts with the same
+   backend's bare encoder (sentence-transformers for torch, an ONNX Runtime session for the
+   default onnx-int8; alternated, medians over ``--repeats``); target build/encode
    <= 1.15. The build's non-encoding time is broken down by timing store.py's steps.
 2. Warm ``retrieve(q, k=10)`` vs ``encode_queries([q])`` + ``dense.search(vec, 10)``,
    interleaved per query over the judged test queries; target ratio of medians <= 1.5.
@@ -146,23 +147,43 @@ def print_breakdown(builds: dict[str, dict[str, float]]) -> None:
 
 # --------------------------------------------------------------------------- steps
 
+def plain_encoder(s) -> tuple[str, Any, float]:
+    """(label, encode(texts), load seconds) of the bare encoder the build's own backend uses:
+    sentence-transformers for torch, a separate ONNX Runtime session for onnx/onnx-int8."""
+    from challenge_qa.embedding import default_batch_size, resolve_backend, resolve_model
+
+    backend = resolve_backend(s.backend, s.device)
+    batch = s.batch_size or default_batch_size(backend, s.device)
+    if backend == "torch":
+        from sentence_transformers import SentenceTransformer
+
+        model, load_s = timed(SentenceTransformer, resolve_model(s.model), device=s.device)
+        return "sentence-transformers encode", lambda texts: model.encode(
+            texts, batch_size=batch, normalize_embeddings=True,
+            show_progress_bar=False), load_s
+    from challenge_qa.onnx_backend import OnnxEmbedder
+
+    onnx = OnnxEmbedder(s.model, quantized=backend == "onnx-int8", batch_size=batch)
+    _, load_s = timed(onnx.encode_queries, ["load"])
+    return f"ONNX Runtime encode ({backend})", onnx.encode_documents, load_s
+
+
 def bench_build(corpus_file: Path, tmp: Path, s, repeats: int) -> dict[str, Any]:
     """Alternate plain encoding and full builds of the same corpus; keep the last index."""
     import numpy as np
-    from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
-    from challenge_qa.embedding import get_embedder, resolve_model
+    from challenge_qa.embedding import get_embedder, resolve_backend
     from challenge_qa.store import build_index, read_manifest
 
     hf_logging.disable_progress_bar()  # as the library's embedder does
     texts, prep_s = timed(passage_texts, corpus_file, s)
-    model, st_load_s = timed(SentenceTransformer, resolve_model(s.model), device=s.device)
-    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size)
-    _, lib_load_s = timed(lambda: embedder.model)
+    label, encode, st_load_s = plain_encoder(s)
+    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
+                            backend=s.backend)
+    _, lib_load_s = timed(embedder.encode_queries, ["load"])
     warm = spread(texts, WARMUP_TEXTS)
-    model.encode(warm, batch_size=s.batch_size, normalize_embeddings=True,
-                 show_progress_bar=False)
+    encode(warm)
     embedder.encode_documents(warm)
 
     encode_s: list[float] = []
@@ -175,8 +196,7 @@ def bench_build(corpus_file: Path, tmp: Path, s, repeats: int) -> dict[str, Any]
     vectors = None
     for r in range(repeats):
         with Clock() as c:
-            vectors = model.encode(texts, batch_size=s.batch_size, normalize_embeddings=True,
-                                   show_progress_bar=False)
+            vectors = encode(texts)
         encode_s.append(c.wall)
         cores["encode"].append(round(c.cores, 2))
         cpu_s["encode"].append(round(c.cpu, 3))
@@ -220,7 +240,10 @@ def bench_build(corpus_file: Path, tmp: Path, s, repeats: int) -> dict[str, Any]
         "encode_passages_per_s": len(texts) / enc,
         "build_passages_per_s": report.passages / bld,
         "text_prep_s": prep_s,
-        "model_load_s": {"sentence_transformers": st_load_s, "challenge_qa": lib_load_s},
+        "model_load_s": {"plain": st_load_s, "challenge_qa": lib_load_s},
+        "encoder": label,
+        "batch_size": embedder.batch_size,
+        "backend": resolve_backend(s.backend, s.device),
         "breakdown_s": parts[best],
         "breakdown_all_s": parts,
     }
@@ -319,7 +342,8 @@ def bench_incremental(corpus_file: Path, index_dir: Path, s, full_s: float,
     from challenge_qa.embedding import get_embedder
     from challenge_qa.store import build_index
 
-    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size)
+    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
+                            backend=s.backend)
     records = read_jsonl(corpus_file)
     with probe_build(Probe(), embedder) as probe:
         noop, noop_s = timed(build_index, corpus_file, index_dir, settings=s)
@@ -374,7 +398,7 @@ def run(ctx: Context) -> dict[str, Any]:
         section(f"core: {DATASET}, {n_articles} articles, {len(queries)} queries, "
                 f"repeats={ctx.repeats}")
         loads = {"start": load_avg()}
-        print(f"1) full build vs sentence-transformers encode (load {loads['start']})",
+        print(f"1) full build vs the bare encoder (load {loads['start']})",
               flush=True)
         b = bench_build(corpus_file, tmp, s, ctx.repeats)
         loads["after_build"] = load_avg()
@@ -390,7 +414,7 @@ def run(ctx: Context) -> dict[str, Any]:
             f"{ctx.repeats})")
     print_table(
         ["what", "seconds", "passages/s", "passages", "cpu s", "cpu/wall"],
-        [["sentence-transformers encode", fmt_s(b["encode_median_s"]),
+        [[b["encoder"], fmt_s(b["encode_median_s"]),
           f"{b['encode_passages_per_s']:.1f}", b["texts"],
           f"{median(b['cpu_s']['encode']):.1f}", median(b["cpu_per_wall"]["encode"])],
          ["build_index(full=True)", fmt_s(b["build_median_s"]),
@@ -453,7 +477,8 @@ def run(ctx: Context) -> dict[str, Any]:
                    "limit": limit, "queries": len(queries), "repeats": ctx.repeats,
                    "load_avg_1min": loads,
                    "settings": {"model": s.model, "device": s.device,
-                                "batch_size": s.batch_size, **s.chunking()}},
+                                "backend": b["backend"],
+                                "batch_size": b["batch_size"], **s.chunking()}},
         "build": build, "retrieve": r, "incremental": inc,
         "targets": [t.as_dict() for t in targets], "checks": checks,
         "passed": all(t.passed for t in targets) and not bad,

@@ -20,11 +20,16 @@ from helpers import DEFAULT, DOCS_CORPUS, SMALL, SMALL_FILES, write_files  # noq
 
 @pytest.fixture(autouse=True)
 def _hermetic_env(monkeypatch, tmp_path_factory):
-    """No CHALLENGE_QA_* variable of the caller leaks in; caches go to a temp folder."""
+    """No CHALLENGE_QA_* variable of the caller leaks in; caches go to a temp folder.
+
+    The ONNX export of the default encoder is made once per session (subprocesses too).
+    """
     for var in list(os.environ):
         if var.startswith("CHALLENGE_QA_"):
             monkeypatch.delenv(var)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base / "xdg-cache"))
+    monkeypatch.setenv("CHALLENGE_QA_CACHE", str(base / "challenge-qa-cache"))
 
 
 @pytest.fixture

@@ -16,10 +16,6 @@ from challenge_qa.errors import InvalidArgumentError, ModelLoadError
 from challenge_qa.retrieval import retrieve
 from challenge_qa.store import build_index, load_index
 
-HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
-needs_ort = pytest.mark.skipif(not HAS_ORT, reason="onnxruntime is not installed "
-                               "(pip install 'challenge-qa[fast]')")
-
 SENTENCES = [
     "Mount Etna erupted on Sunday night and ash fell on Catania.",
     "Honey bees show their hive mates where flowers are with a waggle dance.",
@@ -46,10 +42,9 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.slow
-@needs_ort
 @pytest.mark.parametrize(("backend", "floor"), [("onnx", 0.999), ("onnx-int8", 0.98)])
 def test_vectors_match_torch(backend, floor):
-    ref = get_embedder(DEFAULT_MODEL).encode_documents(SENTENCES)
+    ref = get_embedder(DEFAULT_MODEL, backend="torch").encode_documents(SENTENCES)
     emb = get_embedder(DEFAULT_MODEL, batch_size=4, backend=backend)  # several batches
     got = emb.encode_documents(SENTENCES)
     assert got.shape == ref.shape == (len(SENTENCES), emb.dimension)
@@ -63,7 +58,18 @@ def test_vectors_match_torch(backend, floor):
 
 
 @pytest.mark.slow
-@needs_ort
+def test_int8_vectors_do_not_depend_on_their_neighbours():
+    """int8 activations are scaled per run: each text runs alone, so an incremental build
+    (other batches) gives the vectors of a full one, and a query those of a document."""
+    emb = get_embedder(DEFAULT_MODEL, backend="onnx-int8")
+    together = emb.encode_documents(SENTENCES)
+    alone = np.concatenate([emb.encode_documents([t]) for t in SENTENCES])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    np.testing.assert_allclose(emb.encode_documents(SENTENCES[::-1])[::-1], together,
+                               atol=1e-6)
+
+
+@pytest.mark.slow
 def test_export_is_cached(onnx_cache):
     from challenge_qa.onnx_backend import OnnxEmbedder, export_dir
 
@@ -80,7 +86,6 @@ def test_export_is_cached(onnx_cache):
 
 
 @pytest.mark.slow
-@needs_ort
 def test_int8_index_answers_questions(tmp_path, small_corpus_ro):
     s = SMALL.replace(backend="onnx-int8")
     build_index(small_corpus_ro, tmp_path / "index", full=True, settings=s)
@@ -95,8 +100,41 @@ def test_int8_index_answers_questions(tmp_path, small_corpus_ro):
     assert a.found and a.citations[0].doc_id == "volcano.md"
     assert "erupted" in a.text
     # an index built by one backend is still loaded by another: the vectors are compatible
-    assert load_index(tmp_path / "index", settings=SMALL).embedder is get_embedder(
-        DEFAULT_MODEL, batch_size=SMALL.batch_size)
+    torch_idx = load_index(tmp_path / "index", settings=SMALL.replace(backend="torch"))
+    assert torch_idx.embedder is get_embedder(DEFAULT_MODEL, batch_size=SMALL.batch_size,
+                                              backend="torch")
+    assert answer("What did the volcano do on Sunday?", index=torch_idx).citations[0].doc_id \
+        == "volcano.md"
+
+
+def test_auto_backend_is_int8_onnx_on_the_cpu(monkeypatch):
+    import challenge_qa.embedding as emb
+
+    monkeypatch.setattr(emb, "_cuda_visible", lambda: False)
+    assert Settings().backend == "auto"
+    assert emb.resolve_backend("auto") == emb.resolve_backend("auto", "cpu") == "onnx-int8"
+    assert emb.resolve_backend("auto", "cuda:0") == emb.resolve_backend("auto", "mps") == "torch"
+    assert emb.resolve_backend("onnx", "cuda") == "onnx"  # an explicit choice is kept
+    monkeypatch.setattr(emb, "_cuda_visible", lambda: True)
+    assert emb.resolve_backend("auto") == "torch"  # a GPU: PyTorch encodes on it
+    assert emb.resolve_backend("auto", "cpu") == "onnx-int8"
+    # without onnxruntime, auto falls back to PyTorch instead of failing
+    monkeypatch.setattr(emb, "_cuda_visible", lambda: False)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert emb.resolve_backend("auto") == "torch"
+
+
+@pytest.mark.slow
+def test_default_index_records_the_resolved_backend(small_index_ro):
+    index_dir, _ = small_index_ro
+    from challenge_qa.embedding import resolve_backend
+
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert manifest["backend"] == resolve_backend("auto") != "auto"
+    if manifest["backend"] == "onnx-int8":  # a machine without a GPU, as in CI
+        assert load_index(index_dir, settings=SMALL).embedder.quantized
 
 
 def test_invalid_backend_is_refused():
@@ -109,7 +147,7 @@ def test_invalid_backend_is_refused():
         get_embedder(DEFAULT_MODEL, backend="openvino")
 
 
-def test_missing_onnxruntime_names_the_extra(monkeypatch):
+def test_missing_onnxruntime_says_what_to_do(monkeypatch):
     import challenge_qa.onnx_backend as ob
 
     real = importlib.util.find_spec
@@ -117,7 +155,7 @@ def test_missing_onnxruntime_names_the_extra(monkeypatch):
                         lambda name, *a: None if name == "onnxruntime" else real(name, *a))
     with pytest.raises(ModelLoadError) as err:
         ob.OnnxEmbedder(DEFAULT_MODEL, quantized=False)
-    assert "challenge-qa[fast]" in err.value.hint
+    assert "pip install onnxruntime" in err.value.hint and "BACKEND=torch" in err.value.hint
 
 
 def test_model_spec_of_the_bundled_model():
