@@ -217,7 +217,7 @@ def test_status_text_and_json(cli_index):
                                 index_dir)).stdout)
     assert info["articles"] == 5 and info["passages"] == summary(build)["passages"]
     assert info["stale"] is False and info["state"] == "up to date"
-    assert info["format_version"] == 1 and info["dimension"] == 384
+    assert info["format_version"] == 2 and info["dimension"] == 384
     assert info["chunking"] == DEFAULT.chunking()
     assert info["model"] == DEFAULT.model and info["built_at"]
 

@@ -130,7 +130,7 @@ def test_fresh_build_report_and_layout(small_index_ro, small_corpus_ro):
     assert n_passages > 5  # the small chunk size splits articles
 
     m = manifest_of(index_dir)
-    assert m["format_version"] == store.FORMAT_VERSION == 1
+    assert m["format_version"] == store.FORMAT_VERSION == 2
     assert m["model"] == SMALL.model and m["dimension"] == 384
     assert m["chunking"] == SMALL.chunking()
     assert m["counts"] == {"articles": 5, "passages": n_passages}
@@ -138,7 +138,8 @@ def test_fresh_build_report_and_layout(small_index_ro, small_corpus_ro):
     assert set(m["files"]) == {"volcano.md", "chess.txt", "nature/bees.html", "extra.jsonl"}
     data = index_dir / m["data"]
     assert data.name.startswith("gen-") and data.is_dir()
-    for name in ("dense.faiss", "embeddings.npy", "passages.npy", "passages.sqlite"):
+    for name in ("dense.faiss", "embeddings.npy", "passages.npy", "passages.sqlite",
+                 "sentences.npy", "sentence_ptr.npy"):
         assert (data / name).is_file(), name
     assert (data / "bm25").is_dir()
     assert not list(index_dir.glob("*.partial"))
@@ -184,7 +185,7 @@ def test_loaded_index_parts(small_index_ro, small_corpus_ro):
     rows = idx.rows([2, 0])
     assert [r["row"] for r in rows] == [2, 0]
     for r in rows:
-        assert r["article_text"][r["start"]:r["end"]]
+        assert r["text"] == idx.article(r["doc_id"])["text"][r["start"]:r["end"]] != ""
     assert idx.rows([]) == []
     assert idx.staleness(small_corpus_ro).stale is False
 
@@ -302,13 +303,56 @@ def test_other_model_is_refused(tmp_path, small_index_ro):
 
 
 @slow
-@pytest.mark.parametrize("version", [2, 99, "1", None])
+@pytest.mark.parametrize("version", [3, 99, "1", None])
 def test_future_or_odd_format_version_is_refused(tmp_path, small_index_ro, version):
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
     _edit_manifest(index_dir, format_version=version)
     with pytest.raises(IndexMismatchError, match="format version") as e:
         load_index(index_dir, settings=SMALL)
     assert "challenge-qa index --full" in e.value.hint
+
+
+@slow
+def test_sentence_table_holds_each_passages_sentences(small_index_ro, small_corpus_ro):
+    idx = load_index(small_index_ro[0], settings=SMALL)
+    passages = [p for a in load_articles(small_corpus_ro) for p in split_passages(a, SMALL)]
+    spans = idx.sentence_spans(list(range(idx.size)))
+    assert [[tuple(x) for x in sp.tolist()] for sp in spans] == [
+        list(p.sentences) for p in passages]
+    for p, sp in zip(passages, spans, strict=True):
+        assert sp[0, 0] == p.start and sp[-1, 1] == p.end  # they tile the passage
+        assert (sp[:, 0] < sp[:, 1]).all() and (sp[1:, 0] >= sp[:-1, 1]).all()
+
+
+@slow
+def test_format_1_index_still_answers_and_is_upgraded(tmp_path, small_index_ro,
+                                                      small_corpus_ro):
+    """An index written before sentence spans were stored: its sentences are found at query
+    time, with the same hits; the next build rewrites it in the current format even though
+    no article changed (reusing its vectors)."""
+    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
+    data = index_dir / manifest_of(index_dir)["data"]
+    (data / "sentences.npy").unlink()
+    (data / "sentence_ptr.npy").unlink()
+    _edit_manifest(index_dir, format_version=1)
+    old = load_index(index_dir, settings=SMALL)
+    assert old.sentence_spans([0]) is None
+    new = load_index(small_index_ro[0], settings=SMALL)
+    for q in ("Where do the bees find flowers?", "What did the volcano do on Sunday?"):
+        assert retrieve(q, k=5, index=old) == retrieve(q, k=5, index=new)
+    report = build_index(small_corpus_ro, index_dir, settings=SMALL)
+    assert report.embedded_passages == 0 and report.unchanged == 5
+    assert manifest_of(index_dir)["format_version"] == store.FORMAT_VERSION
+    assert load_index(index_dir, settings=SMALL).sentence_spans([0]) is not None
+
+
+@slow
+def test_damaged_sentence_table_is_detected(tmp_path, small_index_ro):
+    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
+    data = index_dir / manifest_of(index_dir)["data"]
+    np.save(data / "sentence_ptr.npy", np.zeros(3, dtype=np.int64))
+    with pytest.raises(IndexCorruptError, match="sentence table"):
+        load_index(index_dir, settings=SMALL)
 
 
 def _garbage_manifest(index_dir: Path) -> None:

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .chunking import split_sentences
 from .config import Settings
 from .lexical import tokenize
-from .retrieval import Hit, check_k, clean_question, rank, to_hits
+from .retrieval import Hit, check_k, clean_question, rank, sentence_spans, to_hits
 from .store import Index, get_index
 
 NOT_FOUND = "The articles do not cover this question."
@@ -210,11 +209,13 @@ def answer(question: str, *, history=(), k: int = 5, index: Index | None = None,
 
     # Candidate sentences of the best passages (overlapping passages share sentences).
     cands: dict[tuple[str, int], tuple[Hit, int, int]] = {}
-    for h in hits[: s.answer_passages]:
-        for a, b in split_sentences(h.text):
-            key = (h.doc_id, h.start + a)
-            if key not in cands:
-                cands[key] = (h, h.start + a, h.start + b)
+    top = hits[: s.answer_passages]
+    spans = sentence_spans(idx, ranking[0].rows[:len(top)].tolist(), [h.text for h in top],
+                           [h.start for h in top])
+    for h, sp in zip(top, spans, strict=True):
+        for a, b in sp.tolist():
+            if (h.doc_id, a) not in cands:
+                cands[(h.doc_id, a)] = (h, a, b)
     keys = list(cands)
     texts = [cands[kk][0].text[cands[kk][1] - cands[kk][0].start:
                                cands[kk][2] - cands[kk][0].start] for kk in keys]

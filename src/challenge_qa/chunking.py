@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import re
 from dataclasses import dataclass
 
 import blingfire
+import numpy as np
 
 from .config import Settings
 from .corpus import Article
@@ -21,6 +23,8 @@ class Passage:
     start: int
     end: int
     text: str
+    #: ``(start, end)`` article offsets of the passage's sentences, in order.
+    sentences: tuple[tuple[int, int], ...] = ()
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -53,14 +57,39 @@ def _split_block(text: str, lo: int, hi: int, out: list[tuple[int, int]]) -> Non
         out.append((lo + a, lo + len(block[:head.end()].rstrip())))
         _split_block(text, lo + head.end() + 1, hi, out)
         return
-    _, offsets = blingfire.text_to_sentences_and_offsets(block)
-    for a, b in offsets:
+    for a, b in _sentence_offsets(block):
         # blingfire's spans exclude surrounding blanks; guard anyway so offsets stay exact
         s = block[a:b]
         a += len(s) - len(s.lstrip())
         b -= len(s) - len(s.rstrip())
         if b > a:
             out.append((lo + a, lo + b))
+
+
+def _sentence_offsets(block: str) -> list[tuple[int, int]]:
+    """blingfire's sentence spans as character offsets into ``block``.
+
+    blingfire reports UTF-8 byte offsets (end inclusive); its Python wrapper maps them back
+    with a loop over every byte, which dominated the cost of finding supporting sentences at
+    query time. Here the mapping is a cumulative count of character-start bytes.
+    """
+    data = block.encode("utf-8")
+    cap = 2 * len(data) + 1
+    out_text = ctypes.create_string_buffer(cap)
+    starts, ends = (ctypes.c_int32 * cap)(), (ctypes.c_int32 * cap)()
+    n = blingfire.blingfire.TextToSentencesWithOffsets(
+        ctypes.c_char_p(data), ctypes.c_int(len(data)), ctypes.byref(out_text),
+        ctypes.byref(starts), ctypes.byref(ends), ctypes.c_int(cap))
+    if n < 0 or n > cap:  # blingfire failed: keep the block whole rather than lose it
+        return [(0, len(block))]
+    count = out_text.value.count(b"\n") + 1
+    a = np.frombuffer(starts, dtype=np.int32, count=count)
+    b = np.frombuffer(ends, dtype=np.int32, count=count)
+    if len(data) == len(block):  # ASCII: bytes are characters
+        return list(zip(a.tolist(), (b + 1).tolist(), strict=True))
+    # chars[i]: characters that start in bytes [0, i]
+    chars = np.cumsum((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80)
+    return list(zip((chars[a] - 1).tolist(), chars[b].tolist(), strict=True))
 
 
 def _pieces(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
@@ -81,22 +110,25 @@ def _pieces(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]
     return out
 
 
-def chunk_spans(text: str, chunk_chars: int, overlap_chars: int) -> list[tuple[int, int]]:
-    """Greedy packing of whole sentences into spans of at most ``chunk_chars`` characters.
-
-    The next span starts with the trailing sentences of the previous one that fit in
-    ``overlap_chars``; a sentence longer than ``chunk_chars`` is cut at spaces.
-    """
+def sentence_units(text: str, chunk_chars: int) -> list[tuple[int, int]]:
+    """The sentences passages are packed from: ``split_sentences``, with a sentence longer
+    than ``chunk_chars`` cut at spaces."""
     sents: list[tuple[int, int]] = []
     for a, b in split_sentences(text):
         sents.extend(_pieces(text, a, b, chunk_chars) if b - a > chunk_chars else [(a, b)])
-    spans: list[tuple[int, int]] = []
+    return sents
+
+
+def _pack(sents: list[tuple[int, int]], chunk_chars: int,
+          overlap_chars: int) -> list[tuple[int, int]]:
+    """Passages as inclusive ranges ``(i, j)`` of ``sents``."""
+    out: list[tuple[int, int]] = []
     i, n = 0, len(sents)
     while i < n:
         j = i
         while j + 1 < n and sents[j + 1][1] - sents[i][0] <= chunk_chars:
             j += 1
-        spans.append((sents[i][0], sents[j][1]))
+        out.append((i, j))
         if j + 1 >= n:
             break
         nxt = j + 1
@@ -105,11 +137,22 @@ def chunk_spans(text: str, chunk_chars: int, overlap_chars: int) -> list[tuple[i
                and sents[j + 1][1] - sents[nxt - 1][0] <= chunk_chars):
             nxt -= 1
         i = nxt
-    return spans
+    return out
+
+
+def chunk_spans(text: str, chunk_chars: int, overlap_chars: int) -> list[tuple[int, int]]:
+    """Greedy packing of whole sentences into spans of at most ``chunk_chars`` characters.
+
+    The next span starts with the trailing sentences of the previous one that fit in
+    ``overlap_chars``; a sentence longer than ``chunk_chars`` is cut at spaces.
+    """
+    sents = sentence_units(text, chunk_chars)
+    return [(sents[i][0], sents[j][1]) for i, j in _pack(sents, chunk_chars, overlap_chars)]
 
 
 def split_passages(article: Article, settings: Settings | None = None) -> list[Passage]:
-    """Split an article into passages; ``article.text[p.start:p.end] == p.text``.
+    """Split an article into passages; ``article.text[p.start:p.end] == p.text``, and
+    ``p.sentences`` are the article spans of the passage's sentences.
 
     Example:
         >>> from challenge_qa.corpus import Article
@@ -120,11 +163,14 @@ def split_passages(article: Article, settings: Settings | None = None) -> list[P
 'They filmed for twelve days. The film opens.']
     """
     s = settings or Settings()
-    return [
-        Passage(doc_id=article.id, passage_id=f"{article.id}#{n}", start=a, end=b,
-                text=article.text[a:b])
-        for n, (a, b) in enumerate(chunk_spans(article.text, s.chunk_chars, s.overlap_chars))
-    ]
+    text = article.text
+    sents = sentence_units(text, s.chunk_chars)
+    out = []
+    for n, (i, j) in enumerate(_pack(sents, s.chunk_chars, s.overlap_chars)):
+        a, b = sents[i][0], sents[j][1]
+        out.append(Passage(doc_id=article.id, passage_id=f"{article.id}#{n}", start=a, end=b,
+                           text=text[a:b], sentences=tuple(sents[i:j + 1])))
+    return out
 
 
 def passage_context(title: str, text: str, with_title: bool) -> str:

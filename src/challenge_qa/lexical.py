@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,10 +23,87 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-def tokenize(texts: list[str], *, show_progress: bool = False) -> list[list[str]]:
-    """Lower-cased, stop-word-free, stemmed tokens of each text."""
-    return bm25s.tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer(),
-                          return_ids=False, show_progress=show_progress)
+#: bm25s's default token pattern: words of two or more word characters.
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+#: Stems of words seen so far (bounded; a news vocabulary repeats itself).
+_STEM_CACHE: dict[str, str] = {}
+_STEM_CACHE_MAX = 500_000
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def _stems(words) -> dict[str, str]:
+    """``{word: stem}``; each distinct word is stemmed once per process (in one call)."""
+    got = {w: _STEM_CACHE.get(w) for w in words}
+    missing = [w for w, t in got.items() if t is None]
+    if missing:
+        new = dict(zip(missing, _stemmer().stemWords(missing), strict=True))
+        got.update(new)
+        if len(_STEM_CACHE) > _STEM_CACHE_MAX:
+            _STEM_CACHE.clear()
+        _STEM_CACHE.update(new)
+    return got
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-word-free, stemmed tokens of each text.
+
+    The same tokens as ``bm25s.tokenize(texts, stopwords="en", stemmer=english)``, which
+    builds the index, at a fraction of its fixed cost per call (this runs per query).
+    """
+    words = [[w for w in _WORD.findall(t.lower()) if w not in _stopwords()] for t in texts]
+    stems = _stems({w for ws in words for w in ws})
+    return [[stems[w] for w in ws] for ws in words]
+
+
+def find_terms(texts: list[str], terms) -> list[list[tuple[int, str]]]:
+    """Where the stems ``terms`` occur in each text: ``(character offset, stem)`` pairs,
+    with words found, filtered and stemmed as ``tokenize`` does.
+
+    Only words that begin like a term's stem are looked at (an English stem is a prefix of
+    its word up to the last letter: "happi" of "happy", "fli" of "flies"), so the cost
+    follows the few matches, not every word of every passage.
+
+    Example:
+        >>> find_terms(["The directors met.", "Nothing"], ["director"])
+        [[(4, 'director')], []]
+    """
+    terms = set(terms)
+    if not terms or not texts:
+        return [[] for _ in texts]
+    heads = {t[:-1] if len(t) > 2 else t for t in terms}
+    heads |= {t[0] + "y" for t in terms if t in ("die", "lie", "tie")}  # dying, lying, tying
+    found = [_words_starting(t, heads) for t in texts]
+    stops = _stopwords()
+    stems = _stems({w for f in found for _, w in f if len(w) > 1 and w not in stops})
+    return [[(pos, stems[w]) for pos, w in f if stems.get(w) in terms] for f in found]
+
+
+_REST = re.compile(r"\w*")
+
+
+def _words_starting(text: str, heads: set[str]) -> list[tuple[int, str]]:
+    """``(offset, lower-cased word)`` of the words of ``text`` that begin with a head, in
+    order, words as bm25s finds them in the lower-cased text. Substring search (C speed)
+    finds the heads; a regex runs only at the hits."""
+    low = text.lower()
+    out: dict[int, str] = {}
+    for h in heads:
+        i = low.find(h)
+        while i >= 0:
+            if i not in out and (i == 0 or not (low[i - 1].isalnum() or low[i - 1] == "_")):
+                out[i] = low[i:_REST.match(low, i + len(h)).end()]
+            i = low.find(h, i + 1)
+    found = sorted(out.items())
+    if len(low) != len(text):  # a letter whose lower case is longer ("İ"): map offsets back
+        back = [i for i, c in enumerate(text) for _ in c.lower()]
+        found = [(back[p], w) for p, w in found]
+    return found
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ from .chunking import split_sentences
 from .config import Settings
 from .errors import InvalidArgumentError, InvalidQuestionError
 from .fusion import drop_overlapping, first_per_group, fuse
-from .lexical import tokenize
+from .lexical import find_terms
 from .store import Index, get_index
 
 MAX_K = 1000
@@ -116,27 +116,44 @@ def rank(index: Index, questions: list[str], depth: int, *, per_article: bool = 
     return out
 
 
-def best_sentences(texts: list[str], offsets: list[int],
+def sentence_spans(index: Index, rows: list[int], texts: list[str],
+                   starts: list[int]) -> list[np.ndarray]:
+    """Article spans ``(k, 2)`` of each passage's sentences: stored in the index, or found
+    now for an index of format 1."""
+    stored = index.sentence_spans(rows)
+    if stored is not None:
+        return stored
+    return [np.array(split_sentences(t) or [(0, len(t))], dtype=np.int64).reshape(-1, 2) + o
+            for t, o in zip(texts, starts, strict=True)]
+
+
+def best_sentences(texts: list[str], offsets: list[int], spans: list[np.ndarray],
                    weights: dict[str, float]) -> list[tuple[int, int]]:
-    """For each passage, the span (article offsets) of its sentence sharing the most query
-    weight; ties go to the earlier sentence. All sentences are tokenised in one batch."""
-    spans = [split_sentences(t) or [(0, len(t))] for t in texts]
-    flat = [t[a:b] for t, sp in zip(texts, spans, strict=True) for a, b in sp]
-    toks = tokenize(flat) if weights and flat else [[] for _ in flat]
-    out, i = [], 0
-    for sp, off in zip(spans, offsets, strict=True):
-        score = [sum(weights.get(t, 0.0) for t in set(ts)) for ts in toks[i:i + len(sp)]]
-        a, b = sp[int(np.argmax(score))]
-        out.append((off + a, off + b))
-        i += len(sp)
+    """For each passage (``texts[i]`` starts at article offset ``offsets[i]`` and has the
+    sentences ``spans[i]``), the span of its sentence sharing the most query weight; ties go
+    to the earlier sentence. Only the query terms' occurrences are visited."""
+    out = []
+    for off, sp, found in zip(offsets, spans, find_terms(texts, weights), strict=True):
+        best = 0
+        if found and len(sp) > 1:
+            have: dict[int, set[str]] = {}
+            where = np.searchsorted(sp[:, 0], [off + pos for pos, _ in found], side="right")
+            for i, (_, term) in zip(where.tolist(), found, strict=True):
+                have.setdefault(max(i - 1, 0), set()).add(term)
+            score = {i: sum(weights.get(t, 0.0) for t in ts) for i, ts in have.items()}
+            best = min(score, key=lambda i: (-score[i], i))
+        out.append((int(sp[best, 0]), int(sp[best, 1])))
     return out
 
 
 def to_hits(index: Index, ranking: Ranking) -> list[Hit]:
     weights = index.lexical.term_weights(ranking.terms)
-    recs = index.rows(ranking.rows.tolist())
-    texts = [r["article_text"][r["start"]:r["end"]] for r in recs]
-    sentences = best_sentences(texts, [r["start"] for r in recs], weights)
+    rows = ranking.rows.tolist()
+    recs = index.rows(rows)
+    texts = [r["text"] for r in recs]
+    starts = [r["start"] for r in recs]
+    sentences = best_sentences(texts, starts, sentence_spans(index, rows, texts, starts),
+                               weights)
     hits = []
     for r, (rec, text, (sa, sb), score, dense, bm) in enumerate(zip(
             recs, texts, sentences, ranking.score, ranking.dense, ranking.bm25,
@@ -145,7 +162,8 @@ def to_hits(index: Index, ranking: Ranking) -> list[Hit]:
             rank=r, doc_id=rec["doc_id"], title=rec["title"], source=rec["source"],
             date=rec["date"], url=rec["url"], path=rec["path"], passage_id=rec["passage_id"],
             text=text, start=rec["start"], end=rec["end"],
-            sentence=rec["article_text"][sa:sb], sentence_start=sa, sentence_end=sb,
+            sentence=text[sa - rec["start"]:sb - rec["start"]], sentence_start=sa,
+            sentence_end=sb,
             score=round(float(score), 6), dense_score=round(float(dense), 6),
             bm25_score=round(float(bm), 6)))
     return hits

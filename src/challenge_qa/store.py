@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 
 import faiss
@@ -27,7 +28,7 @@ from . import __version__
 from .chunking import Passage, passage_context, split_passages
 from .config import Settings
 from .corpus import Article, load_corpus
-from .embedding import get_embedder
+from .embedding import get_embedder, resolve_backend
 from .errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -36,7 +37,9 @@ from .errors import (
 )
 from .lexical import BM25_METHOD, STOPWORDS, Lexical, build_bm25, load_bm25, save_bm25
 
-FORMAT_VERSION = 1
+#: 2 adds each passage's sentence spans (sentences.npy, sentence_ptr.npy); version 1
+#: indexes still load, and their sentences are found at query time.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 LOCK = ".build.lock"
 
@@ -126,7 +129,8 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
             contexts.extend(passage_context(art.title, p.text, s.title_context) for p in ps)
     removed = len(set(old_arts) - {a.id for a in articles})
     if (old and not contexts and not removed and all(o == a for a, _, o in layout)
-            and old["manifest"].get("index_settings") == _index_settings(s)):
+            and old["manifest"].get("index_settings") == _index_settings(s)
+            and old["manifest"].get("format_version") == FORMAT_VERSION):
         # Nothing to do: keep the data, refresh only the file stamps used for staleness.
         manifest = {**old["manifest"], "files": _file_stats(corpus_dir)}
         if manifest != old["manifest"]:
@@ -166,6 +170,9 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         save_bm25(build_bm25(all_contexts, k1=s.bm25_k1, b=s.bm25_b), tmp / "bm25")
         spans = _write_sqlite(tmp / "passages.sqlite", articles, passages, layout)
         np.save(tmp / "passages.npy", spans)
+        sentences, sentence_ptr = _sentence_table(passages)
+        np.save(tmp / "sentences.npy", sentences)
+        np.save(tmp / "sentence_ptr.npy", sentence_ptr)
         _fsync_tree(tmp)
         os.rename(tmp, index_dir / gen)
     except BaseException:
@@ -180,7 +187,7 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(seconds, 3),
         "model": s.model,
-        "backend": s.backend,
+        "backend": resolve_backend(s.backend, s.device),
         "dimension": dim,
         "chunking": s.chunking(),
         "faiss": dense_params,
@@ -264,6 +271,17 @@ def _write_sqlite(path: Path, articles: list[Article], passages: list[Passage],
     spans[:, 1] = [p.start for p in passages]
     spans[:, 2] = [p.end for p in passages]
     return spans
+
+
+def _sentence_table(passages: list[Passage]) -> tuple[np.ndarray, np.ndarray]:
+    """All passages' sentence spans as one (n, 2) array, and where each passage's start."""
+    per = np.fromiter((len(p.sentences) for p in passages), dtype=np.int64,
+                      count=len(passages))
+    ptr = np.zeros(len(passages) + 1, dtype=np.int64)
+    np.cumsum(per, out=ptr[1:])
+    flat = np.fromiter(chain.from_iterable(chain.from_iterable(p.sentences for p in passages)),
+                       dtype=np.int64, count=2 * int(ptr[-1]))
+    return flat.reshape(-1, 2), ptr
 
 
 def _file_stats(corpus_dir: Path) -> dict[str, list[int]]:
@@ -371,6 +389,10 @@ class Index:
                 self.dense.hnsw.efSearch = int(params.get("efSearch", settings.hnsw_ef_search))
             self.embeddings = np.load(data / "embeddings.npy", mmap_mode="r")
             self.spans = np.load(data / "passages.npy", mmap_mode="r")
+            self.sentences = self.sentence_ptr = None  # format 1: found at query time
+            if manifest.get("format_version", 1) >= 2:
+                self.sentences = np.load(data / "sentences.npy", mmap_mode="r")
+                self.sentence_ptr = np.load(data / "sentence_ptr.npy", mmap_mode="r")
             self.lexical = Lexical(load_bm25(data / "bm25"))
             db = data / "passages.sqlite"
             if not db.is_file():
@@ -390,6 +412,12 @@ class Index:
             raise IndexCorruptError(f"The index in {index_dir} is inconsistent: its vectors or "
                                     f"passage table do not have the shape the manifest names "
                                     f"(dimension {dim}).")
+        if self.sentences is not None and not (
+                self.sentences.ndim == 2 and self.sentences.shape[1] == 2
+                and self.sentence_ptr.shape == (n + 1,)
+                and int(self.sentence_ptr[-1]) == len(self.sentences)):
+            raise IndexCorruptError(f"The index in {index_dir} is inconsistent: its sentence "
+                                    "table does not match its passages.")
         n_articles = manifest["counts"].get("articles", db_counts[1])
         if not (self.dense.ntotal == n == len(self.embeddings) == len(self.spans)
                 == self.lexical.n_docs == db_counts[0] and db_counts[1] == n_articles):
@@ -422,17 +450,27 @@ class Index:
         return int(self.manifest["counts"]["passages"])
 
     def rows(self, rows: list[int]) -> list[dict]:
-        """Passage and article fields for the given passage rows, in that order."""
+        """Passage and article fields for the given passage rows, in that order; ``text`` is
+        the passage's (the article text is not read)."""
         if not rows:
             return []
         marks = ",".join("?" * len(rows))
         got = {r[0]: r for r in self._query(
             f'SELECT p.row, p.passage_id, p.start, p."end", a.id, a.title, a.source, '
-            f"a.date, a.url, a.path, a.text FROM passages p JOIN articles a "
+            f'a.date, a.url, a.path, substr(a.text, p.start + 1, p."end" - p.start) '
+            f"FROM passages p JOIN articles a "
             f"ON a.idx = p.doc_idx WHERE p.row IN ({marks})", [int(r) for r in rows])}
         keys = ("row", "passage_id", "start", "end", "doc_id", "title", "source", "date",
-                "url", "path", "article_text")
+                "url", "path", "text")
         return [dict(zip(keys, got[int(r)], strict=True)) for r in rows]
+
+    def sentence_spans(self, rows: list[int]) -> list[np.ndarray] | None:
+        """Article spans ``(k, 2)`` of the sentences of each passage row; None for a
+        format-1 index, which does not store them."""
+        if self.sentences is None:
+            return None
+        ptr = self.sentence_ptr
+        return [np.asarray(self.sentences[ptr[r]:ptr[r + 1]]) for r in rows]
 
     def article(self, doc_id: str) -> dict | None:
         found = self._query("SELECT id, title, source, date, url, path, text FROM articles "
