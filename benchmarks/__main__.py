@@ -22,8 +22,8 @@ from ._common import (  # noqa: E402
 )
 
 #: Benchmark name -> module under ``benchmarks``; each module has ``run(ctx) -> dict``.
-BENCHMARKS = {"core": "core", "encoders": "encoders", "scale": "scale", "squad": "squad",
-              "load": "load"}
+BENCHMARKS = {"core": "core", "encoders": "encoders", "latency": "latency", "scale": "scale",
+              "squad": "squad", "load": "load"}
 
 
 def _positive(value: str) -> int:

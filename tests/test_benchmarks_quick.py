@@ -20,7 +20,8 @@ DATA = ROOT.parent / "shared" / "benchmarks"
 def test_quick_benchmarks_run_and_write_their_figures(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "core,scale", "--out",
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "core,encoders,latency,scale",
+         "--out",
          str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     core = json.loads((tmp_path / "core.quick.json").read_text())
@@ -32,3 +33,14 @@ def test_quick_benchmarks_run_and_write_their_figures(tmp_path):
     assert [r["passages"] for r in scale["dense"]][:1] == [10_000]
     assert all(0.0 <= r["recall@10"] <= 1.0 for r in scale["dense"])
     assert "build / encode" in done.stdout and "recall@10" in done.stdout
+    enc = json.loads((tmp_path / "encoders.quick.json").read_text())
+    assert set(enc["backends"]) == {"torch", "onnx", "onnx-int8"}
+    for row in enc["backends"].values():
+        assert row["build_passages_per_s"] > 0 and 0.0 <= row["quality"]["ndcg@10"] <= 1.0
+    assert enc["auto_picks"] in enc["backends"]
+    lat = json.loads((tmp_path / "latency.quick.json").read_text())
+    assert lat["warm"]["latency_ms"]["answer"]["p50"] > 0
+    assert set(lat["cold_start"]) == {"onnx-int8", "torch"}
+    assert all("Novitskiy" in c["answer"] for c in lat["cold_start"].values())
+    assert all(m["build_peak_rss_mb"] > 0 and m["serve_peak_rss_mb"] > 0
+               for m in lat["memory"].values())
