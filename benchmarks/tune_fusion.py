@@ -1,7 +1,6 @@
 """Tune the fusion settings on SciFact *train* queries, then report them once on test.
 
     python benchmarks/tune_fusion.py [--index DIR] [--weights 0.3,0.4,...]
-                                     [--article-priors 0,0.2,...]
 
 Runs the production ranking path (``challenge_qa.retrieval.rank``) for every setting on a
 grid; query vectors are computed once and reused. Test queries are only scored for the
@@ -60,7 +59,6 @@ def main(argv=None):
     ap.add_argument("--norms", default="minmax,zscore")
     ap.add_argument("--bm25", default="1.2:0.75,0.9:0.4,1.5:0.75,0.9:0.75,1.2:0.5",
                     help="k1:b pairs to try")
-    ap.add_argument("--article-priors", default="0", help="article_prior values to try")
     args = ap.parse_args(argv)
     sci = DATA / "scifact"
     queries = load_queries(sci / "queries.jsonl")
@@ -85,18 +83,14 @@ def main(argv=None):
         index = open_index(base)
         for norm in args.norms.split(","):
             for w in map(float, args.weights.split(",")):
-                for prior in map(float, args.article_priors.split(",")):
-                    index.settings = base.replace(dense_weight=w, score_norm=norm,
-                                                  article_prior=prior)
-                    score = ndcg10(index, *split["train"])
-                    results.append({"bm25_k1": k1, "bm25_b": b, "score_norm": norm,
-                                    "dense_weight": w, "article_prior": prior,
-                                    "train_ndcg@10": round(score, 4)})
-                    print(f"k1={k1} b={b} {norm:7s} w={w:.2f} prior={prior:.2f}  "
-                          f"train nDCG@10 {score:.4f}", flush=True)
+                index.settings = base.replace(dense_weight=w, score_norm=norm)
+                score = ndcg10(index, *split["train"])
+                results.append({"bm25_k1": k1, "bm25_b": b, "score_norm": norm,
+                                "dense_weight": w, "train_ndcg@10": round(score, 4)})
+                print(f"k1={k1} b={b} {norm:7s} w={w:.2f}  train nDCG@10 {score:.4f}",
+                      flush=True)
     best = max(results, key=lambda r: r["train_ndcg@10"])
-    chosen = {k: best[k] for k in ("bm25_k1", "bm25_b", "score_norm", "dense_weight",
-                                   "article_prior")}
+    chosen = {k: best[k] for k in ("bm25_k1", "bm25_b", "score_norm", "dense_weight")}
     index = open_index(Settings(**chosen))
     best["test_ndcg@10"] = round(ndcg10(index, *split["test"]), 4)
     index = open_index(Settings())

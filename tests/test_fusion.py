@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from challenge_qa.fusion import (
-    article_support,
-    drop_overlapping,
-    first_per_group,
-    fuse,
-    normalise,
-    rrf,
-)
+from challenge_qa.fusion import drop_overlapping, first_per_group, fuse, normalise, rrf
 
 
 def test_minmax():
@@ -120,14 +113,3 @@ def test_drop_overlapping_stops_at_limit():
     assert _drop(spans, [5, 4, 3, 2, 1, 0], limit=3) == [5, 4, 3]
     assert _drop(spans, [], limit=3) == []
 
-
-def test_article_support_is_the_best_other_passage_of_the_article():
-    rng = np.random.default_rng(3)
-    for _ in range(200):
-        n = int(rng.integers(1, 12))
-        scores = rng.normal(size=n).round(1)  # ties happen
-        groups = rng.integers(0, 4, size=n)
-        want = [max([0.0, *(scores[j] for j in range(n) if j != i and groups[j] == groups[i])])
-                for i in range(n)]
-        assert article_support(scores, groups).tolist() == pytest.approx(want)
-    assert article_support(np.array([]), np.array([], dtype=int)).size == 0

@@ -77,10 +77,6 @@ class Settings:
     dense_weight: float = 0.7
     #: How scores of each retriever are put on one scale before fusion: "minmax" or "zscore".
     score_norm: str = "zscore"
-    #: Added to a passage's fused score: this times the best fused score of another passage
-    #: of its article (when positive). An article that matches in several places is more
-    #: likely the one asked about.
-    article_prior: float = 0.0
     #: Passages of one article overlapping a better hit by more than this share are dropped.
     dedupe_overlap: float = 0.5
     #: Questions longer than this are cut (at a word boundary) before retrieval.
@@ -148,8 +144,6 @@ class Settings:
             problems.append(f"batch_size must be at least 1, not {self.batch_size}")
         if not 0.0 <= self.dense_weight <= 1.0:
             problems.append(f"dense_weight must be between 0 and 1, not {self.dense_weight}")
-        if self.article_prior < 0:
-            problems.append(f"article_prior must be 0 or more, not {self.article_prior}")
         if self.backend not in BACKENDS:
             problems.append(f"backend must be one of {', '.join(map(repr, BACKENDS))}, not "
                             f"{self.backend!r}")

@@ -39,31 +39,6 @@ def fuse(dense: np.ndarray, lexical: np.ndarray, dense_weight: float,
     return w * normalise(dense, method) + (1.0 - w) * normalise(lexical, method)
 
 
-def article_support(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """For each candidate, the best score among the *other* candidates of its group (its
-    article), floored at 0: how strongly the rest of the article also matches the question.
-
-    Example:
-        >>> article_support(np.array([3.0, 1.0, 2.0, -1.0]), np.array([7, 7, 8, 9])).tolist()
-        [1.0, 3.0, 0.0, 0.0]
-    """
-    x = np.asarray(scores, dtype=np.float64)
-    if x.size == 0:
-        return x
-    order = np.lexsort((-x, groups))  # by group, best first within it
-    g = groups[order]
-    first = np.r_[True, g[1:] != g[:-1]]
-    starts = np.flatnonzero(first)
-    best = x[order][starts]
-    has_second = np.r_[starts[1:], len(order)] - starts > 1
-    second = np.where(has_second, x[order][np.minimum(starts + 1, len(order) - 1)], 0.0)
-    gid = np.cumsum(first) - 1
-    other = np.where(first, second[gid], best[gid])
-    out = np.empty_like(x)
-    out[order] = np.maximum(other, 0.0)
-    return out
-
-
 def rrf(rankings: list[np.ndarray], k: int = 60) -> dict[int, float]:
     """Reciprocal rank fusion of ranked id lists (a baseline for benchmarks).
 

@@ -10,7 +10,7 @@ import numpy as np
 from .chunking import split_sentences
 from .config import Settings
 from .errors import InvalidArgumentError, InvalidQuestionError
-from .fusion import article_support, drop_overlapping, first_per_group, fuse
+from .fusion import drop_overlapping, first_per_group, fuse
 from .lexical import find_terms
 from .store import Index, get_index
 
@@ -106,8 +106,6 @@ def rank(index: Index, questions: list[str], depth: int, *, per_article: bool = 
         bm = bm_all[cand].astype(np.float64)
         fused = fuse(dense, bm, s.dense_weight, s.score_norm)
         spans = index.spans[cand]
-        if s.article_prior:
-            fused = fused + s.article_prior * article_support(fused, spans[:, 0])
         order = np.lexsort((cand, -fused))  # ties broken by row for determinism
         if per_article:
             keep = first_per_group(order, spans[:, 0])[:depth]
