@@ -6,9 +6,10 @@ import bm25s
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from challenge_qa.lexical import _stemmer, find_terms, tokenize
+from challenge_qa.lexical import _stemmer, find_terms, fold, tokenize
 
-WORDS = ["The", "directors", "directed", "Directing", "film", "films", "flies", "happy",
+WORDS = ["Pelé", "Pele", "Ögedei", "Łódź", "The", "directors", "directed", "Directing", "film",
+         "films", "flies", "happy",
          "happiness", "dying", "die", "running", "ran", "organization", "İstanbul", "ÉCOLE",
          "straße", "snake_case", "a1", "x", "of", "and", "cosmonaut", "Cosmonauts", "ISS",
          "日本語", "naïve", "Ǆemal"]
@@ -21,8 +22,8 @@ texts = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=8)), max_siz
 
 
 def reference(docs: list[str]) -> list[list[str]]:
-    return bm25s.tokenize(docs, stopwords="en", stemmer=_stemmer(), return_ids=False,
-                          show_progress=False)
+    return bm25s.tokenize([fold(d) for d in docs], stopwords="en", stemmer=_stemmer(),
+                          return_ids=False, show_progress=False)
 
 
 @settings(max_examples=300, deadline=None)
@@ -51,5 +52,9 @@ def test_find_terms_examples():
     got = find_terms([text], {"direct", "director", "fli", "happi", "die"})[0]
     assert got == [(0, "director"), (10, "direct"), (22, "director"), (33, "fli"),
                    (42, "happi"), (49, "die"), (55, "fli")]
+    assert find_terms(["Pelé met Ögedei in Łódź."], {"pele", "ogedei", "lodz"}) == [
+        [(0, "pele"), (9, "ogedei"), (19, "lodz")]]
+    assert tokenize(["Pelé"]) == tokenize(["Pele"]) == [["pele"]]
+    assert fold("Ögedei, Łódź, İstanbul") == "Ogedei, Lodz, Istanbul"
     assert find_terms(["anything"], set()) == [[]]
     assert find_terms([], {"x"}) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import numpy as np
 
 BM25_METHOD = "lucene"
 STOPWORDS = "en"
+#: Recorded in the manifest: an index whose BM25 terms were not folded is rebuilt (BM25 only).
+ACCENTS = "folded"
 # Words that shape a question but say nothing about its topic; dropped from queries only.
 QUESTION_WORDS = ("what who whom whose which when where why how did does do doing done "
                   "can could would should tell me please")
@@ -21,6 +24,32 @@ def _stemmer():
     import Stemmer
 
     return Stemmer.Stemmer("english")
+
+
+def _fold_table() -> dict[int, str]:
+    """Latin letters with diacritics -> their base letter, one character for one, so that
+    offsets in folded text are offsets in the original ("Pelé" matches "Pele")."""
+    table = {}
+    for cp in range(0xC0, 0x250):
+        base = unicodedata.normalize("NFKD", chr(cp))
+        if len(base) > 1 and base[0].isascii() and base[0].isalpha() and all(
+                unicodedata.combining(c) for c in base[1:]):
+            table[cp] = base[0]
+    table.update({ord(k): v for k, v in zip("ŁłØøĐđ", "LlOoDd", strict=True)})
+    return table
+
+
+_FOLD = _fold_table()
+
+
+def fold(text: str) -> str:
+    """``text`` with accents removed from Latin letters; the length is unchanged.
+
+    Example:
+        >>> fold("Ögedei, Łódź, Pelé")
+        'Ogedei, Lodz, Pele'
+    """
+    return text.translate(_FOLD)
 
 
 #: bm25s's default token pattern: words of two or more word characters.
@@ -53,10 +82,12 @@ def _stems(words) -> dict[str, str]:
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stop-word-free, stemmed tokens of each text.
 
-    The same tokens as ``bm25s.tokenize(texts, stopwords="en", stemmer=english)``, which
-    builds the index, at a fraction of its fixed cost per call (this runs per query).
+    The same tokens as ``bm25s.tokenize([fold(t) for t in texts], stopwords="en",
+    stemmer=english)``, which builds the index, at a fraction of its fixed cost per call
+    (this runs per query). Accents are folded, so "Pele" finds "Pelé".
     """
-    words = [[w for w in _WORD.findall(t.lower()) if w not in _stopwords()] for t in texts]
+    words = [[w for w in _WORD.findall(fold(t).lower()) if w not in _stopwords()]
+             for t in texts]
     stems = _stems({w for ws in words for w in ws})
     return [[stems[w] for w in ws] for ws in words]
 
@@ -78,7 +109,7 @@ def find_terms(texts: list[str], terms) -> list[list[tuple[int, str]]]:
         return [[] for _ in texts]
     heads = {t[:-1] if len(t) > 2 else t for t in terms}
     heads |= {t[0] + "y" for t in terms if t in ("die", "lie", "tie")}  # dying, lying, tying
-    found = [_words_starting(t, heads) for t in texts]
+    found = [_words_starting(fold(t), heads) for t in texts]
     stops = _stopwords()
     stems = _stems({w for f in found for _, w in f if len(w) > 1 and w not in stops})
     return [[(pos, stems[w]) for pos, w in f if stems.get(w) in terms] for f in found]
@@ -114,7 +145,7 @@ def _question_stems() -> frozenset[str]:
 def build_bm25(texts: list[str], *, k1: float, b: float,
                show_progress: bool = False) -> bm25s.BM25:
     retriever = bm25s.BM25(k1=k1, b=b, method=BM25_METHOD)
-    tokens = bm25s.tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer(),
+    tokens = bm25s.tokenize([fold(t) for t in texts], stopwords=STOPWORDS, stemmer=_stemmer(),
                             show_progress=show_progress)
     retriever.index(tokens, show_progress=show_progress)
     return retriever

@@ -35,7 +35,15 @@ from .errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
-from .lexical import BM25_METHOD, STOPWORDS, Lexical, build_bm25, load_bm25, save_bm25
+from .lexical import (
+    ACCENTS,
+    BM25_METHOD,
+    STOPWORDS,
+    Lexical,
+    build_bm25,
+    load_bm25,
+    save_bm25,
+)
 
 #: 2 adds each passage's sentence spans (sentences.npy, sentence_ptr.npy); version 1
 #: indexes still load, and their sentences are found at query time.
@@ -193,6 +201,7 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         "faiss": dense_params,
         "index_settings": _index_settings(s),
         "bm25": {"k1": s.bm25_k1, "b": s.bm25_b, "method": BM25_METHOD, "stemmer": "english",
+                 "accents": ACCENTS,
                  "stopwords": STOPWORDS},
         "corpus": str(corpus_dir),
         "counts": {"articles": len(articles), "passages": len(passages)},
@@ -211,7 +220,8 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
 
 def _index_settings(s: Settings) -> dict:
     """Settings that shape the index but not the passages or vectors."""
-    return {"bm25_k1": s.bm25_k1, "bm25_b": s.bm25_b, "dense_index": s.dense_index,
+    return {"bm25_k1": s.bm25_k1, "bm25_b": s.bm25_b, "bm25_accents": ACCENTS,
+            "dense_index": s.dense_index,
             "ann_min_passages": s.ann_min_passages, "hnsw_m": s.hnsw_m,
             "hnsw_ef_construction": s.hnsw_ef_construction}
 
