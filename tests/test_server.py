@@ -93,15 +93,15 @@ def test_default_client_reads_the_answer(server):
 def test_model_and_index_load_once_per_process(server, client):
     _, svc, _ = server
     before = svc.index()
-    assert before.embedder._model is not None  # loaded by the build, before any question
-    model = before.embedder._model
+    assert before.embedder.loaded  # loaded by the build, before any question
+    model = before.embedder.load()
     jobs = [client.submit(q, 5, False, api_name="/answer")
             for q in ("Who directed the film?", "When will the film be released?")]
     results = [job.result(timeout=120) for job in jobs]
     assert all(r["found"] for r in results), results
     after = svc.index()
     assert after is before
-    assert after.embedder._model is model
+    assert after.embedder.load() is model
 
 
 @pytest.mark.slow

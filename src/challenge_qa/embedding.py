@@ -24,6 +24,14 @@ class Embedder(Protocol):
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         ...
 
+    def load(self) -> object:
+        """Load the model now (once; later calls return the same object)."""
+        ...
+
+    @property
+    def loaded(self) -> bool:
+        ...
+
     @property
     def dimension(self) -> int:
         ...
@@ -60,6 +68,13 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._model = None
         self._lock = threading.Lock()
+
+    def load(self):
+        return self.model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
     @property
     def model(self):

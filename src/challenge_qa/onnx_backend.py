@@ -244,6 +244,14 @@ class OnnxEmbedder:
     def dimension(self) -> int:
         return self.spec.dimension
 
+    def load(self):
+        """The ONNX Runtime session, loaded (and exported, the first time) on first call."""
+        return self._session or self._load()
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
     def _load(self):
         with self._lock:
             if self._session is None:

@@ -76,7 +76,7 @@ class IndexService:
                 log.warning("%s", reason)
             log.info("index built in %.1f s: %d articles, %d passages",
                      time.perf_counter() - started, report.articles, report.passages)
-            self.index().embedder.model  # noqa: B018 - load the model before the first question
+            self.index().embedder.load()  # the model loads now, not at the first question
         except ChallengeQAError as e:
             self._error = f"{e} {e.hint}".strip()
             log.error("index build failed: %s", self._error)
