@@ -133,6 +133,12 @@ def _cuda_visible() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def _on_accelerator(device: str | None) -> bool:
+    """``device`` names a GPU (or other non-CPU device), or is unset and CUDA is visible."""
+    return (device is not None and not device.startswith("cpu")) or (
+        device is None and _cuda_visible())
+
+
 def resolve_backend(backend: str, device: str | None = None) -> str:
     """The encoder ``backend`` names: "auto" is "torch" for an accelerator (``device`` other
     than the CPU, or CUDA when no device is set) or without onnxruntime, else "onnx-int8",
@@ -144,9 +150,7 @@ def resolve_backend(backend: str, device: str | None = None) -> str:
                                    hint=f"Use one of: {', '.join(BACKENDS)}.")
     if backend != "auto":
         return backend
-    if device is not None and not device.startswith("cpu"):
-        return "torch"
-    if device is None and _cuda_visible():
+    if _on_accelerator(device):
         return "torch"
     import importlib.util
 
@@ -163,8 +167,7 @@ GPU_BATCH = 64
 
 def default_batch_size(backend: str, device: str | None = None) -> int:
     backend = resolve_backend(backend, device)
-    if backend == "torch" and ((device is not None and not device.startswith("cpu"))
-                               or (device is None and _cuda_visible())):
+    if backend == "torch" and _on_accelerator(device):
         return GPU_BATCH
     return CPU_BATCH[backend]
 
