@@ -20,7 +20,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from challenge_qa.answer import NOT_FOUND, Answer, answer  # noqa: E402
+from challenge_qa.answer import NOT_FOUND, Answer, answer, rerank_by_sentences  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
 from challenge_qa.corpus import Article, load_articles  # noqa: E402
 from challenge_qa.store import Index, build_index, load_index  # noqa: E402
@@ -281,3 +281,32 @@ def test_ask_json_off_topic(docs):
                "--index", index_dir)
     data = json.loads(out.stdout)
     assert data["found"] is False and data["text"] == NOT_FOUND and data["citations"] == []
+
+
+def _hit(pid: str, rank: int):
+    from challenge_qa.retrieval import Hit
+
+    return Hit(rank=rank, doc_id=pid.split("#")[0], title="t", source=None, date=None, url=None,
+               path="p", passage_id=pid, text="x", start=0, end=1, sentence="x",
+               sentence_start=0, sentence_end=1, score=0.0, dense_score=0.0, bm25_score=0.0)
+
+
+def test_rerank_by_sentences_orders_the_answer_passages_by_their_best_sentence():
+    import numpy as np
+
+    hits = [_hit(p, r) for r, p in enumerate(["a#0", "b#0", "a#1", "c#0"], 1)]
+    # sentences of a#0 (0.2, 0.9), b#0 (0.95), a#1 (none among candidates); c#0 is beyond top
+    got = rerank_by_sentences(hits, ["a#0", "a#0", "b#0"], np.array([0.2, 0.9, 0.95]), 3)
+    assert [h.passage_id for h in got] == ["b#0", "a#0", "a#1", "c#0"]
+    assert [h.rank for h in got] == [1, 2, 3, 4]
+    # ties keep the retrieval order
+    tied = rerank_by_sentences(hits, ["a#0", "b#0"], np.array([0.5, 0.5]), 4)
+    assert [h.passage_id for h in tied] == ["a#0", "b#0", "a#1", "c#0"]
+
+
+@pytest.mark.slow
+def test_answer_sources_start_with_the_passage_of_the_first_statement(docs):
+    idx, _, _ = docs
+    a = answer("Who plays the patient?", index=idx)
+    assert a.found and a.hits[0].passage_id == a.citations[0].passage_id
+    assert [h.rank for h in a.hits] == list(range(1, len(a.hits) + 1))

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from helpers import DEFAULT, DOCS_CORPUS, ROOT, SMALL_FILES, write_files
 
+from challenge_qa.answer import answer
 from challenge_qa.cli import cli
 from challenge_qa.retrieval import retrieve
 from challenge_qa.store import load_index
@@ -147,9 +148,13 @@ def test_ask_json_hits_equal_the_api(cli_index):
         assert isinstance(h, dict) and set(h) == HIT_FIELDS
     assert hits[0]["doc_id"] == "nature/bees.html"
     assert hits[0]["source"] == "Nature Notes"
-    api = retrieve(question, k=3, index=load_index(index_dir, settings=DEFAULT))
+    idx = load_index(index_dir, settings=DEFAULT)
+    api = answer(question, k=3, index=idx).hits
     assert [h["passage_id"] for h in hits] == [h.passage_id for h in api]
     assert [h["score"] for h in hits] == [h.score for h in api]
+    # the passages retrieval ranks first, listed in the order of their best sentence
+    pool = retrieve(question, k=DEFAULT.answer_passages, index=idx)
+    assert {h["passage_id"] for h in hits} <= {h.passage_id for h in pool}
     assert data["citations"][0]["doc_id"] == "nature/bees.html"
     assert data["citations"][0]["sentence"] in data["text"]
 

@@ -52,9 +52,14 @@ def test_readers_see_one_whole_generation_during_a_rebuild(tmp_path, small_corpu
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
     s = SMALL.replace(index_dir=index_dir, corpus_dir=small_corpus)
     old = load_index(index_dir, settings=s)
-    expected = {old.manifest["data"]: {q: retrieve(q, k=K, index=old) for q in QUESTIONS}}
-    assert all(h.doc_id != NEW_ID for hits in expected[old.manifest["data"]].values()
-               for h in hits)
+    def results(idx):
+        """What each kind of call returns on ``idx``: retrieve's hits, answer's hits."""
+        return {q: {"hits": retrieve(q, k=K, index=idx),
+                    "answer": answer(q, k=K, index=idx).hits} for q in QUESTIONS}
+
+    expected = {old.manifest["data"]: results(old)}
+    assert all(h.doc_id != NEW_ID for got in expected[old.manifest["data"]].values()
+               for hits in got.values() for h in hits)
 
     records: list[tuple] = []  # (thread, generation, question, kind, result, after_build)
     errors: list[BaseException] = []
@@ -107,14 +112,13 @@ def test_readers_see_one_whole_generation_during_a_rebuild(tmp_path, small_corpu
     new = get_index(s)
     new_gen = new.manifest["data"]
     assert new_gen != old.manifest["data"] and new_gen == report_gen(index_dir)
-    expected[new_gen] = {q: retrieve(q, k=K, index=load_index(index_dir, settings=s))
-                         for q in QUESTIONS}
+    expected[new_gen] = results(load_index(index_dir, settings=s))
 
     gens_seen = {gen for _, gen, *_ in records}
     assert gens_seen <= set(expected), gens_seen
     assert old.manifest["data"] in gens_seen and new_gen in gens_seen
     for n, gen, q, kind, result, after_build in records:
-        want = expected[gen][q]
+        want = expected[gen][q][kind]
         hits = result.hits if kind == "answer" else result
         # all hits of one call come from the generation it read, and equal its answer
         allowed = set(old.manifest["articles"] if gen != new_gen else new.manifest["articles"])

@@ -83,8 +83,9 @@ class Settings:
     dedupe_overlap: float = 0.5
     #: Questions longer than this are cut (at a word boundary) before retrieval.
     max_question_chars: int = 2000
-    #: Passages whose sentences compete to answer a question.
-    answer_passages: int = 5
+    #: Passages whose sentences compete to answer a question; they are then reordered by
+    #: their best sentence. On SQuAD's even articles 8 beat 5 and 3 on all four figures.
+    answer_passages: int = 8
     #: Most sentences in an answer, and how many of the best candidates are considered.
     answer_sentences: int = 3
     answer_pool: int = 8
