@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
+from click.testing import CliRunner, Result
+
+from challenge_qa.cli import cli
 from challenge_qa.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,3 +105,50 @@ def write_files(folder: Path, files: dict[str, str | bytes]) -> Path:
 def copy_index(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def invoke(*args, env: dict[str, str] | None = None) -> Result:
+    """Run the ``challenge-qa`` command line in-process."""
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, prog_name="challenge-qa")
+
+
+def assert_one_error_line(result: Result, *fragments: str) -> str:
+    """The command failed with exit 1 and one ``Error:`` line (the last) holding
+    ``fragments``, no traceback and nothing on stdout; returns that line."""
+    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], lines
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_chat(corpus: Path, index_dir: Path):
+    """The chat for ``corpus`` on 127.0.0.1, its index built first: yields
+    ``(demo, service, url)`` and closes the server afterwards."""
+    from challenge_qa.service import IndexService
+    from challenge_qa.ui import CSS, build_ui
+
+    svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False))
+    svc.ensure()
+    svc.wait()
+    assert svc.status().state == "ready", svc.status()
+    demo = build_ui(service=svc)
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                quiet=True, css=CSS)
+    try:
+        yield demo, svc, demo.local_url
+    finally:
+        demo.close()

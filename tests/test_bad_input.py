@@ -13,11 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-from helpers import DEFAULT, DOCS_CORPUS, SMALL, copy_index, write_files
+from helpers import (
+    DEFAULT,
+    DOCS_CORPUS,
+    SMALL,
+    assert_one_error_line,
+    copy_index,
+    invoke,
+    write_files,
+)
 
 from challenge_qa.answer import Answer, answer
-from challenge_qa.cli import cli
 from challenge_qa.config import Settings
 from challenge_qa.corpus import SkippedFileWarning, load_articles, load_corpus
 from challenge_qa.errors import (
@@ -49,21 +55,6 @@ def snapshot(index_dir: Path) -> dict[str, str]:
             for p in sorted(index_dir.rglob("*")) if p.is_file() and p.name != LOCK}
 
 
-def invoke(*args, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env, prog_name="challenge-qa")
-
-
-def assert_one_error_line(result: Result, *fragments: str) -> str:
-    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("Error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], lines
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    for fragment in fragments:
-        assert fragment in errors[0], (fragment, errors[0])
-    return errors[0]
 
 
 @pytest.fixture(scope="module")

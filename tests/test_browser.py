@@ -9,14 +9,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import socket  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-
-from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.service import IndexService  # noqa: E402
+from helpers import running_chat  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -45,30 +41,6 @@ HOSTILE_MD = (
 CONTAINERS = ("#qa-chat", "#qa-sources", "#qa-article")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def running_chat(corpus: Path, index_dir: Path):
-    """The chat for ``corpus`` on 127.0.0.1, its index built first; yields the URL."""
-    from challenge_qa.ui import CSS, build_ui
-
-    svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False))
-    svc.ensure()
-    svc.wait()
-    assert svc.status().state == "ready", svc.status()
-    demo = build_ui(service=svc)
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                quiet=True, css=CSS)
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
-
 
 @pytest.fixture(scope="module")
 def browser():
@@ -90,7 +62,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def docs_chat(browser, tmp_path_factory):
-    with running_chat(DOCS, tmp_path_factory.mktemp("browser-docs") / "index") as url:
+    with running_chat(DOCS, tmp_path_factory.mktemp("browser-docs") / "index") as (_, _, url):
         yield url
 
 
@@ -100,7 +72,7 @@ def hostile_chat(browser, tmp_path_factory):
     corpus = base / "corpus"
     corpus.mkdir()
     (corpus / "zephyr.md").write_text(HOSTILE_MD, encoding="utf-8")
-    with running_chat(corpus, base / "index") as url:
+    with running_chat(corpus, base / "index") as (_, _, url):
         yield url
 
 

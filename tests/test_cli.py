@@ -10,8 +10,16 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
-from helpers import DEFAULT, DOCS_CORPUS, ROOT, SMALL_FILES, write_files
+from click.testing import Result
+from helpers import (
+    DEFAULT,
+    DOCS_CORPUS,
+    ROOT,
+    SMALL_FILES,
+    assert_one_error_line,
+    invoke,
+    write_files,
+)
 
 from challenge_qa.answer import answer
 from challenge_qa.cli import cli
@@ -28,9 +36,6 @@ SUMMARY = re.compile(
     r"(\d+) unchanged; (\d+) passages \((\d+) embedded\) in \d+\.\d s\.$")
 
 
-def invoke(*args, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env, prog_name="challenge-qa")
-
 
 def ok(result: Result) -> Result:
     assert result.exit_code == 0, (result.exit_code, result.output, result.exception)
@@ -46,18 +51,6 @@ def summary(result: Result) -> dict[str, int]:
             "embedded")
     return {k: (v if k == "index" else int(v)) for k, v in zip(keys, m.groups(), strict=True)}
 
-
-def assert_one_error_line(result: Result, *fragments: str) -> str:
-    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("Error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], lines
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    for fragment in fragments:
-        assert fragment in errors[0], (fragment, errors[0])
-    return errors[0]
 
 
 @pytest.fixture(scope="module")

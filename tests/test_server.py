@@ -13,42 +13,21 @@ from dataclasses import fields  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
+from helpers import invoke, running_chat  # noqa: E402
 
 from challenge_qa.answer import NOT_FOUND, Answer  # noqa: E402
-from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.service import IndexService  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs_corpus"
 CNN = "challenge-trailer-cnn.md"
 ANSWER_FIELDS = {f.name for f in fields(Answer)}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """(demo, service, url) of the chat on 127.0.0.1, its index built first."""
-    from challenge_qa.ui import CSS, build_ui
-
     index_dir = tmp_path_factory.mktemp("server") / "index"
-    svc = IndexService(Settings(corpus_dir=DOCS, index_dir=index_dir, show_progress=False))
-    svc.ensure()
-    svc.wait()
-    assert svc.status().state == "ready", svc.status()
-    demo = build_ui(service=svc)
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                quiet=True, css=CSS)
-    try:
-        yield demo, svc, demo.local_url
-    finally:
-        demo.close()
+    with running_chat(DOCS, index_dir) as chat:
+        yield chat
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +106,8 @@ def test_server_listens_on_loopback_only(server):
 
 
 def test_serve_help_documents_host_port_auth():
-    from challenge_qa.cli import cli
 
-    result = CliRunner().invoke(cli, ["serve", "--help"], prog_name="challenge-qa")
+    result = invoke("serve", "--help")
     assert result.exit_code == 0, result.output
     out = result.output
     for option in ("--host", "--port", "--auth"):
@@ -139,8 +117,7 @@ def test_serve_help_documents_host_port_auth():
 
 
 def test_serve_rejects_malformed_auth():
-    from challenge_qa.cli import cli
 
-    result = CliRunner().invoke(cli, ["serve", "--auth", "nopassword"], prog_name="challenge-qa")
+    result = invoke("serve", "--auth", "nopassword")
     assert result.exit_code == 2
     assert "USER:PASSWORD" in result.output
