@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: setup setup-dev run index test lint bench clean
+.PHONY: setup setup-dev run index test lint bench clean train-reader
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,18 @@ index: setup
 	HF_HUB_OFFLINE=1 $(BIN)/challenge-qa index
 
 test: setup-dev
+	$(MAKE) --no-print-directory lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# Retrain the shipped answer reader (about 40 min on 2 cores) and score it on held-out data.
+train-reader: setup-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python training/train_reader.py train
+	HF_HUB_OFFLINE=1 $(BIN)/python training/train_reader.py evaluate
+
+# ruff on everything, mypy (None misuse included) on the library
 lint:
-	$(BIN)/ruff check src tests benchmarks app.py
+	$(BIN)/ruff check src tests benchmarks training app.py
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) index/manifest.json index/gen-* index/.build.lock

@@ -23,7 +23,10 @@ from ._common import (  # noqa: E402
 
 #: Benchmark name -> module under ``benchmarks``; each module has ``run(ctx) -> dict``.
 BENCHMARKS = {"core": "core", "encoders": "encoders", "latency": "latency", "scale": "scale",
-              "squad": "squad", "load": "load"}
+              "squad": "squad", "load": "load", "answerability": "answerability",
+              "tune_fusion": "tune_fusion"}
+#: Run only when named with --only: tuning grids, not measurements.
+ON_REQUEST = {"tune_fusion"}
 
 
 def _positive(value: str) -> int:
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             doc = importlib.import_module(f"{__package__}.{module}").__doc__ or ""
             print(f"{name}: {doc.strip().splitlines()[0] if doc.strip() else ''}")
         return 0
-    names = list(BENCHMARKS) if not args.only else [
+    names = [n for n in BENCHMARKS if n not in ON_REQUEST] if not args.only else [
         n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown or not names:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 import json
 import os
 import platform
+import random
+import re
+import shutil
+import string
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -272,16 +278,19 @@ def results_path(ctx: Context, name: str) -> Path:
     return ctx.out / f"{name}{suffix}.json"
 
 
-def write_results(ctx: Context, name: str, payload: dict[str, Any]) -> Path:
+def write_json(path: Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (plus machine info and a UTC timestamp) atomically as JSON."""
-    path = results_path(ctx, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"benchmark": name, "timestamp_utc": utc_now(), "mode": ctx.mode,
-           "machine": machine_info(), **payload}
+    doc = {"timestamp_utc": utc_now(), "machine": machine_info(), **payload}
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def write_results(ctx: Context, name: str, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` as ``results_path(ctx, name)`` (see ``write_json``)."""
+    return write_json(results_path(ctx, name), {"benchmark": name, "mode": ctx.mode, **payload})
 
 
 def fmt_s(seconds: float) -> str:
@@ -306,3 +315,397 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 def section(title: str) -> None:
     print(f"\n== {title}")
     sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------- SQuAD
+
+SQUAD_FILE = Path("squad") / "dev-v1.1.json"
+SEED = 13
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    question: str
+    answers: tuple[str, ...]
+    article: int  # 0-based number of the article in file order
+    title: str  # the SQuAD title, which is also the article id in the index
+
+
+@dataclass(frozen=True)
+class Squad:
+    articles: list[dict]  # {"id", "title", "text"} records, file order
+    questions: list[Question]
+
+
+def squad_file(cli_value: str | Path | None = None) -> Path:
+    """The dev-v1.1.json file; ``--data`` may name the file, its folder or the data root."""
+    root = data_root(Path(cli_value) if cli_value else None)
+    for cand in (root, root / "dev-v1.1.json", root / SQUAD_FILE):
+        if cand.is_file():
+            return cand
+    raise FileNotFoundError(
+        f"SQuAD dev-v1.1.json not found under {root} (set --data or {DATA_ENV} to the folder "
+        "holding squad/dev-v1.1.json)")
+
+
+def load_squad(path: Path) -> Squad:
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    articles, questions = [], []
+    for n, art in enumerate(data):
+        title = art["title"]
+        articles.append({"id": title, "title": title.replace("_", " "),
+                         "text": "\n\n".join(p["context"].strip() for p in art["paragraphs"])})
+        for p in art["paragraphs"]:
+            for qa in p["qas"]:
+                golds = tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
+                questions.append(Question(qa["id"], qa["question"], golds, n, title))
+    return Squad(articles, questions)
+
+
+def write_jsonl(records: Iterable[dict], path: Path) -> Path:
+    """One JSON object a line, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def tune_articles() -> tuple[int, ...]:
+    """The even articles the shipped reader was not trained on."""
+    from challenge_qa.reader import get_reader
+
+    return tuple(get_reader().card["recipe"]["tune_articles"])
+
+
+def in_split(article: int, split: str) -> bool:
+    if split == "tune":
+        return article in tune_articles()
+    return split == "all" or (article % 2 == 0) == (split == "even")
+
+
+def sample(items: Sequence, n: int | None, seed: int = SEED) -> list:
+    """A seeded sample of ``n`` items kept in their original order (all when n is None)."""
+    if n is None or n >= len(items):
+        return list(items)
+    keep = sorted(random.Random(seed).sample(range(len(items)), n))
+    return [items[i] for i in keep]
+
+
+def normalize_answer(s: str) -> str:
+    """The official SQuAD v1.1 normalisation."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def token_f1(pred: str, gold: str) -> float:
+    """The official SQuAD token F1 of two normalised strings."""
+    p, g = pred.split(), gold.split()
+    common = sum(min(p.count(t), g.count(t)) for t in set(p))
+    if not common:
+        return 0.0
+    prec, rec = common / len(p), common / len(g)
+    return 2 * prec * rec / (prec + rec)
+
+
+def contains(text_norm: str, golds_norm: Iterable[str]) -> bool:
+    """Some gold answer occurs in the normalised text as a run of whole words."""
+    padded = f" {text_norm} "
+    return any(g and f" {g} " in padded for g in golds_norm)
+
+
+def parse_value(raw: str) -> Any:
+    low = raw.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def settings_fields() -> set[str]:
+    from challenge_qa.config import Settings
+
+    return {f.name for f in dataclasses.fields(Settings)}
+
+
+def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
+    """``["answer_w_lex=0.8", ...]`` -> ``{"answer_w_lex": 0.8}``, names checked."""
+    out: dict[str, Any] = {}
+    names = settings_fields()
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in names:
+            raise ValueError(f"--set {item!r}: expected key=value with key a Settings field")
+        out[key] = parse_value(value)
+    return out
+
+
+def parse_grid(items: Sequence[str] | None) -> list[dict[str, Any]]:
+    """``["answer_w_lex=0.3,0.5", "answer_w_type=0,0.15"]`` -> the cartesian product."""
+    axes: dict[str, list[Any]] = {}
+    names = settings_fields()
+    for item in items or ():
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or key not in names or not values.strip():
+            raise ValueError(f"--grid {item!r}: expected key=v1,v2,... with key a Settings "
+                             "field")
+        axes[key] = [parse_value(v) for v in values.split(",") if v.strip()]
+    if not axes:
+        return [{}]
+    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def build_settings(overrides: dict[str, Any]):
+    from challenge_qa.config import Settings
+
+    return Settings(show_progress=False).replace(**overrides)
+
+
+def set_threads(n: int | None) -> int:
+    """Set torch's intra-op threads when ``n`` is given; the number in use."""
+    import torch
+
+    if n:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+def build_and_load(articles: list[dict], index_dir: Path, settings,
+                   tmp: Path) -> tuple[Any, dict]:
+    """Write the corpus as JSONL under ``tmp``, build ``index_dir`` (incrementally: a kept
+    index is reused when its articles are unchanged) and load it."""
+    from challenge_qa.store import build_index, load_index
+
+    corpus = write_jsonl(articles, tmp / "corpus" / "squad.jsonl")
+    t0 = time.perf_counter()
+    report = build_index(corpus, index_dir, settings=settings)
+    build_s = time.perf_counter() - t0
+    idx = load_index(index_dir, settings=settings)
+    return idx, {"articles": report.articles, "passages": report.passages,
+                 "embedded_passages": report.embedded_passages, "build_s": round(build_s, 2)}
+
+
+# --------------------------------------------------------------------------- SciFact builds
+# The build measurement shared by the core and encoders benchmarks.
+
+DATASET = "scifact"
+FILES = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv")
+WARMUP_TEXTS = 64
+WARMUP_QUERIES = 10
+TARGET_BUILD = 1.15
+# store.py functions timed for the breakdown of a build (none of them calls another).
+BUILD_STEPS = ("load_corpus", "_reusable", "split_passages", "build_bm25", "save_bm25",
+               "_write_sqlite", "_fsync_tree", "_file_stats", "_commit_manifest",
+               "_clean_leftovers")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def copy_corpus(src: Path, dst: Path, limit: int | None) -> int:
+    """Copy the corpus (or its first ``limit`` records) to a temp file; returns the count."""
+    if limit is None:
+        shutil.copyfile(src, dst)
+        with open(dst, encoding="utf-8") as f:
+            return sum(1 for line in f if line.strip())
+    records = []
+    with open(src, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                records.append(json.loads(line))
+                if len(records) >= limit:
+                    break
+    write_jsonl(records, dst)
+    return len(records)
+
+
+def test_queries(folder: Path, n: int) -> tuple[list[str], list[str]]:
+    """``n`` judged test query texts (qrels order) and a few other queries for warm-up."""
+    from challenge_qa.evaluation import load_qrels, load_queries
+
+    texts = load_queries(folder / "queries.jsonl")
+    judged = [q for q in load_qrels(folder / "qrels" / "test.tsv") if q in texts]
+    chosen = set(judged[:n])
+    warm = [texts[q] for q in texts if q not in chosen][:WARMUP_QUERIES]
+    return [texts[q] for q in judged[:n]], warm
+
+
+def passage_texts(corpus_file: Path, s) -> list[str]:
+    """The texts a full build embeds, in its order: load, split, title context."""
+    from challenge_qa.chunking import passage_context, split_passages
+    from challenge_qa.corpus import load_corpus
+
+    return [passage_context(a.title, p.text, s.title_context)
+            for a in load_corpus(corpus_file).articles for p in split_passages(a, s)]
+
+
+def spread(texts: list[str], n: int) -> list[str]:
+    """``n`` texts spread over the length range (warm-up that sees short and long inputs)."""
+    by_len = sorted(texts, key=len)
+    if len(by_len) <= n:
+        return by_len
+    return [by_len[round(i * (len(by_len) - 1) / (n - 1))] for i in range(n)]
+
+
+# --------------------------------------------------------------------------- probing
+
+def probe_build(probe: Probe, embedder) -> Probe:
+    from challenge_qa import store
+
+    for name in BUILD_STEPS:
+        probe.wrap(store, name)
+    probe.wrap(embedder, "encode_documents", "encode")
+    return probe
+
+
+def breakdown(probe: Probe, total: float) -> dict[str, float]:
+    """Seconds per build step (in a fixed order), the unprobed rest, and the total."""
+    parts = {k: round(probe.seconds.get(k, 0.0), 4) for k in ("encode", *BUILD_STEPS)}
+    parts["other (faiss, npy, vectors, lock)"] = round(total - sum(probe.seconds.values()), 4)
+    parts["total"] = round(total, 4)
+    return parts
+
+
+def print_breakdown(builds: dict[str, dict[str, float]]) -> None:
+    labels = list(dict.fromkeys(k for b in builds.values() for k in b))
+    print_table(["step", *builds], [[lab, *(fmt_s(b.get(lab, 0.0)) for b in builds.values())]
+                                    for lab in labels])
+
+
+# --------------------------------------------------------------------------- steps
+
+def plain_encoder(s) -> tuple[str, Any, float]:
+    """(label, encode(texts), load seconds) of the bare encoder the build's own backend uses:
+    sentence-transformers for torch, a separate ONNX Runtime session for onnx/onnx-int8."""
+    from challenge_qa.embedding import default_batch_size, resolve_backend, resolve_model
+
+    backend = resolve_backend(s.backend, s.device)
+    batch = s.batch_size or default_batch_size(backend, s.device)
+    if backend == "torch":
+        from sentence_transformers import SentenceTransformer
+
+        model, load_s = timed(SentenceTransformer, resolve_model(s.model), device=s.device)
+        return "sentence-transformers encode", lambda texts: model.encode(
+            texts, batch_size=batch, normalize_embeddings=True,
+            show_progress_bar=False), load_s
+    from challenge_qa.onnx_backend import OnnxEmbedder
+
+    onnx = OnnxEmbedder(s.model, quantized=backend == "onnx-int8", batch_size=batch)
+    _, load_s = timed(onnx.encode_queries, ["load"])
+    return f"ONNX Runtime encode ({backend})", onnx.encode_documents, load_s
+
+
+def bench_build(corpus_file: Path, tmp: Path, s, repeats: int) -> dict[str, Any]:
+    """Alternate plain encoding and full builds of the same corpus; keep the last index."""
+    import numpy as np
+    from transformers.utils import logging as hf_logging
+
+    from challenge_qa.embedding import get_embedder, resolve_backend
+    from challenge_qa.store import build_index, read_manifest
+
+    hf_logging.disable_progress_bar()  # as the library's embedder does
+    texts, prep_s = timed(passage_texts, corpus_file, s)
+    label, encode, st_load_s = plain_encoder(s)
+    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
+                            backend=s.backend)
+    _, lib_load_s = timed(embedder.encode_queries, ["load"])
+    warm = spread(texts, WARMUP_TEXTS)
+    encode(warm)
+    embedder.encode_documents(warm)
+
+    encode_s: list[float] = []
+    build_s: list[float] = []
+    cores: dict[str, list[float]] = {"encode": [], "build": []}
+    cpu_s: dict[str, list[float]] = {"encode": [], "build": []}
+    parts: list[dict[str, float]] = []
+    report = None
+    index_dir = None
+    vectors = None
+    for r in range(repeats):
+        with Clock() as c:
+            vectors = encode(texts)
+        encode_s.append(c.wall)
+        cores["encode"].append(round(c.cores, 2))
+        cpu_s["encode"].append(round(c.cpu, 3))
+        print(f"  [{r + 1}/{repeats}] encode {len(texts)} passages: {fmt_s(c.wall)} "
+              f"(cpu/wall {c.cores:.2f}, load {load_avg()})", flush=True)
+        if index_dir is not None:
+            shutil.rmtree(index_dir, ignore_errors=True)
+        index_dir = tmp / f"index-{r}"
+        with probe_build(Probe(), embedder) as probe, Clock() as c:
+            report = build_index(corpus_file, index_dir, full=True, settings=s)
+        build_s.append(c.wall)
+        cores["build"].append(round(c.cores, 2))
+        cpu_s["build"].append(round(c.cpu, 3))
+        parts.append(breakdown(probe, c.wall))
+        print(f"  [{r + 1}/{repeats}] build_index(full=True): {fmt_s(c.wall)} "
+              f"(cpu/wall {c.cores:.2f}, load {load_avg()})", flush=True)
+
+    manifest = read_manifest(index_dir)
+    stored = np.load(index_dir / manifest["data"] / "embeddings.npy")
+    same_shape = stored.shape == vectors.shape
+    max_diff = float(np.abs(stored - vectors).max()) if same_shape else float("nan")
+    enc, bld = median(encode_s), median(build_s)
+    best = min(range(repeats), key=lambda i: abs(build_s[i] - bld))
+    return {
+        "index_dir": index_dir,
+        "report": report,
+        "articles": report.articles,
+        "passages": report.passages,
+        "texts": len(texts),
+        "same_texts": len(texts) == report.embedded_passages == report.passages,
+        "embeddings_max_abs_diff": max_diff,
+        "encode_s": encode_s,
+        "build_s": build_s,
+        "cpu_per_wall": cores,
+        "cpu_s": cpu_s,
+        # process CPU time is less sensitive than wall time to other work on the machine
+        "cpu_ratio": median(cpu_s["build"]) / median(cpu_s["encode"]),
+        "encode_median_s": enc,
+        "build_median_s": bld,
+        "ratio": bld / enc,
+        "encode_passages_per_s": len(texts) / enc,
+        "build_passages_per_s": report.passages / bld,
+        "text_prep_s": prep_s,
+        "model_load_s": {"plain": st_load_s, "challenge_qa": lib_load_s},
+        "encoder": label,
+        "batch_size": embedder.batch_size,
+        "backend": resolve_backend(s.backend, s.device),
+        "breakdown_s": parts[best],
+        "breakdown_all_s": parts,
+    }
+
+
+class CachedQueries:
+    """Wraps an embedder so that a query text is encoded once per process (grid runs)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.cache: dict[str, Any] = {}
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def encode_queries(self, texts):
+        import numpy as np
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if missing:
+            for t, v in zip(missing, self.inner.encode_queries(missing), strict=True):
+                self.cache[t] = v
+        return np.stack([self.cache[t] for t in texts])

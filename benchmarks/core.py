@@ -14,239 +14,49 @@ On BEIR SciFact (or its first ``--limit`` articles), in one run:
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from ._common import (
-    Clock,
+    DATASET,
+    FILES,
+    TARGET_BUILD,
     Context,
     Probe,
     Target,
+    bench_build,
+    breakdown,
+    copy_corpus,
     fmt_s,
     load_avg,
     median,
+    print_breakdown,
     print_table,
     print_targets,
+    probe_build,
+    read_jsonl,
     section,
     summary,
+    test_queries,
     timed,
     usable_cpus,
+    write_jsonl,
     write_results,
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 NAME = "core"
-DATASET = "scifact"
-FILES = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv")
 QUICK_ARTICLES = 300
 QUICK_QUERIES = 50
 FULL_QUERIES = 200
-WARMUP_QUERIES = 10
-WARMUP_TEXTS = 64
 INCREMENTAL_EDITS = 3
 K = 10
-TARGET_BUILD = 1.15
 TARGET_RETRIEVE = 1.5
 TARGET_INCREMENTAL = 0.05
 
-# store.py functions timed for the breakdown of a build (none of them calls another).
-BUILD_STEPS = ("load_corpus", "_reusable", "split_passages", "build_bm25", "save_bm25",
-               "_write_sqlite", "_fsync_tree", "_file_stats", "_commit_manifest",
-               "_clean_leftovers")
-
-
-# --------------------------------------------------------------------------- data
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def write_jsonl(path: Path, records: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
-def copy_corpus(src: Path, dst: Path, limit: int | None) -> int:
-    """Copy the corpus (or its first ``limit`` records) to a temp file; returns the count."""
-    if limit is None:
-        shutil.copyfile(src, dst)
-        with open(dst, encoding="utf-8") as f:
-            return sum(1 for line in f if line.strip())
-    records = []
-    with open(src, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                records.append(json.loads(line))
-                if len(records) >= limit:
-                    break
-    write_jsonl(dst, records)
-    return len(records)
-
-
-def test_queries(folder: Path, n: int) -> tuple[list[str], list[str]]:
-    """``n`` judged test query texts (qrels order) and a few other queries for warm-up."""
-    from challenge_qa.evaluation import load_qrels, load_queries
-
-    texts = load_queries(folder / "queries.jsonl")
-    judged = [q for q in load_qrels(folder / "qrels" / "test.tsv") if q in texts]
-    chosen = set(judged[:n])
-    warm = [texts[q] for q in texts if q not in chosen][:WARMUP_QUERIES]
-    return [texts[q] for q in judged[:n]], warm
-
-
-def passage_texts(corpus_file: Path, s) -> list[str]:
-    """The texts a full build embeds, in its order: load, split, title context."""
-    from challenge_qa.chunking import passage_context, split_passages
-    from challenge_qa.corpus import load_corpus
-
-    return [passage_context(a.title, p.text, s.title_context)
-            for a in load_corpus(corpus_file).articles for p in split_passages(a, s)]
-
-
-def spread(texts: list[str], n: int) -> list[str]:
-    """``n`` texts spread over the length range (warm-up that sees short and long inputs)."""
-    by_len = sorted(texts, key=len)
-    if len(by_len) <= n:
-        return by_len
-    return [by_len[round(i * (len(by_len) - 1) / (n - 1))] for i in range(n)]
-
-
-# --------------------------------------------------------------------------- probing
-
-def probe_build(probe: Probe, embedder) -> Probe:
-    from challenge_qa import store
-
-    for name in BUILD_STEPS:
-        probe.wrap(store, name)
-    probe.wrap(embedder, "encode_documents", "encode")
-    return probe
-
-
-def breakdown(probe: Probe, total: float) -> dict[str, float]:
-    """Seconds per build step (in a fixed order), the unprobed rest, and the total."""
-    parts = {k: round(probe.seconds.get(k, 0.0), 4) for k in ("encode", *BUILD_STEPS)}
-    parts["other (faiss, npy, vectors, lock)"] = round(total - sum(probe.seconds.values()), 4)
-    parts["total"] = round(total, 4)
-    return parts
-
-
-def print_breakdown(builds: dict[str, dict[str, float]]) -> None:
-    labels = list(dict.fromkeys(k for b in builds.values() for k in b))
-    print_table(["step", *builds], [[lab, *(fmt_s(b.get(lab, 0.0)) for b in builds.values())]
-                                    for lab in labels])
-
-
-# --------------------------------------------------------------------------- steps
-
-def plain_encoder(s) -> tuple[str, Any, float]:
-    """(label, encode(texts), load seconds) of the bare encoder the build's own backend uses:
-    sentence-transformers for torch, a separate ONNX Runtime session for onnx/onnx-int8."""
-    from challenge_qa.embedding import default_batch_size, resolve_backend, resolve_model
-
-    backend = resolve_backend(s.backend, s.device)
-    batch = s.batch_size or default_batch_size(backend, s.device)
-    if backend == "torch":
-        from sentence_transformers import SentenceTransformer
-
-        model, load_s = timed(SentenceTransformer, resolve_model(s.model), device=s.device)
-        return "sentence-transformers encode", lambda texts: model.encode(
-            texts, batch_size=batch, normalize_embeddings=True,
-            show_progress_bar=False), load_s
-    from challenge_qa.onnx_backend import OnnxEmbedder
-
-    onnx = OnnxEmbedder(s.model, quantized=backend == "onnx-int8", batch_size=batch)
-    _, load_s = timed(onnx.encode_queries, ["load"])
-    return f"ONNX Runtime encode ({backend})", onnx.encode_documents, load_s
-
-
-def bench_build(corpus_file: Path, tmp: Path, s, repeats: int) -> dict[str, Any]:
-    """Alternate plain encoding and full builds of the same corpus; keep the last index."""
-    import numpy as np
-    from transformers.utils import logging as hf_logging
-
-    from challenge_qa.embedding import get_embedder, resolve_backend
-    from challenge_qa.store import build_index, read_manifest
-
-    hf_logging.disable_progress_bar()  # as the library's embedder does
-    texts, prep_s = timed(passage_texts, corpus_file, s)
-    label, encode, st_load_s = plain_encoder(s)
-    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
-                            backend=s.backend)
-    _, lib_load_s = timed(embedder.encode_queries, ["load"])
-    warm = spread(texts, WARMUP_TEXTS)
-    encode(warm)
-    embedder.encode_documents(warm)
-
-    encode_s: list[float] = []
-    build_s: list[float] = []
-    cores: dict[str, list[float]] = {"encode": [], "build": []}
-    cpu_s: dict[str, list[float]] = {"encode": [], "build": []}
-    parts: list[dict[str, float]] = []
-    report = None
-    index_dir = None
-    vectors = None
-    for r in range(repeats):
-        with Clock() as c:
-            vectors = encode(texts)
-        encode_s.append(c.wall)
-        cores["encode"].append(round(c.cores, 2))
-        cpu_s["encode"].append(round(c.cpu, 3))
-        print(f"  [{r + 1}/{repeats}] encode {len(texts)} passages: {fmt_s(c.wall)} "
-              f"(cpu/wall {c.cores:.2f}, load {load_avg()})", flush=True)
-        if index_dir is not None:
-            shutil.rmtree(index_dir, ignore_errors=True)
-        index_dir = tmp / f"index-{r}"
-        with probe_build(Probe(), embedder) as probe, Clock() as c:
-            report = build_index(corpus_file, index_dir, full=True, settings=s)
-        build_s.append(c.wall)
-        cores["build"].append(round(c.cores, 2))
-        cpu_s["build"].append(round(c.cpu, 3))
-        parts.append(breakdown(probe, c.wall))
-        print(f"  [{r + 1}/{repeats}] build_index(full=True): {fmt_s(c.wall)} "
-              f"(cpu/wall {c.cores:.2f}, load {load_avg()})", flush=True)
-
-    manifest = read_manifest(index_dir)
-    stored = np.load(index_dir / manifest["data"] / "embeddings.npy")
-    same_shape = stored.shape == vectors.shape
-    max_diff = float(np.abs(stored - vectors).max()) if same_shape else float("nan")
-    enc, bld = median(encode_s), median(build_s)
-    best = min(range(repeats), key=lambda i: abs(build_s[i] - bld))
-    return {
-        "index_dir": index_dir,
-        "report": report,
-        "articles": report.articles,
-        "passages": report.passages,
-        "texts": len(texts),
-        "same_texts": len(texts) == report.embedded_passages == report.passages,
-        "embeddings_max_abs_diff": max_diff,
-        "encode_s": encode_s,
-        "build_s": build_s,
-        "cpu_per_wall": cores,
-        "cpu_s": cpu_s,
-        # process CPU time is less sensitive than wall time to other work on the machine
-        "cpu_ratio": median(cpu_s["build"]) / median(cpu_s["encode"]),
-        "encode_median_s": enc,
-        "build_median_s": bld,
-        "ratio": bld / enc,
-        "encode_passages_per_s": len(texts) / enc,
-        "build_passages_per_s": report.passages / bld,
-        "text_prep_s": prep_s,
-        "model_load_s": {"plain": st_load_s, "challenge_qa": lib_load_s},
-        "encoder": label,
-        "batch_size": embedder.batch_size,
-        "backend": resolve_backend(s.backend, s.device),
-        "breakdown_s": parts[best],
-        "breakdown_all_s": parts,
-    }
 
 
 def bench_retrieve(index_dir: Path, s, queries: list[str], warm: list[str]) -> dict[str, Any]:
@@ -356,7 +166,7 @@ def bench_incremental(corpus_file: Path, index_dir: Path, s, full_s: float,
         rec = records[pos]
         rec["text"] = rec["text"].rstrip() + (
             f" This sentence was appended by the challenge_qa benchmark (edit {e + 1}).")
-        write_jsonl(corpus_file, records)
+        write_jsonl(records, corpus_file)
         with probe_build(Probe(), embedder) as probe:
             report, t = timed(build_index, corpus_file, index_dir, settings=s)
         ok = (report.changed == 1 and report.added == 0 and report.removed == 0

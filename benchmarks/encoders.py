@@ -22,8 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from ._common import (
+    DATASET,
+    FILES,
+    TARGET_BUILD,
     Context,
     Target,
+    bench_build,
+    copy_corpus,
     fmt_s,
     load_avg,
     median,
@@ -32,7 +37,6 @@ from ._common import (
     section,
     write_results,
 )
-from .core import DATASET, FILES, TARGET_BUILD, bench_build, copy_corpus
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

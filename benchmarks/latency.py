@@ -25,9 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from ._common import (
+    DATASET,
+    FILES,
     PROJECT_ROOT,
     Context,
     Target,
+    copy_corpus,
     load_avg,
     median,
     print_table,
@@ -36,9 +39,9 @@ from ._common import (
     summary,
     write_results,
 )
-from .calibrate_floor import DOCS_OFF_TOPIC, DOCS_ON_TOPIC
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+QUESTIONS = Path(__file__).resolve().parent / "questions" / "bundled.json"
 
 NAME = "latency"
 DOCS_CORPUS = PROJECT_ROOT / "docs_corpus"
@@ -146,12 +149,12 @@ def run(ctx: Context) -> dict[str, Any]:
     from challenge_qa.config import Settings
     from challenge_qa.store import build_index
 
-    from .core import DATASET, FILES, copy_corpus
 
     rounds = QUICK_ROUNDS if ctx.quick else ROUNDS
     repeats = max(3, ctx.repeats) if not ctx.quick else 1
     n_sci = ctx.limit or (QUICK_SCIFACT_ARTICLES if ctx.quick else SCIFACT_ARTICLES)
-    questions = [q for q, _ in DOCS_ON_TOPIC] + DOCS_OFF_TOPIC
+    qs = json.loads(QUESTIONS.read_text(encoding="utf-8"))
+    questions = [x["q"] for x in qs["answerable"]["test"] + qs["near_miss"]["test"]]
     section(f"latency: docs_corpus ({len(questions)} questions x {rounds}), cold start x "
             f"{repeats}, peak RSS (docs_corpus, SciFact {n_sci} articles)")
     with tempfile.TemporaryDirectory(prefix="challenge_qa_bench_") as tmp_name:

@@ -19,7 +19,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import socket  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -45,10 +44,6 @@ DURATION_S = 60.0
 QUICK_DURATION_S = 15.0
 MAX_REQUESTS = 5000
 QUICK_MAX_REQUESTS = 1000
-#: As in ``challenge_qa.ui.launch``: answers are CPU-bound and share one model, so a few
-#: run at once; the bounded queue absorbs bursts and refuses overload.
-CONCURRENCY_LIMIT = 4
-QUEUE_MAX_SIZE = 256
 REQUEST_TIMEOUT_S = 120.0
 DOCS = PROJECT_ROOT / "docs_corpus"
 #: Questions about docs_corpus/ and a fact the answer must state (any one of them).
@@ -64,17 +59,11 @@ QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(index_dir: Path, corpus: Path = DOCS):
     """(demo, service) of the chat on 127.0.0.1:<free port>, its index built first."""
     from challenge_qa.config import Settings
     from challenge_qa.service import IndexService
-    from challenge_qa.ui import CSS, build_ui
+    from challenge_qa.ui import launch
 
     svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False))
     svc.ensure()
@@ -82,10 +71,7 @@ def start_server(index_dir: Path, corpus: Path = DOCS):
     status = svc.status()
     if status.state != "ready":
         raise RuntimeError(f"the index is not ready: {status}")
-    demo = build_ui(service=svc)
-    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                quiet=True, css=CSS)
+    demo = launch(service=svc, port=None, block=False, quiet=True)
     if not demo.local_url.startswith("http://127.0.0.1:"):
         demo.close()
         raise RuntimeError(f"the app is not on 127.0.0.1: {demo.local_url}")
@@ -190,6 +176,8 @@ def run(ctx: Context, *, clients: int = CLIENTS, duration_s: float | None = None
         max_requests: int | None = None) -> dict[str, Any]:
     duration_s = duration_s or (QUICK_DURATION_S if ctx.quick else DURATION_S)
     max_requests = max_requests or (QUICK_MAX_REQUESTS if ctx.quick else MAX_REQUESTS)
+    from challenge_qa import ui
+
     loads = {"start": load_avg()}
     with tempfile.TemporaryDirectory(prefix="challenge-qa-load-") as tmp:
         t0 = time.perf_counter()
@@ -208,7 +196,7 @@ def run(ctx: Context, *, clients: int = CLIENTS, duration_s: float | None = None
             demo.close()
 
     section(f"load: {clients} concurrent clients -> /answer (queue concurrency "
-            f"{CONCURRENCY_LIMIT}, max size {QUEUE_MAX_SIZE})")
+            f"{ui.QUEUE_CONCURRENCY}, max size {ui.QUEUE_MAX_SIZE})")
     lat = r["latency_ms"]
     print_table(["requests", "completed", "errors", "wrong", "wall s", "req/s", "p50 ms",
                  "p95 ms", "max ms"],
@@ -226,8 +214,8 @@ def run(ctx: Context, *, clients: int = CLIENTS, duration_s: float | None = None
               f"{usable_cpus()} CPUs): throughput and latency are noisy")
     payload = {
         "config": {"clients": clients, "duration_s": duration_s, "max_requests": max_requests,
-                   "queue": {"default_concurrency_limit": CONCURRENCY_LIMIT,
-                             "max_size": QUEUE_MAX_SIZE},
+                   "queue": {"default_concurrency_limit": ui.QUEUE_CONCURRENCY,
+                             "max_size": ui.QUEUE_MAX_SIZE},
                    "corpus": str(DOCS), "endpoint": "/answer", "k": 5,
                    "questions": [q for q, _ in QUESTIONS], "load_avg_1min": loads},
         "startup_s": round(startup_s, 2), "warmup": warm, "load": r,

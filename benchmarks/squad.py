@@ -11,12 +11,16 @@ answered at a level when some gold answer, after the official SQuAD ``normalize_
 
 (a) the first statement of the answer, (b) the whole answer (all statements),
 (c) one of the top-5 passages (``a.hits[:5]``), and (d) the top passage comes from the
-question's own article. Also: the share answered "not covered" (found=False) and the
-latency of ``answer()`` (p50/p95, after a warm-up call, cold sentence-vector cache).
+question's own article. The short answer (``a.short``) is scored with the official exact
+match and token F1, end to end: an answer that is not found, or whose first sentence is
+wrong, scores 0. Also: the share answered "not covered" (found=False) and the latency of
+``answer()`` and ``retrieve()`` for the same questions (p50/p95, after a warm-up call).
 
 ``--split even|odd`` keeps only questions of the even- or odd-numbered articles (0-based, file
-order), to tune on one half and report on the other; the index always holds every article
-(except with ``--quick``: the 8 shortest articles and 200 of their questions).
+order). The reader is trained on the even articles except a few kept out for tuning
+(``--split tune``: the ``tune_articles`` of its ``reader.json``); the odd articles are held
+out for reporting. The index always holds every article (except with ``--quick``: the 8
+shortest articles and 200 of their questions).
 
 ``--grid`` evaluates every combination of answer settings on the same loaded index (query
 vectors cached across combinations, so its timings are not latencies) and ranks them by (a)
@@ -31,107 +35,57 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingf
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import itertools  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
-import re  # noqa: E402
-import string  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Iterable, Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ._common import DATA_ENV, DEFAULT_DATA, RESULTS_DIR, percentile  # noqa: E402
+from ._common import (  # noqa: E402
+    DATA_ENV,
+    RESULTS_DIR,
+    SEED,
+    CachedQueries,
+    Question,
+    Squad,
+    build_and_load,
+    build_settings,
+    contains,
+    in_split,
+    load_squad,
+    normalize_answer,
+    parse_grid,
+    parse_sets,
+    percentile,
+    print_table,
+    sample,
+    set_threads,
+    squad_file,
+    token_f1,
+    write_json,
+    write_jsonl,
+)
 
-SQUAD_FILE = Path("squad") / "dev-v1.1.json"
-
-SEED = 13
 QUICK_ARTICLES = 8
 QUICK_QUESTIONS = 200
 K = 5
 WARMUP_QUESTION = "What is this collection of articles about?"
-TARGETS = {"a_first_statement": 0.70, "b_answer_text": 0.85, "c_top5_passages": 0.96,
-           "d_article_at_rank1": 0.97}
+TARGETS = {"a_first_statement": 0.90, "b_answer_text": 0.93, "d_article_at_rank1": 0.97,
+           "short_em": 0.55, "short_f1": 0.70}
 LABELS = {"a_first_statement": "(a) gold in first statement",
           "b_answer_text": "(b) gold in answer text",
           "c_top5_passages": "(c) gold in top-5 passages",
           "d_article_at_rank1": "(d) right article at rank 1",
+          "short_em": "short answer exact match",
+          "short_f1": "short answer token F1",
           "not_found": "found=False"}
 EXAMPLES = 25
 
 
 # --------------------------------------------------------------------------- data
-
-@dataclass(frozen=True)
-class Question:
-    qid: str
-    question: str
-    answers: tuple[str, ...]
-    article: int  # 0-based number of the article in file order
-    title: str  # the SQuAD title, which is also the article id in the index
-
-
-@dataclass(frozen=True)
-class Squad:
-    articles: list[dict]  # {"id", "title", "text"} records, file order
-    questions: list[Question]
-
-
-def data_root(cli_value: str | Path | None = None) -> Path:
-    """``--data`` beats ``$CHALLENGE_QA_BENCH_DATA`` beats ``<project>/../shared/benchmarks``."""
-    if cli_value:
-        return Path(cli_value).expanduser().resolve()
-    env = os.environ.get(DATA_ENV)
-    return Path(env).expanduser().resolve() if env else DEFAULT_DATA
-
-
-def squad_file(cli_value: str | Path | None = None) -> Path:
-    """The dev-v1.1.json file; ``--data`` may name the file, its folder or the data root."""
-    root = data_root(cli_value)
-    for cand in (root, root / "dev-v1.1.json", root / SQUAD_FILE):
-        if cand.is_file():
-            return cand
-    raise FileNotFoundError(
-        f"SQuAD dev-v1.1.json not found under {root} (set --data or {DATA_ENV} to the folder "
-        "holding squad/dev-v1.1.json)")
-
-
-def load_squad(path: Path) -> Squad:
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    articles, questions = [], []
-    for n, art in enumerate(data):
-        title = art["title"]
-        articles.append({"id": title, "title": title.replace("_", " "),
-                         "text": "\n\n".join(p["context"].strip() for p in art["paragraphs"])})
-        for p in art["paragraphs"]:
-            for qa in p["qas"]:
-                golds = tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
-                questions.append(Question(qa["id"], qa["question"], golds, n, title))
-    return Squad(articles, questions)
-
-
-def write_jsonl(articles: Iterable[dict], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for rec in articles:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    return path
-
-
-def in_split(article: int, split: str) -> bool:
-    return split == "all" or (article % 2 == 0) == (split == "even")
-
-
-def sample(items: Sequence, n: int | None, seed: int = SEED) -> list:
-    """A seeded sample of ``n`` items kept in their original order (all when n is None)."""
-    if n is None or n >= len(items):
-        return list(items)
-    keep = sorted(random.Random(seed).sample(range(len(items)), n))
-    return [items[i] for i in keep]
-
 
 def select(squad: Squad, *, split: str = "all", n: int | None = None, quick: bool = False,
            seed: int = SEED) -> tuple[list[dict], list[Question]]:
@@ -148,123 +102,6 @@ def select(squad: Squad, *, split: str = "all", n: int | None = None, quick: boo
     return articles, sample(qs, n, seed)
 
 
-# --------------------------------------------------------------------------- matching
-
-def normalize_answer(s: str) -> str:
-    """The official SQuAD v1.1 normalisation."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def contains(text_norm: str, golds_norm: Iterable[str]) -> bool:
-    """Some gold answer occurs in the normalised text as a run of whole words."""
-    padded = f" {text_norm} "
-    return any(g and f" {g} " in padded for g in golds_norm)
-
-
-# --------------------------------------------------------------------------- settings
-
-def parse_value(raw: str) -> Any:
-    low = raw.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            pass
-    return raw
-
-
-def settings_fields() -> set[str]:
-    from challenge_qa.config import Settings
-
-    return {f.name for f in dataclasses.fields(Settings)}
-
-
-def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["answer_w_lex=0.8", ...]`` -> ``{"answer_w_lex": 0.8}``, names checked."""
-    out: dict[str, Any] = {}
-    names = settings_fields()
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or key not in names:
-            raise ValueError(f"--set {item!r}: expected key=value with key a Settings field")
-        out[key] = parse_value(value)
-    return out
-
-
-def parse_grid(items: Sequence[str] | None) -> list[dict[str, Any]]:
-    """``["answer_w_lex=0.3,0.5", "answer_w_type=0,0.15"]`` -> the cartesian product."""
-    axes: dict[str, list[Any]] = {}
-    names = settings_fields()
-    for item in items or ():
-        key, sep, values = item.partition("=")
-        key = key.strip()
-        if not sep or key not in names or not values.strip():
-            raise ValueError(f"--grid {item!r}: expected key=v1,v2,... with key a Settings "
-                             "field")
-        axes[key] = [parse_value(v) for v in values.split(",") if v.strip()]
-    if not axes:
-        return [{}]
-    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
-
-
-def build_settings(overrides: dict[str, Any]):
-    from challenge_qa.config import Settings
-
-    return Settings(show_progress=False).replace(**overrides)
-
-
-def set_threads(n: int | None) -> int:
-    """Set torch's intra-op threads when ``n`` is given; the number in use."""
-    import torch
-
-    if n:
-        torch.set_num_threads(n)
-    return torch.get_num_threads()
-
-
-def build_and_load(articles: list[dict], index_dir: Path, settings,
-                   tmp: Path) -> tuple[Any, dict]:
-    """Write the corpus as JSONL under ``tmp``, build ``index_dir`` (incrementally: a kept
-    index is reused when its articles are unchanged) and load it."""
-    from challenge_qa.store import build_index, load_index
-
-    corpus = write_jsonl(articles, tmp / "corpus" / "squad.jsonl")
-    t0 = time.perf_counter()
-    report = build_index(corpus, index_dir, settings=settings)
-    build_s = time.perf_counter() - t0
-    idx = load_index(index_dir, settings=settings)
-    return idx, {"articles": report.articles, "passages": report.passages,
-                 "embedded_passages": report.embedded_passages, "build_s": round(build_s, 2)}
-
-
-class CachedQueries:
-    """Wraps an embedder so that a query text is encoded once per process (grid runs)."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.cache: dict[str, Any] = {}
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def encode_queries(self, texts):
-        import numpy as np
-
-        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if missing:
-            for t, v in zip(missing, self.inner.encode_queries(missing), strict=True):
-                self.cache[t] = v
-        return np.stack([self.cache[t] for t in texts])
-
-
 # --------------------------------------------------------------------------- evaluation
 
 def judge(q: Question, a) -> dict[str, Any]:
@@ -272,12 +109,15 @@ def judge(q: Question, a) -> dict[str, Any]:
     golds = [normalize_answer(g) for g in q.answers]
     first = a.statements[0].text if a.found and a.statements else ""
     whole = " ".join(st.text for st in a.statements) if a.found else ""
+    short = normalize_answer(a.short) if a.found and a.short else ""
     return {
         "a_first_statement": contains(normalize_answer(first), golds),
         "b_answer_text": contains(normalize_answer(whole), golds),
         "c_top5_passages": any(contains(normalize_answer(h.text), golds)
                                for h in a.hits[:K]),
         "d_article_at_rank1": bool(a.hits) and a.hits[0].doc_id == q.title,
+        "short_em": float(bool(short) and short in golds),
+        "short_f1": max((token_f1(short, g) for g in golds), default=0.0) if short else 0.0,
         "not_found": not a.found,
     }
 
@@ -286,10 +126,12 @@ def evaluate(idx, questions: Sequence[Question], *, progress: bool = True,
              keep_records: bool = True, label: str = "") -> dict[str, Any]:
     """Ask every question; shares of each verdict, latency, and per-question records."""
     from challenge_qa.answer import answer
+    from challenge_qa.retrieval import retrieve
 
     answer(WARMUP_QUESTION, k=K, index=idx)
     counts = dict.fromkeys(LABELS, 0)
     latencies: list[float] = []
+    retrieve_s: list[float] = []
     statements = answer_chars = 0
     records: list[dict[str, Any]] = []
     t_start = time.perf_counter()
@@ -297,6 +139,9 @@ def evaluate(idx, questions: Sequence[Question], *, progress: bool = True,
         t0 = time.perf_counter()
         a = answer(q.question, k=K, index=idx)
         latencies.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        retrieve(q.question, k=K, index=idx)
+        retrieve_s.append(time.perf_counter() - t0)
         v = judge(q, a)
         statements += len(a.statements)
         answer_chars += sum(len(st.text) for st in a.statements)
@@ -306,7 +151,7 @@ def evaluate(idx, questions: Sequence[Question], *, progress: bool = True,
             records.append({
                 "id": q.qid, "article": q.title, "question": q.question,
                 "answers": list(q.answers), **v, "confidence": round(a.confidence, 4),
-                "statements": [st.text for st in a.statements],
+                "short": a.short, "statements": [st.text for st in a.statements],
                 "top_doc": a.hits[0].doc_id if a.hits else None})
         if progress and (i % 500 == 0 or i == len(questions)):
             el = time.perf_counter() - t_start
@@ -319,6 +164,8 @@ def evaluate(idx, questions: Sequence[Question], *, progress: bool = True,
             "latency_ms": {"p50": round(percentile(latencies, 50) * 1000, 1),
                            "p95": round(percentile(latencies, 95) * 1000, 1),
                            "mean": round(sum(latencies) / n * 1000, 1)},
+            "retrieve_latency_ms": {"p50": round(percentile(retrieve_s, 50) * 1000, 1),
+                                    "p95": round(percentile(retrieve_s, 95) * 1000, 1)},
             "mean_statements": round(statements / n, 3),
             "mean_answer_chars": round(answer_chars / n, 1),
             "seconds": round(time.perf_counter() - t_start, 1), "records": records}
@@ -328,7 +175,7 @@ def examples(records: list[dict], n: int = EXAMPLES) -> dict[str, list[dict]]:
     """A few failures of each kind, for reading."""
     def short(r):
         return {"question": r["question"], "answers": r["answers"][:3], "article": r["article"],
-                "top_doc": r["top_doc"], "confidence": r["confidence"],
+                "top_doc": r["top_doc"], "confidence": r["confidence"], "short": r["short"],
                 "statements": r["statements"]}
     rng = random.Random(SEED)
     out = {}
@@ -337,6 +184,7 @@ def examples(records: list[dict], n: int = EXAMPLES) -> dict[str, list[dict]]:
         "in_answer_but_not_first": lambda r: r["b_answer_text"] and not r["a_first_statement"],
         "wrong_article_at_rank1": lambda r: not r["d_article_at_rank1"],
         "not_found": lambda r: r["not_found"],
+        "right_sentence_wrong_short": lambda r: r["a_first_statement"] and not r["short_em"],
     }
     for name, pred in kinds.items():
         bad = [r for r in records if pred(r)]
@@ -345,16 +193,6 @@ def examples(records: list[dict], n: int = EXAMPLES) -> dict[str, list[dict]]:
 
 
 # --------------------------------------------------------------------------- output
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    print("  ".join(h.ljust(w) for h, w in zip(cells[0], widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for r in cells[1:]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    sys.stdout.flush()
-
 
 def target_rows(shares: dict[str, float]) -> tuple[list[list[str]], bool]:
     rows, ok = [], True
@@ -368,27 +206,6 @@ def target_rows(shares: dict[str, float]) -> tuple[list[list[str]], bool]:
         else:
             rows.append([label, f"{value:.4f}", "", ""])
     return rows, ok
-
-
-def machine() -> dict[str, Any]:
-    try:
-        from ._common import machine_info
-
-        return machine_info()
-    except Exception:  # noqa: BLE001 - machine info is a nicety
-        return {"cpu_count": os.cpu_count(),
-                "load_avg_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg")
-                else None}
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"timestamp_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": machine(), **payload}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def mode_name(args) -> str:
@@ -414,8 +231,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"{QUICK_ARTICLES} articles, {QUICK_QUESTIONS} questions (CI)")
     p.add_argument("--sample", type=int, metavar="N", help="a seeded sample of N questions")
     p.add_argument("--seed", type=int, default=SEED, help=f"sample seed [default: {SEED}]")
-    p.add_argument("--split", choices=("all", "even", "odd"), default="all",
-                   help="questions of even- or odd-numbered articles only (0-based)")
+    p.add_argument("--split", choices=("all", "even", "odd", "tune"), default="all",
+                   help="questions of even- or odd-numbered articles only (0-based), or of "
+                        "the even articles the reader was not trained on")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a Settings field (repeatable), e.g. answer_w_lex=0.8")
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
@@ -463,7 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     rows, ok = target_rows(shares)
     rows.append(["statements per answer (mean)", f"{res['mean_statements']:.2f}", "", ""])
     rows.append(["answer() latency p50 / p95",
-                 f"{res['latency_ms']['p50']:.1f} / {res['latency_ms']['p95']:.1f} ms", "", ""])
+                 f"{res['latency_ms']['p50']:.1f} / {res['latency_ms']['p95']:.1f} ms",
+                 "<= 100 ms", "PASS" if res["latency_ms"]["p50"] <= 100 else "FAIL"])
+    lr = res["retrieve_latency_ms"]
+    rows.append(["retrieve() latency p50 / p95", f"{lr['p50']:.1f} / {lr['p95']:.1f} ms", "",
+                 ""])
     print()
     print_table(["metric", "value", "target", "result"], rows)
     mode = mode_name(args)
@@ -475,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                                              for k, v in dataclasses.asdict(settings).items()},
         "torch_threads": threads, "index": build, "questions": res["n"], "shares": shares,
         "counts": res["counts"],
-        "latency_ms": res["latency_ms"], "mean_statements": res["mean_statements"],
+        "latency_ms": res["latency_ms"], "retrieve_latency_ms": res["retrieve_latency_ms"],
+        "reader": reader_version(), "mean_statements": res["mean_statements"],
         "mean_answer_chars": res["mean_answer_chars"], "seconds": res["seconds"],
         "targets": {k: {"value": shares[k], "target": f">= {t}", "passed": shares[k] >= t}
                     for k, t in TARGETS.items()},
@@ -484,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dump:
         write_jsonl(res["records"], args.dump)
     return 1 if args.strict and not ok else 0
+
+
+def reader_version() -> str:
+    from challenge_qa.reader import get_reader
+
+    return get_reader().version
 
 
 def run_grid(args, idx, questions, overrides, grid, build) -> int:
@@ -499,13 +328,13 @@ def run_grid(args, idx, questions, overrides, grid, build) -> int:
                      "mean_answer_chars": res["mean_answer_chars"],
                      "seconds": res["seconds"]})
         print(f"[{n}/{len(grid)}] {combo}: a={s['a_first_statement']:.4f} "
-              f"b={s['b_answer_text']:.4f} c={s['c_top5_passages']:.4f} "
+              f"b={s['b_answer_text']:.4f} em={s['short_em']:.4f} f1={s['short_f1']:.4f} "
               f"nf={s['not_found']:.4f} ({res['seconds']:.0f} s)", flush=True)
     idx.settings = base
     rows.sort(key=lambda r: (-r["shares"]["a_first_statement"], -r["shares"]["b_answer_text"]))
     keys = list(grid[0])
     print()
-    print_table([*keys, "(a)", "(b)", "(c)", "(d)", "found=False", "statements"],
+    print_table([*keys, "(a)", "(b)", "(c)", "(d)", "EM", "F1", "found=False", "statements"],
                 [[*(r["settings"][k] for k in keys),
                   *(f"{r['shares'][m]:.4f}" for m in LABELS), f"{r['mean_statements']:.2f}"]
                  for r in rows])

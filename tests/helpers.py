@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,27 +126,19 @@ def assert_one_error_line(result: Result, *fragments: str) -> str:
     return errors[0]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def running_chat(corpus: Path, index_dir: Path):
     """The chat for ``corpus`` on 127.0.0.1, its index built first: yields
     ``(demo, service, url)`` and closes the server afterwards."""
     from challenge_qa.service import IndexService
-    from challenge_qa.ui import CSS, build_ui
+    from challenge_qa.ui import launch
 
     svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False))
     svc.ensure()
     svc.wait()
     assert svc.status().state == "ready", svc.status()
-    demo = build_ui(service=svc)
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                quiet=True, css=CSS)
+    demo = launch(service=svc, port=None, block=False, quiet=True)
+    assert demo.local_url.startswith("http://127.0.0.1:"), demo.local_url
     try:
         yield demo, svc, demo.local_url
     finally:

@@ -166,7 +166,7 @@ KS = [
     pytest.param(2.5, "k must be a whole number, not 2.5", id="2.5"),
     pytest.param("5", "k must be a whole number, not '5'", id="str-5"),
     pytest.param(True, "k must be a whole number, not True", id="True"),
-    pytest.param(None, "k must be a whole number, not None", id="None"),
+    pytest.param("None", "k must be a whole number, not 'None'", id="str-None"),
 ]
 
 
@@ -177,6 +177,14 @@ def test_k_api(docs_index, untouched_docs_index, k, message):
         with pytest.raises(InvalidArgumentError, match=message) as e:
             call("Who directed the film?", k=k, index=docs_index)
         assert "e.g. k=5" in e.value.hint
+
+
+@slow
+def test_k_none_is_the_settings_default(docs_index):
+    """k=None (the default) takes Settings.k; so does every front end."""
+    assert docs_index.settings.k == 5
+    assert len(retrieve("Who directed the film?", k=None, index=docs_index)) == 5
+    assert len(answer("Who directed the film?", k=None, index=docs_index).hits) == 5
 
 
 @slow

@@ -164,3 +164,47 @@ def test_untrusted_article_renders_as_text(page, hostile_chat):
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "untrusted.png"), full_page=True)
+
+
+#: (question, text the answer must show, or None for a refusal, what must be searched)
+CHAT_CONVERSATIONS = {
+    "pronoun": [("Who plays the patient?", "Oleg Novitskiy", None),
+                ("Is he a real cosmonaut?", "real-life cosmonaut",
+                 "Is Oleg Novitskiy a real cosmonaut?")],
+    "pronoun_then_near_miss": [("Who plays Zhenya?", "Yulia Peresild", None),
+                               ("How old is she?", None, "How old is Yulia Peresild?")],
+    "off_topic_switch": [("Who directed The Challenge?", "Klim Shipenko", None),
+                         ("How do I bake sourdough bread?", None, None)],
+}
+
+
+def _replies(page):
+    return page.locator("#qa-chat p.qa-answer, #qa-chat p.qa-notfound")
+
+
+@pytest.mark.parametrize("name", list(CHAT_CONVERSATIONS))
+def test_conversation_in_the_chat(page, docs_chat, name):
+    from playwright.sync_api import expect
+
+    page.goto(docs_chat)
+    box = page.locator("#qa-question textarea")
+    box.wait_for()
+    for n, (question, shown, searched) in enumerate(CHAT_CONVERSATIONS[name], 1):
+        box.fill(question)
+        box.press("Enter")
+        expect(_replies(page)).to_have_count(n)
+        reply = _replies(page).nth(n - 1)
+        if shown is None:
+            expect(reply).to_have_class("qa-notfound")
+            expect(reply).to_contain_text("do not cover")
+        else:
+            expect(reply).to_have_class("qa-answer")
+            expect(reply).to_contain_text(shown)
+        if searched:
+            expect(page.locator("#qa-chat .qa-searched").last).to_have_text(
+                f"Searched: {searched}")
+    if name == "pronoun_then_near_miss":
+        # the short answer of the first turn, in bold, before its sentence
+        expect(page.locator("#qa-chat .qa-short strong").first).to_have_text("Yulia Peresild")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"conversation-{name}.png"), full_page=True)

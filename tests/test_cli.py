@@ -107,7 +107,7 @@ def test_index_reads_environment(tmp_path):
 # ------------------------------------------------------------------ ask
 
 ANSWER_FIELDS = {"question", "text", "found", "citations", "statements", "hits", "query",
-                 "confidence"}
+                 "confidence", "short", "short_start", "short_end", "reader"}
 
 
 @slow
@@ -218,6 +218,7 @@ def test_status_text_and_json(cli_index):
     assert info["format_version"] == 2 and info["dimension"] == 384
     assert info["chunking"] == DEFAULT.chunking()
     assert info["model"] == DEFAULT.model and info["built_at"]
+    assert re.fullmatch(r"reader-\d+\+[0-9a-f]{12}", info["reader"]), info["reader"]
 
 
 @slow

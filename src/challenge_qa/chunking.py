@@ -83,8 +83,8 @@ def _sentence_offsets(block: str) -> list[tuple[int, int]]:
     if n < 0 or n > cap:  # blingfire failed: keep the block whole rather than lose it
         return [(0, len(block))]
     count = out_text.value.count(b"\n") + 1
-    a = np.frombuffer(starts, dtype=np.int32, count=count)
-    b = np.frombuffer(ends, dtype=np.int32, count=count)
+    a = np.frombuffer(memoryview(starts), dtype=np.int32, count=count)
+    b = np.frombuffer(memoryview(ends), dtype=np.int32, count=count)
     if len(data) == len(block):  # ASCII: bytes are characters
         return list(zip(a.tolist(), (b + 1).tolist(), strict=True))
     # chars[i]: characters that start in bytes [0, i]

@@ -21,12 +21,17 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except ChallengeQAError as e:
-            hint = f" {e.hint}" if e.hint else ""
-            click.secho(f"Error: {e}{hint}", err=True, fg="red")
+            click.secho(f"Error: {e.explain()}", err=True, fg="red")
             sys.exit(1)
         except KeyboardInterrupt:
-            click.echo("Interrupted; the previous index is unchanged.", err=True)
+            # only a build has an index to leave unchanged
+            click.echo("Interrupted; the previous index is unchanged." if _BUILDING
+                       else "Interrupted.", err=True)
             sys.exit(130)
+
+
+#: True while this process runs a build (``index``, or the first build of ``ask``/``serve``).
+_BUILDING = False
 
 
 def _settings(corpus=None, index=None, **extra) -> Settings:
@@ -66,8 +71,12 @@ def index_cmd(corpus, index, full):
 def _build(s: Settings, full: bool = False):
     from .store import build_index
 
+    global _BUILDING
     click.echo(f"Indexing {s.corpus_dir} ...", err=True)
-    return build_index(s.corpus_dir, s.index_dir, full=full, settings=s)
+    _BUILDING = True  # left set if Ctrl-C interrupts the build
+    report = build_index(s.corpus_dir, s.index_dir, full=full, settings=s)
+    _BUILDING = False
+    return report
 
 
 def _print_skipped(skipped: list[str]) -> None:
@@ -107,7 +116,7 @@ def _ensure_index(s: Settings, corpus=None):
 @corpus_opt
 @index_opt
 def ask(question, k, per_article, as_json, corpus, index):
-    """Ask a question: a cited answer, then the source snippets behind it."""
+    """Ask a question: the short answer, the cited sentences, then their sources."""
     from .answer import answer
     from .retrieval import check_k, clean_question
 
@@ -119,6 +128,10 @@ def ask(question, k, per_article, as_json, corpus, index):
     if as_json:
         click.echo(json.dumps(asdict(a), ensure_ascii=False, indent=2))
         return
+    if a.query != a.question:
+        click.secho(f"Searched: {a.query}", dim=True)
+    if a.found and a.short is not None:
+        click.secho(' '.join(a.short.split()), bold=True)
     click.echo(textwrap.fill(a.text, 100))
     click.echo()
     if a.found:
@@ -134,7 +147,9 @@ def _print_hits(hits, heading: str) -> None:
         click.secho(f"[{n}] {h.title}" + (f" ({meta})" if meta else ""), bold=True)
         click.echo(f"    {h.doc_id}, passage {h.passage_id}, chars {h.start}-{h.end}, "
                    f"score {h.score:.3f}")
-        click.echo(f"    > {h.sentence}  [chars {h.sentence_start}-{h.sentence_end}]")
+        # a hard-wrapped article's sentence holds line breaks: shown on one line
+        click.echo(f"    > {' '.join(h.sentence.split())}  "
+                   f"[chars {h.sentence_start}-{h.sentence_end}]")
         click.echo(textwrap.indent(textwrap.fill(h.text, 96), "      "))
         click.echo()
 
@@ -156,15 +171,16 @@ def status(corpus, index, as_json):
         stale = load_index(s.index_dir, settings=s).staleness(_explicit_corpus(corpus))
         problem = None
     except ChallengeQAError as e:
-        problem = f"{e} {e.hint}".strip()
+        problem = e.explain()
     info = {
         "index": str(s.index_dir), "corpus": str(_explicit_corpus(corpus) or m.get("corpus")),
         "model": m.get("model"),
         "dimension": m.get("dimension"), "chunking": m.get("chunking"),
         "built_at": m.get("built_at"), "format_version": m.get("format_version"),
         "articles": m["counts"].get("articles"), "passages": m["counts"].get("passages"),
+        "reader": _reader_version(),
         "stale": None if stale is None else stale.stale,
-        "state": problem or stale.describe(),
+        "state": problem or (stale.describe() if stale else "unknown"),
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -172,6 +188,16 @@ def status(corpus, index, as_json):
     width = max(map(len, info))
     for key, value in info.items():
         click.echo(f"{key:<{width}}  {value}")
+
+
+def _reader_version() -> str:
+    """The answer reader's version+hash, or what is wrong with it."""
+    from .reader import get_reader
+
+    try:
+        return get_reader().version
+    except ChallengeQAError as e:
+        return e.explain()
 
 
 @cli.command("eval")

@@ -86,19 +86,26 @@ class Settings:
     #: Passages whose sentences compete to answer a question; they are then reordered by
     #: their best sentence. On SQuAD's even articles 8 beat 5 and 3 on all four figures.
     answer_passages: int = 8
-    #: Most sentences in an answer, and how many of the best candidates are considered.
+    #: Most sentences in an answer.
     answer_sentences: int = 3
-    answer_pool: int = 8
-    #: Sentence score = w_cos * cosine + w_lex * weighted term coverage
-    #: + w_type * (holds the kind of answer asked for) + w_passage * passage score.
+    #: Cheap sentence score (which sentences the reader reads) = w_cos * cosine
+    #: + w_lex * weighted term coverage + w_type * (holds the kind of answer asked for)
+    #: + w_passage * passage rank.
     answer_w_cos: float = 1.0
     answer_w_lex: float = 0.8
     answer_w_type: float = 0.15
     answer_w_passage: float = 0.1
-    #: Later sentences must score at least this share of the best one.
-    answer_keep_ratio: float = 0.6
-    #: Below this score for the best sentence, the articles "do not cover" the question.
-    answer_floor: float = 0.45
+    #: How many of the cheapest-scored best candidate sentences the reader reads.
+    answer_read: int = 8
+    #: Final sentence score = reader probability + w_evidence * cheap score
+    #: + w_span * the short answer's start + end logit.
+    answer_w_evidence: float = 0.6
+    answer_w_span: float = 0.03
+    #: Below this final score for the best sentence, the articles "do not cover" the
+    #: question (calibrated: python -m benchmarks.answerability --calibrate).
+    answer_threshold: float = 1.15
+    #: Further statements need at least this reader probability.
+    answer_also: float = 0.2
     #: Two sentences this similar (cosine) say the same thing: said once, both cited.
     same_statement: float = 0.8
     show_progress: bool = True
@@ -157,6 +164,10 @@ class Settings:
                             f"{self.dense_index!r}")
         if self.max_file_mb < 1:
             problems.append(f"max_file_mb must be at least 1, not {self.max_file_mb}")
+        if self.answer_read < 1 or self.answer_sentences < 1:
+            problems.append("answer_read and answer_sentences must be at least 1")
+        if not 1 <= self.k <= 1000:
+            problems.append(f"k must be between 1 and 1000, not {self.k}")
         if self.candidates < 1 or self.max_question_chars < 1:
             problems.append("candidates and max_question_chars must be at least 1")
         if problems:

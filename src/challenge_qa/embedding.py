@@ -18,6 +18,8 @@ BUNDLED_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 class Embedder(Protocol):
     name: str
 
+    batch_size: int
+
     def encode_documents(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         ...
 

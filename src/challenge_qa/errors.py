@@ -16,6 +16,15 @@ class ChallengeQAError(Exception):
     def __str__(self) -> str:
         return self.args[0] if self.args else self.__class__.__name__
 
+    def explain(self) -> str:
+        """The message and the next step, as one line (what the CLI and UI show).
+
+        Example:
+            >>> IndexNotFoundError("No index in index.").explain()
+            'No index in index. Build it with: challenge-qa index'
+        """
+        return f"{self} {self.hint}".strip()
+
 
 class InvalidQuestionError(ChallengeQAError, ValueError):
     hint = "Ask a question in words, e.g. 'Who directed The Challenge?'."

@@ -68,8 +68,14 @@ def _stopwords() -> frozenset[str]:
 
 def _stems(words) -> dict[str, str]:
     """``{word: stem}``; each distinct word is stemmed once per process (in one call)."""
-    got = {w: _STEM_CACHE.get(w) for w in words}
-    missing = [w for w, t in got.items() if t is None]
+    got: dict[str, str] = {}
+    missing = []
+    for w in words:
+        t = _STEM_CACHE.get(w)
+        if t is None:
+            missing.append(w)
+        else:
+            got[w] = t
     if missing:
         new = dict(zip(missing, _stemmer().stemWords(missing), strict=True))
         got.update(new)
@@ -128,7 +134,8 @@ def _words_starting(text: str, heads: set[str]) -> list[tuple[int, str]]:
         i = low.find(h)
         while i >= 0:
             if i not in out and (i == 0 or not (low[i - 1].isalnum() or low[i - 1] == "_")):
-                out[i] = low[i:_REST.match(low, i + len(h)).end()]
+                rest = _REST.match(low, i + len(h))
+                out[i] = low[i:rest.end() if rest else i + len(h)]
             i = low.find(h, i + 1)
     found = sorted(out.items())
     if len(low) != len(text):  # a letter whose lower case is longer ("İ"): map offsets back

@@ -169,13 +169,13 @@ def to_hits(index: Index, ranking: Ranking) -> list[Hit]:
     return hits
 
 
-def retrieve(question: str, k: int = 5, *, index: Index | None = None,
+def retrieve(question: str, k: int | None = None, *, index: Index | None = None,
              per_article: bool = False, settings: Settings | None = None) -> list[Hit]:
     """The ``k`` passages that best answer ``question``, best first.
 
     Args:
         question: A question in plain words; over-long ones are cut, empty ones refused.
-        k: How many hits (1 to 1000).
+        k: How many hits (1 to 1000); ``Settings.k`` (5) by default.
         index: A loaded index; by default the process-wide one for the settings.
         per_article: Return at most one passage (the best) per article.
         settings: Where the index is and how to fuse; ``Settings.from_env()`` by default.
@@ -185,8 +185,8 @@ def retrieve(question: str, k: int = 5, *, index: Index | None = None,
         >>> hits[0].sentence
         'The movie was shot over a course of roughly two weeks after a crew consisting of ...'
     """
-    k = check_k(k)
     idx = index or get_index(settings)
+    k = check_k(idx.settings.k if k is None else k)
     q = clean_question(question, idx.settings.max_question_chars)
     ranking = rank(idx, [q], k, per_article=per_article)
     return to_hits(idx, ranking[0]) if ranking else []

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .config import Settings
 from .errors import ChallengeQAError, IndexNotFoundError
+from .reader import get_reader
 from .store import Index, Staleness, build_index, get_index
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,14 @@ class IndexService:
                 log.warning("%s", reason)
             log.info("index built in %.1f s: %d articles, %d passages",
                      time.perf_counter() - started, report.articles, report.passages)
-            self.index().embedder.load()  # the model loads now, not at the first question
+            self.index().embedder.load()  # the models load now, not at the first question
+            get_reader().load()
         except ChallengeQAError as e:
-            self._error = f"{e} {e.hint}".strip()
+            self._error = e.explain()
             log.error("index build failed: %s", self._error)
+        except Exception as e:  # noqa: BLE001 - the thread's boundary: report, never vanish
+            self._error = f"{type(e).__name__}: {e}"
+            log.exception("index build failed")
         finally:
             self._stale = None
 
@@ -103,7 +108,7 @@ class IndexService:
         try:
             idx = self.index()
         except ChallengeQAError as e:
-            return ServiceStatus("missing", f"{e} {e.hint}".strip())
+            return ServiceStatus("missing", e.explain())
         st = self.staleness()
         counts = idx.manifest["counts"]
         base = f"{counts['articles']} articles, {counts['passages']} passages"

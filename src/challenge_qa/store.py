@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -131,7 +132,7 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
         prev = old_arts.get(art.id)
         reuse = prev is not None and prev[0] == art.sha256 and prev[2] == len(ps)
         counts["unchanged" if reuse else "changed" if prev else "added"] += 1
-        layout.append((len(passages), len(ps), prev[1] if reuse else -1))
+        layout.append((len(passages), len(ps), prev[1] if prev is not None and reuse else -1))
         passages.extend(ps)
         if not reuse:
             contexts.extend(passage_context(art.title, p.text, s.title_context) for p in ps)
@@ -156,7 +157,8 @@ def _build(articles: list[Article], corpus_dir: Path, index_dir: Path, s: Settin
     else:  # nothing changed: the model need not even load
         new_vecs = np.zeros((0, dim), dtype=np.float32)
     vectors = np.empty((len(passages), dim), dtype=np.float32)
-    new_rows = np.concatenate([np.arange(a, a + n) for a, n, o in layout if o < 0] or [[]])
+    new_rows = np.concatenate([np.arange(a, a + n) for a, n, o in layout if o < 0]
+                              or [np.zeros(0, dtype=np.int64)])
     vectors[new_rows.astype(np.int64)] = new_vecs
     if old:
         pairs = [(a, n, o) for a, n, o in layout if o >= 0]
@@ -237,10 +239,11 @@ def make_dense_index(vectors: np.ndarray, s: Settings) -> tuple[faiss.Index, dic
     if kind == "auto":
         kind = "hnsw" if n >= s.ann_min_passages else "flat"
     if kind == "flat" or n == 0:
-        index = faiss.IndexFlatIP(dim)
+        index: Any = faiss.IndexFlatIP(dim)
         index.add(vectors)
         return index, {"type": "IndexFlatIP", "metric": "inner_product"}
-    index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, s.hnsw_m,
+    # QT_8bit is an int at run time; faiss's stubs type it as a ScalarQuantizer
+    index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, s.hnsw_m,  # type: ignore[arg-type]
                               faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = s.hnsw_ef_construction
     # the 8-bit ranges need only a sample; a fixed seed keeps builds reproducible
@@ -343,7 +346,8 @@ def _clean_leftovers(index_dir: Path, keep: set[str] | None = None) -> None:
     the old manifest a moment before the swap can still open the old files.
     """
     current = _read_manifest_quiet(index_dir)
-    keep = None if keep is None else keep | ({current.get("data")} if current else set())
+    keep = None if keep is None else keep | ({current["data"]} if current and current.get("data")
+                                             else set())
     for p in index_dir.glob("gen-*"):
         if p.name.endswith(".partial") or (keep is not None and p.name not in keep):
             shutil.rmtree(p, ignore_errors=True)
@@ -392,6 +396,7 @@ class Index:
         data = index_dir / manifest["data"]
         try:
             params = manifest.get("faiss", {})
+            self.dense: Any
             if params.get("type", "IndexFlatIP") == "IndexFlatIP":
                 self.dense = faiss.read_index(str(data / "dense.faiss"), faiss.IO_FLAG_MMAP)
             else:
@@ -399,7 +404,8 @@ class Index:
                 self.dense.hnsw.efSearch = int(params.get("efSearch", settings.hnsw_ef_search))
             self.embeddings = np.load(data / "embeddings.npy", mmap_mode="r")
             self.spans = np.load(data / "passages.npy", mmap_mode="r")
-            self.sentences = self.sentence_ptr = None  # format 1: found at query time
+            self.sentences: Any = None  # format 1: found at query time
+            self.sentence_ptr: Any = None
             if manifest.get("format_version", 1) >= 2:
                 self.sentences = np.load(data / "sentences.npy", mmap_mode="r")
                 self.sentence_ptr = np.load(data / "sentence_ptr.npy", mmap_mode="r")

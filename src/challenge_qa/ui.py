@@ -14,6 +14,7 @@ import gradio as gr
 from .answer import Answer, answer
 from .config import Settings
 from .errors import ChallengeQAError
+from .retrieval import Hit
 from .service import IndexService
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ CSS = """
 .qa-card .qa-meta {font-size:0.85em; opacity:0.75;}
 .qa-card .qa-snippet {margin-top:4px; font-size:0.92em;}
 .qa-card mark, #qa-article mark {background:#ffe36e; color:inherit;}
+.qa-short {font-size:1.1em; margin-bottom:2px;}
+.qa-short-mark {background:#ffe36e; color:inherit; font-weight:600;}
+.qa-searched {font-size:0.85em; opacity:0.75; margin-bottom:2px;}
 #qa-article .qa-passage {background:rgba(120,160,255,0.15);}
 #qa-article .qa-text {white-space:pre-wrap; max-height:480px; overflow-y:auto;}
 """
@@ -43,30 +47,55 @@ def esc(text: object) -> str:
     return "".join(_MD_SPECIAL.get(c, c) for c in str(text or ""))
 
 
+def _searched(a: Answer) -> str:
+    """A note of what was searched, when a follow-up was resolved against the chat."""
+    if not a.query or a.query == a.question:
+        return ""
+    return f"<p class=\"qa-searched\"><em>Searched: {esc(a.query)}</em></p>"
+
+
 def render_answer(a: Answer) -> str:
-    """The chat message: each statement with its citation markers."""
+    """The chat message: the short answer in bold, then each statement with its citation
+    markers (the short answer marked inside the first)."""
     if not a.found:
         closest = " The closest passages are listed under Sources." if a.hits else ""
-        return f"<p class=\"qa-notfound\">{esc(a.text)}{closest}</p>"
+        return f"{_searched(a)}<p class=\"qa-notfound\">{esc(a.text)}{closest}</p>"
     parts = []
-    for st in a.statements:
+    for i, st in enumerate(a.statements):
         marks = "".join(f"<sup class=\"qa-cite\">&#91;{n}&#93;</sup>" for n in st.citations)
-        parts.append(f"{esc(st.text)}{marks}")
-    return "<p class=\"qa-answer\">" + " ".join(parts) + "</p>"
+        text = esc(st.text)
+        if i == 0 and a.short_start is not None and a.short_end is not None:
+            c = a.citations[0]
+            lo, hi = a.short_start - c.sentence_start, a.short_end - c.sentence_start
+            text = (esc(st.text[:lo]) + "<mark class=\"qa-short-mark\">" + esc(st.text[lo:hi])
+                    + "</mark>" + esc(st.text[hi:]))
+        parts.append(f"{text}{marks}")
+    short = (f"<p class=\"qa-short\"><strong>{esc(a.short)}</strong></p>"
+             if a.short is not None else "")
+    return _searched(a) + short + "<p class=\"qa-answer\">" + " ".join(parts) + "</p>"
 
 
 def _meta(h) -> str:
     return " · ".join(esc(x) for x in (h.source, h.date, h.doc_id) if x)
 
 
-def _highlight(text: str, start: int, end: int, marks: list[tuple[int, int]]) -> str:
-    """``text[start:end]`` escaped, with the spans ``marks`` (inside it) marked."""
+def _highlight(text: str, start: int, end: int, marks: list[tuple[int, int]],
+               strong: tuple[int, int] | None = None) -> str:
+    """``text[start:end]`` escaped, with the spans ``marks`` (inside it) marked and the
+    span ``strong`` (inside a mark: the short answer) in bold."""
+    def inner(a: int, b: int) -> str:
+        if strong is None or strong[1] <= a or strong[0] >= b:
+            return esc(text[a:b])
+        lo, hi = max(strong[0], a), min(strong[1], b)
+        return (esc(text[a:lo]) + "<strong class=\"qa-short-mark\">" + esc(text[lo:hi])
+                + "</strong>" + esc(text[hi:b]))
+
     out, pos = [], start
     for a, b in sorted(marks):
         a, b = max(a, pos), min(b, end)
         if b <= a:
             continue
-        out += [esc(text[pos:a]), "<mark>", esc(text[a:b]), "</mark>"]
+        out += [esc(text[pos:a]), "<mark>", inner(a, b), "</mark>"]
         pos = b
     out.append(esc(text[pos:end]))
     return "".join(out)
@@ -80,7 +109,7 @@ def render_sources(a: Answer) -> str:
     else:
         cards, heading = a.hits, "Closest passages (they do not answer the question)"
     # Citations of one passage share a card, with each cited sentence marked.
-    grouped: dict[str, list[tuple[int, object]]] = {}
+    grouped: dict[str, list[tuple[int, Hit]]] = {}
     for n, h in enumerate(cards, 1):
         grouped.setdefault(h.passage_id, []).append((n, h))
     out = [f"<div class=\"qa-sources\"><h4>{esc(heading)}</h4>"]
@@ -88,7 +117,11 @@ def render_sources(a: Answer) -> str:
         h = group[0][1]
         label = "".join(f"&#91;{n}&#93;" for n, _ in group) + " " if a.found else ""
         marks = [(g.sentence_start - h.start, g.sentence_end - h.start) for _, g in group]
-        snippet = _highlight(h.text, 0, len(h.text), marks)
+        strong = None
+        if a.found and a.short_start is not None and a.short_end is not None \
+                and group[0][0] == 1:
+            strong = (a.short_start - h.start, a.short_end - h.start)
+        snippet = _highlight(h.text, 0, len(h.text), marks, strong)
         out.append(
             f"<div class=\"qa-card\" data-citation=\"{group[0][0]}\"><div class=\"qa-title\">"
             f"{label}{esc(h.title)}</div><div class=\"qa-meta\">{_meta(h)}</div>"
@@ -136,7 +169,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
             a = answer(message, history=history, k=int(k), per_article=bool(per_article),
                        index=service.index())
         except ChallengeQAError as e:
-            gr.Warning(f"{e} {e.hint}".strip())
+            gr.Warning(e.explain())
             return history, message, gr.update(), gr.update(), gr.update(), []
         cited = [asdict(h) for h in (a.citations if a.found else a.hits)]
         labels = [f"[{n}] {h['title']}" for n, h in enumerate(cited, 1)] if a.found else [
@@ -176,8 +209,8 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
                                  placeholder="Ask about the articles and press Enter")
                 gr.Examples(EXAMPLES, inputs=box, label="Try")
                 with gr.Accordion("Settings", open=False):
-                    k = gr.Slider(1, 10, value=5, step=1, label="Passages to retrieve (top-k)",
-                                  elem_id="qa-k")
+                    k = gr.Slider(1, 10, value=service.settings.k, step=1,
+                                  label="Passages to retrieve (top-k)", elem_id="qa-k")
                     per_article = gr.Checkbox(False, label="One passage per article",
                                               elem_id="qa-per-article")
             with gr.Column(scale=2):
@@ -192,12 +225,14 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         demo.load(status_md, None, [status, rebuild_btn], api_visibility="private")
         gr.Timer(3.0).tick(status_md, None, [status, rebuild_btn], api_visibility="private")
 
-        def api_answer(question: str, k: int = 5, per_article: bool = False) -> dict:
+        def api_answer(question: str, k: int | None = None, per_article: bool = False,
+                       history: list | None = None) -> dict:
             """The answer as JSON: the fields of challenge_qa.Answer, except that each hit's
             ``path`` is named ``article_path`` (gradio_client takes any dict with a ``path``
             for a file to download)."""
-            out = asdict(answer(question, k=int(k), per_article=bool(per_article),
-                                index=service.index()))
+            out = asdict(answer(question, k=None if k is None else int(k),
+                                per_article=bool(per_article),
+                                history=history or (), index=service.index()))
             for hit in out["citations"] + out["hits"]:
                 hit["article_path"] = hit.pop("path")
             return out
@@ -207,15 +242,30 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
     return demo
 
 
-def launch(settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 7860,
-           auth: tuple[str, str] | None = None, **kwargs) -> gr.Blocks:
-    """Start the web chat; builds the index in the background if there is none."""
-    service = IndexService(settings)
+#: Answers are CPU-bound and share one model: a few at once keeps latency flat while the
+#: queue (bounded, so overload is refused rather than piling up) absorbs bursts.
+QUEUE_CONCURRENCY = 4
+QUEUE_MAX_SIZE = 256
+
+
+def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
+           port: int | None = 7860, auth: tuple[str, str] | None = None, block: bool = True,
+           service: IndexService | None = None, **kwargs) -> gr.Blocks:
+    """Start the web chat; builds the index in the background if there is none.
+
+    Args:
+        settings: Corpus, index and answer settings (``Settings.from_env()`` by default).
+        host: The address to listen on; 127.0.0.1 keeps the chat on this machine.
+        port: The port; None takes the first free one from 7860 on.
+        auth: A (user, password) login, if any.
+        block: Serve until interrupted; False returns at once with the server running
+            (``demo.local_url`` is its address; ``demo.close()`` stops it).
+        service: An existing ``IndexService`` to serve (its settings win).
+    """
+    service = service or IndexService(settings)
     service.ensure()
     demo = build_ui(service=service)
-    # Answers are CPU-bound and share one model: a few at once keeps latency flat while
-    # the queue (bounded, so overload is refused rather than piling up) absorbs bursts.
-    demo.queue(default_concurrency_limit=4, max_size=256)
+    demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     demo.launch(server_name=host, server_port=port, auth=auth, css=CSS, show_error=True,
-                footer_links=["api"], **kwargs)
+                footer_links=["api"], prevent_thread_lock=not block, **kwargs)
     return demo

@@ -1,0 +1,230 @@
+"""Follow-up questions: resolve "he", "it" or an elliptic "In which year?" against the
+conversation, and leave self-contained questions alone.
+
+The previous turn's short answer is usually what a pronoun points to ("Who plays the
+patient?" -> **Oleg Novitskiy** -> "Is he a real cosmonaut?" becomes "Is Oleg Novitskiy a
+real cosmonaut?"); otherwise a name in the previous question. Earlier questions are resolved
+in order first, so a chain of pronouns keeps its referent. Words the index has never seen are
+words all the same: "How do I bake sourdough bread?" stands on its own.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+_PERSON = {"he", "she", "him", "her", "his", "hers", "himself", "herself"}
+_THING = {"it", "its", "itself"}
+_PLURAL = {"they", "them", "their", "theirs", "themselves"}
+_POSSESSIVE = {"his", "her", "hers", "its", "their", "theirs"}
+_PRONOUN = re.compile(r"\b(" + "|".join(sorted(_PERSON | _THING | _PLURAL)) + r")\b", re.I)
+_ELLIPTIC = re.compile(r"^\s*(and|also|what about|how about|and what about)\b", re.I)
+_QUESTION_WORDS = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how",
+                   "is", "are", "was", "were", "do", "does", "did", "can", "could", "will",
+                   "would", "should", "has", "have", "had", "the", "a", "an", "of", "in", "on",
+                   "at", "to", "for", "by", "with", "about", "and", "or", "that", "this",
+                   "there", "i", "you", "me", "my", "your", "be", "been", "much", "many",
+                   "long", "else", "also", "then", "so", "from", "as", "it", "he", "she",
+                   "they", "his", "her", "its", "their", "them", "him"}
+_NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*|of|and|de|von|van)(?:\s+(?:[A-Z][\w'’.-]*|of|de|von"
+                   r"|van))*")
+_NOT_NAMES = {"who", "what", "which", "when", "where", "why", "how", "is", "are", "was",
+              "were", "did", "does", "do", "i", "in", "on", "the", "a", "an", "and", "of",
+              "january", "february", "march", "april", "may", "june", "july", "august",
+              "september", "october", "november", "december", "monday", "tuesday",
+              "wednesday", "thursday", "friday", "saturday", "sunday", "can", "could",
+              "will", "would", "should", "has", "have", "had", "it", "he", "she", "they"}
+_BOLD = re.compile(r"\*\*(.+?)\*\*|<strong>(.+?)</strong>|<b>(.+?)</b>", re.S)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What is searched for a question asked in a conversation."""
+
+    #: The question as searched: pronouns replaced, or the previous question added.
+    query: str
+    #: The entity a pronoun was replaced with, if any.
+    referent: str | None = None
+    #: True when the question leaned on the conversation.
+    follow_up: bool = False
+    #: The question as asked.
+    question: str = ""
+    #: "person", "thing" or "plural": the kind of pronoun resolved.
+    kind: str | None = None
+    #: The earlier turn added to an elliptic question or an unresolved pronoun.
+    context: str | None = None
+
+
+def plain(text: str) -> str:
+    """Chat turns may arrive as the web chat's escaped HTML: back to plain text."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
+
+
+def short_of(answer_text: str) -> str | None:
+    """The short answer an assistant turn leads with (in bold), if any.
+
+    Example:
+        >>> short_of("**Oleg Novitskiy** — The patient is portrayed by ... [1]")
+        'Oleg Novitskiy'
+    """
+    m = _BOLD.search(answer_text)
+    if not m:
+        return None
+    return plain(next(g for g in m.groups() if g)) or None
+
+
+def content_words(question: str) -> list[str]:
+    """The words of a question that say what it is about (any word, known to the index
+    or not), without question words, pronouns and the most common function words.
+
+    Example:
+        >>> content_words("How do I bake sourdough bread?")
+        ['bake', 'sourdough', 'bread']
+    """
+    words = re.findall(r"[\w’'-]+", question.lower())
+    return [w for w in words if w not in _QUESTION_WORDS and len(w) > 1]
+
+
+def names(text: str) -> list[str]:
+    """Capitalised runs that look like names ("The Challenge", "Oleg Novitskiy"), in order;
+    a sentence-initial question word or a month is not one.
+
+    Example:
+        >>> names("Who directed The Challenge with Yulia Peresild in October?")
+        ['The Challenge', 'Yulia Peresild']
+    """
+    out = []
+    for m in _NAME.finditer(text):
+        words = m.group(0).split()
+        while words and (words[0].lower() in _NOT_NAMES and not (
+                words[0] == "The" and len(words) > 1)):
+            words.pop(0)
+        while words and words[-1].lower() in {"of", "and", "de", "von", "van"}:
+            words.pop()
+        if words and words[0][0].isupper():
+            out.append(" ".join(words).rstrip(".’'"))
+    return [n for n in out if n]
+
+
+def _is_name(text: str | None) -> bool:
+    if not text or any(ch.isdigit() for ch in text) or len(text.split()) > 6:
+        return False
+    return names(text) == [text]
+
+
+def _referent(pronoun: str, prev_query: str, prev_short: str | None) -> str | None:
+    p = pronoun.lower()
+    asked_person = bool(re.match(r"\s*(who|whom|whose)\b", prev_query, re.I))
+    in_question = names(prev_query)
+    if p in _PERSON:
+        people = [n for n in in_question if not n.startswith("The ")]
+        if prev_short and _is_name(prev_short) and not prev_short.startswith("The "):
+            return prev_short
+        return people[0] if people else None
+    if p in _THING:
+        if _is_name(prev_short) and not asked_person:
+            return prev_short
+        return in_question[0] if in_question else None
+    if prev_short and not any(ch.isdigit() for ch in prev_short) and (
+            _is_name(prev_short) or (" and " in prev_short and len(prev_short.split()) <= 8)):
+        return prev_short
+    return " and ".join(in_question) if in_question else None
+
+
+def _substitute(question: str, match: re.Match, referent: str) -> str:
+    word = match.group(0).lower()
+    possessive = word in _POSSESSIVE and word != "her"
+    if word == "her":  # "her film" (possessive) or "ask her" (object)
+        nxt = re.match(r"[a-z]+", question[match.end():].lstrip())
+        possessive = nxt is not None and nxt.group(0) not in _QUESTION_WORDS | {
+            "to", "about", "with"}
+    repl = referent + "'s" if possessive else referent
+    return question[:match.start()] + repl + question[match.end():]
+
+
+def _kind(pronoun: str) -> str:
+    p = pronoun.lower()
+    return "person" if p in _PERSON else "thing" if p in _THING else "plural"
+
+
+def _fuller(ref: str, text: str) -> str:
+    """The longest name in ``text`` that contains the one-word name ``ref``: "Klim" ->
+    "Klim Shipenko"."""
+    if " " in ref:
+        return ref
+    longer = [n for n in names(text) if ref in n.split() and not n.startswith("The ")]
+    return max(longer, key=len, default=ref)
+
+
+def resolve(question: str, prev: Resolved | None, prev_short: str | None,
+            prev_answer: str = "") -> Resolved:
+    """Resolve one question against the previous (already resolved) one and the short
+    answer it got. A pronoun of the same kind as the previous turn's keeps its referent.
+
+    Example:
+        >>> first = resolve("Who plays the patient?", None, None)
+        >>> resolve("Is he a real cosmonaut?", first, "Oleg Novitskiy").query
+        'Is Oleg Novitskiy a real cosmonaut?'
+        >>> resolve("How do I bake sourdough bread?", first, "Oleg Novitskiy").query
+        'How do I bake sourdough bread?'
+    """
+    if prev is None:
+        return Resolved(question, question=question)
+    own = names(question)
+    context = prev.context or (f"{prev.query.rstrip('?')}: {prev_short}" if prev_short
+                               else prev.query.rstrip("?"))
+    m = _PRONOUN.search(question)
+    if m:
+        # "When did Russia say it would leave?": the pronoun has its referent in the question
+        if any(n in question[:m.start()] for n in own):
+            return Resolved(question, question=question)
+        kind = _kind(m.group(0))
+        ref = prev.referent if prev.referent and prev.kind == kind else _referent(
+            m.group(0), prev.query, prev_short)
+        if ref:
+            ref = _fuller(ref, prev_answer)
+        if ref and ref.lower() not in question.lower():
+            return Resolved(_substitute(question, m, ref), ref, True, question, kind)
+        return Resolved(f"{question} ({context})", None, True, question, context=context)
+    if _ELLIPTIC.match(question) or (len(content_words(question)) < 2 and not own):
+        return Resolved(f"{question} ({context})", None, True, question, context=context)
+    return Resolved(question, question=question)
+
+
+def turns(history) -> list[tuple[str, str]]:
+    """(role, text) pairs from Gradio-style message dicts or (user, bot) pairs; a bot turn
+    may be an ``Answer``, whose short answer is kept in bold."""
+    out: list[tuple[str, str]] = []
+    for item in history or ():
+        if isinstance(item, dict):
+            content = item.get("content")
+            if isinstance(content, list):  # Gradio 5+ may wrap text in parts
+                content = " ".join(str(c.get("text", "")) if isinstance(c, dict) else str(c)
+                                   for c in content)
+            if isinstance(content, str) and content.strip():
+                out.append((str(item.get("role", "user")), content))
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            user, bot = item
+            if isinstance(user, str) and user.strip():
+                out.append(("user", user))
+            if hasattr(bot, "short") and hasattr(bot, "text"):
+                bot = f"**{bot.short}** {bot.text}" if bot.short else bot.text
+            if isinstance(bot, str) and bot.strip():
+                out.append(("assistant", bot))
+    return out
+
+
+def resolve_in_history(question: str, history) -> Resolved:
+    """Resolve ``question`` after the conversation ``history``: every earlier user question
+    is resolved in turn, each against its predecessor and the short answer given to it."""
+    prev: Resolved | None = None
+    prev_short: str | None = None
+    prev_answer = ""
+    for role, text in turns(history):
+        if role == "user":
+            prev = resolve(plain(text), prev, prev_short, prev_answer)
+            prev_short, prev_answer = None, ""
+        else:
+            prev_short, prev_answer = short_of(text), plain(text)
+    return resolve(question, prev, prev_short, prev_answer)

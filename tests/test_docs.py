@@ -1,0 +1,68 @@
+"""Docs that cannot drift: the README's command table names every CLI command and option,
+every command and option has help text, and the pure modules' docstring examples run."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from challenge_qa.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+COMMANDS = sorted(cli.commands)
+#: Modules whose examples run without a model, an index or the network.
+PURE = ["chunking", "config", "errors", "followup", "fusion", "lexical", "reader", "answer"]
+
+
+def table_row(command: str) -> str:
+    rows = [line for line in README.splitlines()
+            if line.startswith(f"| `challenge-qa {command}")]
+    assert len(rows) == 1, f"README's command table has {len(rows)} rows for {command!r}"
+    return rows[0]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_is_in_the_readme_table_with_every_option(command):
+    row = table_row(command)
+    for param in cli.commands[command].params:
+        if isinstance(param, click.Option):
+            names = [n for n in param.opts if n.startswith("--")] or param.opts
+            assert any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", row) for n in names), (
+                f"{command}: option {param.opts} is not in the README table row")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_and_options_have_help(command):
+    cmd = cli.commands[command]
+    assert cmd.help and cmd.help.strip(), command
+    for param in cmd.params:
+        if isinstance(param, click.Option):
+            assert param.help and param.help.strip(), (command, param.opts)
+
+
+def test_readme_table_has_no_command_that_does_not_exist():
+    named = set(re.findall(r"^\| `challenge-qa ([a-z-]+)", README, re.M))
+    assert named == set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_docstring_examples(name):
+    module = importlib.import_module(f"challenge_qa.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed"
+
+
+def test_readme_figures_match_the_benchmark_results():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "benchmarks.report", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "<!-- figures:" in README
