@@ -47,4 +47,4 @@ lint:
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) index/manifest.json index/gen-* index/.build.lock
+	rm -rf $(VENV) index/manifest.json index/seg-* index/del-* index/gen-* index/.build.lock

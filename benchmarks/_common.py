@@ -376,7 +376,7 @@ def write_jsonl(records: Iterable[dict], path: Path) -> Path:
 
 def tune_articles() -> tuple[int, ...]:
     """The even articles the shipped reader was not trained on."""
-    from challenge_qa.reader import get_reader
+    from challenge_qa.engine import get_reader
 
     return tuple(get_reader().card["recipe"]["tune_articles"])
 
@@ -483,11 +483,20 @@ def set_threads(n: int | None) -> int:
     return torch.get_num_threads()
 
 
+def bare_dense(idx):
+    """The FAISS index of a one-segment index: the baseline "bare dense search" that
+    retrieve() is compared with (the benchmarks build their indexes in one go)."""
+    if len(idx.segments) != 1:
+        raise RuntimeError(f"expected an index of one segment, not {len(idx.segments)}")
+    return idx.segments[0].dense
+
+
 def build_and_load(articles: list[dict], index_dir: Path, settings,
                    tmp: Path) -> tuple[Any, dict]:
     """Write the corpus as JSONL under ``tmp``, build ``index_dir`` (incrementally: a kept
     index is reused when its articles are unchanged) and load it."""
-    from challenge_qa.store import build_index, load_index
+    from challenge_qa.indexer import build_index
+    from challenge_qa.searcher import load_index
 
     corpus = write_jsonl(articles, tmp / "corpus" / "squad.jsonl")
     t0 = time.perf_counter()
@@ -506,10 +515,14 @@ FILES = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv")
 WARMUP_TEXTS = 64
 WARMUP_QUERIES = 10
 TARGET_BUILD = 1.15
-# store.py functions timed for the breakdown of a build (none of them calls another).
-BUILD_STEPS = ("load_corpus", "_reusable", "split_passages", "build_bm25", "save_bm25",
-               "_write_sqlite", "_fsync_tree", "_file_stats", "_commit_manifest",
-               "_clean_leftovers")
+# Steps of a build timed for its breakdown, as (module, attribute, label); none of them
+# calls another (reading the corpus is lazy, so it shows in "other").
+BUILD_STEPS = (("indexer", "scan", "scan corpus"), ("indexer._View", "lookup", "look-ups"),
+               ("indexer", "split_passages", "split_passages"),
+               ("segments", "tokenize", "tokenize (BM25)"),
+               ("segments", "postings", "postings"),
+               ("segments", "make_dense_index", "dense index"),
+               ("segments", "fsync_tree", "fsync"), ("indexer", "commit", "commit"))
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -565,18 +578,23 @@ def spread(texts: list[str], n: int) -> list[str]:
 # --------------------------------------------------------------------------- probing
 
 def probe_build(probe: Probe, embedder) -> Probe:
-    from challenge_qa import store
+    import importlib
 
-    for name in BUILD_STEPS:
-        probe.wrap(store, name)
+    for module, attr, label in BUILD_STEPS:
+        mod, _, owner = module.partition(".")
+        obj: Any = importlib.import_module(f"challenge_qa.{mod}")
+        if owner:
+            obj = getattr(obj, owner)
+        probe.wrap(obj, attr, label)
     probe.wrap(embedder, "encode_documents", "encode")
     return probe
 
 
 def breakdown(probe: Probe, total: float) -> dict[str, float]:
     """Seconds per build step (in a fixed order), the unprobed rest, and the total."""
-    parts = {k: round(probe.seconds.get(k, 0.0), 4) for k in ("encode", *BUILD_STEPS)}
-    parts["other (faiss, npy, vectors, lock)"] = round(total - sum(probe.seconds.values()), 4)
+    parts = {k: round(probe.seconds.get(k, 0.0), 4)
+             for k in ("encode", *(label for _, _, label in BUILD_STEPS))}
+    parts["other (reading, SQLite, npy, lock)"] = round(total - sum(probe.seconds.values()), 4)
     parts["total"] = round(total, 4)
     return parts
 
@@ -616,7 +634,8 @@ def bench_build(corpus_file: Path, tmp: Path, s, repeats: int) -> dict[str, Any]
     from transformers.utils import logging as hf_logging
 
     from challenge_qa.embedding import get_embedder, resolve_backend
-    from challenge_qa.store import build_index, read_manifest
+    from challenge_qa.indexer import build_index
+    from challenge_qa.searcher import load_index
 
     hf_logging.disable_progress_bar()  # as the library's embedder does
     texts, prep_s = timed(passage_texts, corpus_file, s)
@@ -656,8 +675,8 @@ def bench_build(corpus_file: Path, tmp: Path, s, repeats: int) -> dict[str, Any]
         print(f"  [{r + 1}/{repeats}] build_index(full=True): {fmt_s(c.wall)} "
               f"(cpu/wall {c.cores:.2f}, load {load_avg()})", flush=True)
 
-    manifest = read_manifest(index_dir)
-    stored = np.load(index_dir / manifest["data"] / "embeddings.npy")
+    built = load_index(index_dir, settings=s)
+    stored = built.vectors(built.live_rows())
     same_shape = stored.shape == vectors.shape
     max_diff = float(np.abs(stored - vectors).max()) if same_shape else float("nan")
     enc, bld = median(encode_s), median(build_s)

@@ -118,7 +118,8 @@ def ask_all(idx, questions: Sequence[str], golds: Sequence[Sequence[str]] | None
 
 def bundled(split: str, settings, tmp: Path) -> dict[str, list[dict[str, Any]]]:
     """The hand-written questions of ``split`` asked of the bundled articles."""
-    from challenge_qa.store import build_index, load_index
+    from challenge_qa.indexer import build_index
+    from challenge_qa.searcher import load_index
 
     data = json.loads(QUESTIONS.read_text(encoding="utf-8"))
     index_dir = tmp / "docs-index"
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _reader_version() -> str:
-    from challenge_qa.reader import get_reader
+    from challenge_qa.engine import get_reader
 
     return get_reader().version
 

@@ -5,7 +5,7 @@ On BEIR SciFact (or its first ``--limit`` articles), in one run:
 1. ``build_index(full=True)`` vs encoding exactly the same passage texts with the same
    backend's bare encoder (sentence-transformers for torch, an ONNX Runtime session for the
    default onnx-int8; alternated, medians over ``--repeats``); target build/encode
-   <= 1.15. The build's non-encoding time is broken down by timing store.py's steps.
+   <= 1.15. The build's non-encoding time is broken down by timing the pipeline's steps.
 2. Warm ``retrieve(q, k=10)`` vs ``encode_queries([q])`` + ``dense.search(vec, 10)``,
    interleaved per query over the judged test queries; target ratio of medians <= 1.5.
 3. Incremental ``build_index`` after appending a sentence to one article vs the full build;
@@ -26,6 +26,7 @@ from ._common import (
     Context,
     Probe,
     Target,
+    bare_dense,
     bench_build,
     breakdown,
     copy_corpus,
@@ -64,13 +65,13 @@ def bench_retrieve(index_dir: Path, s, queries: list[str], warm: list[str]) -> d
     import time
 
     from challenge_qa.retrieval import clean_question, rank, retrieve
-    from challenge_qa.store import load_index
+    from challenge_qa.searcher import load_index
 
     idx, load_s = timed(load_index, index_dir, settings=s)
 
     def dense(q: str):
         vec = idx.embedder.encode_queries([q])
-        return idx.dense.search(vec, K)
+        return bare_dense(idx).search(vec, K)
 
     def ranked(q: str):
         return rank(idx, [clean_question(q, s.max_question_chars)], K)
@@ -111,7 +112,7 @@ RETRIEVE_PARTS = (
     ("clean_question", "retrieval", "clean_question"),
     ("rank", "retrieval", "rank"),
     ("  encode_queries", "embedder", "encode_queries"),
-    ("  dense.search", "dense", "search"),
+    ("  search_dense (FAISS, all segments)", "index", "search_dense"),
     ("  lexical.query_terms", "lexical", "query_terms"),
     ("  lexical.scores (BM25, all passages)", "lexical", "scores"),
     ("to_hits", "retrieval", "to_hits"),
@@ -127,8 +128,8 @@ def retrieve_breakdown(idx, queries: list[str]) -> dict[str, float]:
 
     from challenge_qa import retrieval
 
-    owners = {"retrieval": retrieval, "embedder": idx.embedder, "dense": idx.dense,
-              "lexical": idx.lexical, "index": idx}
+    owners = {"retrieval": retrieval, "embedder": idx.embedder, "lexical": idx.lexical,
+              "index": idx}
     with Probe() as probe:
         for label, owner, attr in RETRIEVE_PARTS:
             try:
@@ -150,7 +151,7 @@ def bench_incremental(corpus_file: Path, index_dir: Path, s, full_s: float,
                       edits: int) -> dict[str, Any]:
     """A no-op rebuild, then ``edits`` rebuilds each after appending to one article."""
     from challenge_qa.embedding import get_embedder
-    from challenge_qa.store import build_index
+    from challenge_qa.indexer import build_index
 
     embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
                             backend=s.backend)

@@ -67,7 +67,7 @@ def quality(index_dir: Path, s, queries: dict[str, str], qrels: dict) -> dict[st
     from ranx import evaluate as ranx_evaluate
 
     from challenge_qa.evaluation import run_queries
-    from challenge_qa.store import load_index
+    from challenge_qa.searcher import load_index
 
     if not queries:
         return dict.fromkeys(METRICS, float("nan"))

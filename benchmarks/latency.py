@@ -30,6 +30,7 @@ from ._common import (
     PROJECT_ROOT,
     Context,
     Target,
+    bare_dense,
     copy_corpus,
     load_avg,
     median,
@@ -62,11 +63,11 @@ mode, corpus, index = sys.argv[1:4]
 s = Settings(show_progress=False)
 t0 = time.perf_counter()
 if mode == "build":
-    from challenge_qa.store import build_index
+    from challenge_qa.indexer import build_index
     build_index(corpus, index, full=True, settings=s)
 else:
     from challenge_qa.answer import answer
-    from challenge_qa.store import load_index
+    from challenge_qa.searcher import load_index
     idx = load_index(index, settings=s)
     for q in json.loads(sys.argv[4]):
         answer(q, index=idx)
@@ -95,12 +96,12 @@ def bench_warm(index_dir: Path, questions: list[str], rounds: int) -> dict[str, 
     from challenge_qa.answer import answer
     from challenge_qa.config import Settings
     from challenge_qa.retrieval import retrieve
-    from challenge_qa.store import load_index
+    from challenge_qa.searcher import load_index
 
     idx = load_index(index_dir, settings=Settings(show_progress=False))
 
     def dense(q: str):
-        return idx.dense.search(idx.embedder.encode_queries([q]), 5)
+        return bare_dense(idx).search(idx.embedder.encode_queries([q]), 5)
 
     calls = {"answer": lambda q: answer(q, index=idx),
              "retrieve": lambda q: retrieve(q, k=5, index=idx), "dense": dense}
@@ -147,7 +148,7 @@ def bench_cold(index_dir: Path, repeats: int) -> dict[str, Any]:
 
 def run(ctx: Context) -> dict[str, Any]:
     from challenge_qa.config import Settings
-    from challenge_qa.store import build_index
+    from challenge_qa.indexer import build_index
 
 
     rounds = QUICK_ROUNDS if ctx.quick else ROUNDS

@@ -115,9 +115,52 @@ def reader() -> str:
         f"cores.\n")
 
 
+def _segments(serve: dict) -> str:
+    kinds = [x["type"] for x in serve["segment_dense_search"]]
+    hnsw = sum(k != "IndexFlatIP" for k in kinds)
+    parts = [f"{hnsw} HNSW-SQ8"] if hnsw else []
+    parts += [f"{len(kinds) - hnsw} exact"] if len(kinds) > hnsw else []
+    return f"{len(kinds)} ({', '.join(parts)})"
+
+
+def scale() -> str:
+    d = _load("scale")
+    rows = []
+    for r in d["sizes"]:
+        b, u, sv = r["build"], r["update"], r["serve"]
+        rows.append([f"{r['passages']:,}", _segments(sv), f"{b['build_s']:,.0f} s",
+                     f"{b['peak_rss_mb']:,.0f} MB", f"{u['add_median_s']:.2f} s",
+                     f"{u['delete_median_s']:.2f} s",
+                     f"{sv['rank_ms']['p50']:.1f} / {sv['rank_ms_faiss_1_thread']['p50']:.1f} ms",
+                     f"{sv['anon_bytes_per_passage']:,.0f} / {sv['rss_bytes_per_passage']:,.0f} B"])
+        if "serve_optimized" in r:
+            for label, key in (("as built, again", "serve_as_built"),
+                               ("optimized", "serve_optimized")):
+                sv = r[key]
+                first = (f"+{r['optimize']['seconds']:,.0f} s (optimize)",
+                         f"{r['optimize']['peak_rss_mb']:,.0f} MB") if label == "optimized" \
+                    else ("", "")
+                rows.append([f"{r['passages']:,} {label}", _segments(sv), *first, "", "",
+                             f"{sv['rank_ms']['p50']:.1f} / "
+                             f"{sv['rank_ms_faiss_1_thread']['p50']:.1f} ms",
+                             f"{sv['anon_bytes_per_passage']:,.0f} / "
+                             f"{sv['rss_bytes_per_passage']:,.0f} B"])
+    table = _table(["passages", "segments (dense index)", "build (excl. encoding)",
+                    "build peak RSS", "add 1 article", "delete 1 article",
+                    "rank() p50 (FAISS default / 1 thread)",
+                    "serving memory per passage (private / resident)"], rows)
+    targets = _table(["target", "measured", "limit"],
+                     [[t["name"], f"{t['value']:.3f} ({t['detail']})", _verdict(t)]
+                      for t in d["targets"]])
+    return table + "\n" + targets + (
+        f"\n{d['queries']} SQuAD questions per index (query vectors precomputed); updates: "
+        f"medians of {d['repeats']} `build_index` calls; segment_passages "
+        f"{d['settings']['segment_passages']:,}; full run {d['runtime_s'] / 60:.0f} min.\n")
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "squad": squad, "reader": reader, "answerability": answerability, "core": core,
-    "latency": latency}
+    "latency": latency, "scale": scale}
 
 
 def render(text: str) -> str:

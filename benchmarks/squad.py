@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def reader_version() -> str:
-    from challenge_qa.reader import get_reader
+    from challenge_qa.engine import get_reader
 
     return get_reader().version
 

@@ -20,7 +20,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from challenge_qa.config import Settings  # noqa: E402
 from challenge_qa.evaluation import load_qrels, load_queries, run_queries  # noqa: E402
-from challenge_qa.store import build_index, load_index  # noqa: E402
+from challenge_qa.indexer import build_index  # noqa: E402
+from challenge_qa.searcher import load_index  # noqa: E402
 
 from ._common import CachedQueries, Context, data_root, write_results  # noqa: E402
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -143,3 +144,13 @@ def running_chat(corpus: Path, index_dir: Path):
         yield demo, svc, demo.local_url
     finally:
         demo.close()
+
+
+def live_ids(idx) -> Counter:
+    """How many live articles of each id the index holds (1 each, if all is well)."""
+    out: Counter = Counter()
+    for seg in idx.segments:
+        for i, aid in seg.query("SELECT idx, id FROM articles ORDER BY idx"):
+            if not seg.deleted_articles[i]:
+                out[aid] += 1
+    return out

@@ -36,8 +36,10 @@ from challenge_qa.errors import (
     InvalidArgumentError,
     InvalidQuestionError,
 )
+from challenge_qa.indexer import build_index, staleness
 from challenge_qa.retrieval import Hit, retrieve
-from challenge_qa.store import LOCK, MANIFEST, build_index, load_index
+from challenge_qa.searcher import load_index
+from challenge_qa.segments import LOCK, MANIFEST
 
 slow = pytest.mark.slow
 
@@ -219,7 +221,7 @@ def _empty_folder(tmp: Path, huge: Path) -> Path:
 
 
 def _only_unsupported(tmp: Path, huge: Path) -> Path:
-    return write_files(tmp / "c", {"photo.jpg": b"\xff\xd8\xff", "notes.pdf": b"%PDF-1.4"})
+    return write_files(tmp / "c", {"photo.jpg": b"\xff\xd8\xff", "notes.docx": b"PK\x03\x04"})
 
 
 def _only_unreadable(tmp: Path, huge: Path) -> Path:
@@ -383,8 +385,10 @@ def test_skipped_files_cli_build(tmp_path, huge_file):
         assert any(fragment in line for line in warned), (fragment, warned)
     assert result.stdout.startswith("Indexed 2 article(s)"), result.stdout  # good.md, j1
     idx = load_index(tmp_path / "idx", settings=DEFAULT)
-    assert set(idx.manifest["articles"]) == {"good.md", "j1"}
-    assert idx.staleness(corpus).stale is False  # skipped files do not make it look stale
+    assert set(idx.doc_ids()) == {"good.md", "j1"}
+    assert idx.manifest["counts"]["articles"] == 2
+    # skipped files do not make it look stale
+    assert staleness(idx, corpus).stale is False
 
 
 def test_max_file_mb_setting(tmp_path, monkeypatch):
@@ -411,6 +415,60 @@ def test_max_file_mb_setting(tmp_path, monkeypatch):
     assert_one_error_line(result, "big.txt: skipped, it is larger than the 1 MB limit")
 
 
+def _record(doc_id: str, text: str) -> bytes:
+    return json.dumps({"_id": doc_id, "title": f"Record {doc_id}", "text": text}).encode() + (
+        b"\n")
+
+
+def test_jsonl_limit_applies_per_line_not_per_file(tmp_path):
+    """A JSONL archive is read line by line: a file larger than max_file_mb is read, and
+    only a line (article) larger than the limit is skipped, with a warning naming
+    file:line."""
+    limit_mb = Settings().max_file_mb
+    small = _record("r{}", "Sea turtles return to the beach where they hatched. " * 20)
+    n = (limit_mb + 5) * 2**20 // len(small) + 1  # a 25 MB file of 1 kB records
+    huge_line = _record("too-big", "word " * ((limit_mb + 1) * 2**20 // 5))
+    path = tmp_path / "c" / "archive.jsonl"
+    path.parent.mkdir()
+    with open(path, "wb") as f:
+        f.write(small.replace(b"r{}", b"r0"))
+        f.write(huge_line)
+        for i in range(1, n):
+            f.write(small.replace(b"r{}", f"r{i}".encode()))
+    assert path.stat().st_size > (2 * limit_mb + 5) * 2**20
+    corpus = load_corpus(path.parent, max_bytes=limit_mb * 2**20)
+    assert len(corpus.articles) == n
+    assert [a.id for a in corpus.articles[:2]] == ["r0", "r1"]
+    assert corpus.articles[-1].id == f"r{n - 1}"
+    size = f"{len(huge_line) / 2**20:.4g}"
+    assert corpus.skipped == [f"archive.jsonl:2: skipped, the article is larger than the "
+                              f"{limit_mb} MB limit ({size} MB; raise "
+                              "CHALLENGE_QA_MAX_FILE_MB to include it)"]
+    with pytest.warns(SkippedFileWarning, match="archive.jsonl:2: skipped, the article is "
+                                                "larger than the"):
+        assert len(load_articles(path, max_bytes=limit_mb * 2**20)) == n
+
+
+@slow
+def test_jsonl_line_limit_in_a_build(tmp_path):
+    """`challenge-qa index` applies the limit to each line of a JSONL file larger than
+    the limit: the small record is indexed, the big one skipped with a warning."""
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "r.jsonl").write_bytes(
+        _record("big", "Whales sing. " * (2**20 // 13 + 1000))
+        + _record("whales", "Humpback whales sing long songs that change every year."))
+    assert (corpus / "r.jsonl").stat().st_size > 2**20
+    result = invoke("index", "--corpus", corpus, "--index", tmp_path / "idx",
+                    env={**SMALL_ENV, "CHALLENGE_QA_MAX_FILE_MB": "1"})
+    assert result.exit_code == 0, (result.output, result.exception)
+    warned = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert len(warned) == 1 and "r.jsonl:1: skipped, the article is larger than the 1 MB " \
+        "limit" in warned[0], warned
+    assert result.stdout.startswith("Indexed 1 article(s)"), result.stdout
+    assert load_index(tmp_path / "idx", settings=SMALL).doc_ids() == ["whales"]
+
+
 # =========================================================================== index
 
 def _index_missing(tmp: Path, good: Path) -> Path:
@@ -418,19 +476,21 @@ def _index_missing(tmp: Path, good: Path) -> Path:
 
 
 def _index_only_partial(tmp: Path, good: Path) -> Path:
-    """A build killed before its commit, into an empty folder: only a gen-*.partial."""
-    gen = json.loads((good / MANIFEST).read_text())["data"]
+    """A build killed before its first commit, into an empty folder: only a
+    seg-*.partial."""
+    seg = json.loads((good / MANIFEST).read_text())["segments"][0]["name"]
     index_dir = tmp / "partial"
-    shutil.copytree(good / gen, index_dir / "gen-99.partial")
-    (index_dir / "gen-99.partial" / "passages.sqlite").unlink()
+    shutil.copytree(good / seg, index_dir / "seg-99.partial")
+    (index_dir / "seg-99.partial" / "segment.sqlite").unlink()
     return index_dir
 
 
 def _damage(fn):
+    """Copy the good index and damage it: ``fn(index folder, its first segment)``."""
     def make(tmp: Path, good: Path) -> Path:
         index_dir = copy_index(good, tmp / "damaged")
-        data = index_dir / json.loads((index_dir / MANIFEST).read_text())["data"]
-        fn(index_dir, data)
+        seg = index_dir / json.loads((index_dir / MANIFEST).read_text())["segments"][0]["name"]
+        fn(index_dir, seg)
         return index_dir
     return make
 
@@ -448,19 +508,25 @@ def _edit_manifest(**changes):
     return edit
 
 
-def _garbage_npy_header(index_dir: Path, data: Path) -> None:
-    raw = bytearray((data / "embeddings.npy").read_bytes())
+def _garbage_npy_header(index_dir: Path, seg: Path) -> None:
+    raw = bytearray((seg / "vectors.npy").read_bytes())
     raw[10:60] = os.urandom(50)
-    (data / "embeddings.npy").write_bytes(bytes(raw))
+    (seg / "vectors.npy").write_bytes(bytes(raw))
 
 
-def _wrong_dimension(index_dir: Path, data: Path) -> None:
-    n = len(np.load(data / "embeddings.npy"))
-    np.save(data / "embeddings.npy", np.ones((n, 100), dtype=np.float32))
+def _wrong_dimension(index_dir: Path, seg: Path) -> None:
+    n = len(np.load(seg / "vectors.npy"))
+    np.save(seg / "vectors.npy", np.ones((n, 100), dtype=np.float32))
 
 
-def _flat_embeddings(index_dir: Path, data: Path) -> None:
-    np.save(data / "embeddings.npy", np.load(data / "embeddings.npy")[:, 0].copy())
+def _flat_vectors(index_dir: Path, seg: Path) -> None:
+    np.save(seg / "vectors.npy", np.load(seg / "vectors.npy")[:, 0].copy())
+
+
+def _missing_deletions(index_dir: Path, seg: Path) -> None:
+    m = json.loads((index_dir / MANIFEST).read_text())
+    m["segments"][0]["deleted"] = f"del-0-{seg.name}.npy"
+    (index_dir / MANIFEST).write_text(json.dumps(m), encoding="utf-8")
 
 
 #: (make the index, error class, message fragments, hint fragment, CLI command)
@@ -469,32 +535,47 @@ INDEX_ERRORS = [
                  ["No index in", "(the folder does not exist)"], "Build it with: challenge-qa "
                  "index", "status", id="missing-folder"),
     pytest.param(_index_only_partial, IndexNotFoundError, ["No index in"],
-                 "Build it with: challenge-qa index", "status", id="only-partial-generation"),
+                 "Build it with: challenge-qa index", "status", id="only-partial-segment"),
     pytest.param(_damage(lambda i, d: _truncate(d / "dense.faiss")), IndexCorruptError,
                  ["damaged or incomplete", "RuntimeError"], "challenge-qa index --full", "ask",
                  id="truncated-dense-faiss"),
     pytest.param(_damage(lambda i, d: (d / "dense.faiss").write_bytes(b"")),
                  IndexCorruptError, ["damaged or incomplete"], "challenge-qa index --full",
                  "ask", id="empty-dense-faiss"),
-    pytest.param(_damage(lambda i, d: _truncate(d / "embeddings.npy", 0.9)),
+    pytest.param(_damage(lambda i, d: _truncate(d / "vectors.npy", 0.9)),
                  IndexCorruptError, ["damaged or incomplete"], "challenge-qa index --full",
-                 "ask", id="truncated-embeddings"),
+                 "ask", id="truncated-vectors"),
     pytest.param(_damage(_garbage_npy_header), IndexCorruptError, ["damaged or incomplete"],
-                 "challenge-qa index --full", "ask", id="corrupted-embeddings-header"),
+                 "challenge-qa index --full", "ask", id="corrupted-vectors-header"),
     pytest.param(_damage(_wrong_dimension), IndexCorruptError,
-                 ["inconsistent", "dimension 384"], "challenge-qa index --full", "ask",
-                 id="embeddings-of-another-dimension"),
-    pytest.param(_damage(_flat_embeddings), IndexCorruptError, ["inconsistent"],
-                 "challenge-qa index --full", "ask", id="embeddings-not-a-matrix"),
-    pytest.param(_damage(lambda i, d: _truncate(d / "passages.sqlite", 0.3)),
+                 ["inconsistent", "dimension the manifest names (384)"],
+                 "challenge-qa index --full", "ask", id="vectors-of-another-dimension"),
+    pytest.param(_damage(_flat_vectors), IndexCorruptError,
+                 ["damaged or incomplete", "different numbers of rows"],
+                 "challenge-qa index --full", "ask", id="vectors-not-a-matrix"),
+    pytest.param(_damage(lambda i, d: _truncate(d / "segment.sqlite", 0.3)),
                  IndexCorruptError, ["damaged or incomplete"], "challenge-qa index --full",
                  "ask", id="truncated-sqlite"),
+    pytest.param(_damage(lambda i, d: _truncate(d / "postings_doc.npy", 0.5)),
+                 IndexCorruptError, ["damaged or incomplete"], "challenge-qa index --full",
+                 "ask", id="truncated-postings"),
+    pytest.param(_damage(lambda i, d: (d / "terms.json").write_text("[", "utf-8")),
+                 IndexCorruptError, ["damaged or incomplete"], "challenge-qa index --full",
+                 "ask", id="broken-terms"),
+    pytest.param(_damage(lambda i, d: shutil.rmtree(d)), IndexCorruptError,
+                 ["damaged or incomplete"], "challenge-qa index --full", "ask",
+                 id="segment-folder-gone"),
+    pytest.param(_damage(_missing_deletions), IndexCorruptError, ["damaged or incomplete"],
+                 "challenge-qa index --full", "ask", id="deletions-file-gone"),
     pytest.param(_damage(lambda i, d: _truncate(i / MANIFEST)), IndexCorruptError,
                  ["manifest", "is unreadable"], "challenge-qa index --full", "ask",
                  id="half-written-manifest"),
     pytest.param(_damage(_edit_manifest(format_version=99)), IndexMismatchError,
                  ["format version 99", "built by a newer release"], "Upgrade challenge_qa",
                  "ask", id="future-format-version"),
+    pytest.param(_damage(_edit_manifest(format_version=2)), IndexMismatchError,
+                 ["format version 2", "from an older release"],
+                 "Rebuild it with: challenge-qa index", "ask", id="older-format-version"),
     pytest.param(_damage(_edit_manifest(model="someone/other-model")), IndexMismatchError,
                  ["was built with the model 'someone/other-model'"],
                  "challenge-qa index --full", "ask", id="other-model"),
@@ -557,7 +638,7 @@ def test_index_damaged_after_it_was_loaded_is_a_named_error(tmp_path, small_inde
     next question gets IndexCorruptError (with its hint), not a bare sqlite3 error."""
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
     idx = load_index(index_dir, settings=SMALL)
-    db = index_dir / idx.manifest["data"] / "passages.sqlite"
+    db = index_dir / idx.segments[0].name / "segment.sqlite"
     with open(db, "r+b") as f:
         f.truncate(os.path.getsize(db) // 3)
     with pytest.raises(IndexCorruptError, match="damaged or incomplete") as e:

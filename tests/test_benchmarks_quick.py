@@ -30,8 +30,13 @@ def test_quick_benchmarks_run_and_write_their_figures(tmp_path):
     assert {"build / encode", "retrieve / encode+search (p50)",
             "incremental / full build"} <= names
     assert all(t["value"] > 0 for t in core["targets"])
-    assert [r["passages"] for r in scale["dense"]][:1] == [10_000]
-    assert all(0.0 <= r["recall@10"] <= 1.0 for r in scale["dense"])
+    sizes = scale["sizes"]
+    assert [r["target_passages"] for r in sizes] == [5_000, 20_000]
+    assert all(r["build"]["passages"] >= r["target_passages"] for r in sizes)
+    assert all(r["update"]["add_median_s"] > 0 and r["serve"]["rank_ms"]["p50"] > 0
+               for r in sizes)
+    assert 0.0 <= sizes[-1]["serve_optimized"]["dense_recall@10"] <= 1.0
+    assert sizes[-1]["serve_optimized"]["segments"] == 1
     assert "build / encode" in done.stdout and "recall@10" in done.stdout
     enc = json.loads((tmp_path / "encoders.quick.json").read_text())
     assert set(enc["backends"]) == {"torch", "onnx", "onnx-int8"}

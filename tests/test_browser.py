@@ -1,5 +1,6 @@
-"""The web chat in headless Chromium (Playwright): asking, citing, opening an article, and
-rendering an untrusted article without running anything from it."""
+"""The web chat in headless Chromium (Playwright): asking, citing, opening an article from
+any answer, filters, the timeline, adding articles, and rendering an untrusted article
+without running anything from it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from helpers import running_chat  # noqa: E402
+from helpers import BEES_HTML, running_chat  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -109,14 +111,20 @@ def test_ask_cite_and_open_the_article(page, docs_chat):
     ask(page, docs_chat, "Who plays the patient?")
     answer = page.locator("#qa-chat p.qa-answer").last
     expect(answer).to_contain_text("Oleg Novitskiy")
-    expect(page.locator("#qa-chat sup.qa-cite").first).to_have_text("[1]")
-    expect(page.locator("#qa-sources .qa-card").first).to_contain_text("Oleg Novitskiy")
+    marker = page.locator("#qa-chat button.qa-cite").first
+    expect(marker).to_have_text("[1]")
+    expect(marker).to_have_attribute("aria-label", re.compile(r"^Open source 1: CNN, 8 March"))
+    card = page.locator("#qa-sources .qa-card").first
+    expect(card).to_contain_text("Oleg Novitskiy")
+    expect(card.locator(".qa-pub")).to_have_text("CNN")
+    expect(card.locator(".qa-meta time")).to_have_text("8 March 2023")
     expect(page.locator("#qa-sources .qa-card mark").first).to_be_visible()
 
-    page.locator("#qa-open label").first.click()
+    marker.click()
     mark = page.locator("#qa-article mark")
     expect(mark).to_have_count(1)
     expect(mark).to_have_text(PATIENT)
+    expect(mark).to_be_in_viewport()
     expect(page.locator("#qa-article .qa-passage")).to_contain_text(PATIENT)
     expect(page.locator("#qa-article h3")).to_contain_text("The Challenge")
 
@@ -149,7 +157,7 @@ def test_untrusted_article_renders_as_text(page, hostile_chat):
     expect(card.locator(".qa-snippet")).to_contain_text(RAW_LINK)
     assert_inert(page)
 
-    page.locator("#qa-open label").first.click()
+    card.click()  # a whole source card opens its article
     article = page.locator("#qa-article")
     expect(article.locator("mark")).to_contain_text("Zephyr")
     expect(article.locator("h3")).to_contain_text(SCRIPT)
@@ -208,3 +216,325 @@ def test_conversation_in_the_chat(page, docs_chat, name):
         expect(page.locator("#qa-chat .qa-short strong").first).to_have_text("Yulia Peresild")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"conversation-{name}.png"), full_page=True)
+
+
+# ------------------------------------------------------------------ news features
+
+def open_settings(page) -> None:
+    page.locator("#qa-settings").get_by_text("Settings").first.click()
+    page.locator("#qa-as-of textarea, #qa-as-of input").first.wait_for()
+
+
+def set_field(page, elem_id: str, value: str) -> None:
+    page.locator(f"#{elem_id} textarea, #{elem_id} input").first.fill(value)
+
+
+def ask_again(page, question: str, replies: int) -> None:
+    """Ask in the open page and wait for the ``replies``-th reply."""
+    from playwright.sync_api import expect
+
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    expect(_replies(page)).to_have_count(replies)
+
+
+def test_filters_limit_the_sources(page, docs_chat):
+    from playwright.sync_api import expect
+
+    page.goto(docs_chat)
+    page.locator("#qa-question textarea").wait_for()
+    open_settings(page)
+    page.locator("#qa-filter-sources input").click()
+    page.get_by_role("option", name="CNN").click()
+    ask_again(page, "Who directed The Challenge?", 1)
+    expect(page.locator("#qa-chat .qa-filters").last).to_contain_text("from cnn")
+    pubs = page.locator("#qa-sources .qa-card .qa-pub")
+    expect(pubs.first).to_be_visible()
+    assert set(pubs.all_inner_texts()) == {"CNN"}, pubs.all_inner_texts()
+
+    # as of the day before CNN's article: only what was published by then (nothing here)
+    page.locator("#qa-filter-sources .token-remove, #qa-filter-sources .remove-all").first.click()
+    set_field(page, "qa-as-of", "2023-03-07")
+    ask_again(page, "When was the trailer released?", 2)
+    reply = _replies(page).nth(1)
+    expect(page.locator("#qa-chat .qa-filters").last).to_contain_text("published by 7 March 2023")
+    if "qa-notfound" not in (reply.get_attribute("class") or ""):
+        assert "CNN" not in page.locator("#qa-sources .qa-card .qa-pub").all_inner_texts()
+
+    # a bad date is refused with a message naming the field and the forms it takes
+    set_field(page, "qa-as-of", "")
+    set_field(page, "qa-since", "2023-13")
+    page.locator("#qa-question textarea").fill("Who plays the patient?")
+    page.locator("#qa-question textarea").press("Enter")
+    expect(page.locator(".toast-body").last).to_contain_text("since must be a date like")
+    expect(page.locator("#qa-question textarea")).to_have_value("Who plays the patient?")
+    expect(_replies(page)).to_have_count(2)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "filters.png"), full_page=True)
+
+
+def test_statement_shows_its_corroboration_and_sources_sort_by_date(page, docs_chat):
+    from playwright.sync_api import expect
+
+    ask(page, docs_chat, "When was the trailer released?")
+    answer = page.locator("#qa-chat p.qa-answer").last
+    expect(answer).to_contain_text("on Tuesday [7 March 2023]")
+    corr = answer.locator(".qa-corr").first
+    expect(corr).to_contain_text("2 articles: CNN, New trailer")
+
+    page.locator("#qa-sort").get_by_text("Newest first").click()
+    expect(page.locator("#qa-sources .qa-card").first.locator(".qa-pub")).to_have_text("CNN")
+    dates = page.locator("#qa-sources .qa-card").evaluate_all(
+        "cards => cards.map(c => (c.querySelector('time') || {}).dateTime || '')")
+    dated = [d for d in dates if d]
+    assert dated == sorted(dated, reverse=True) and dates[:len(dated)] == dated, dates
+    page.locator("#qa-sort").get_by_text("Relevance").click()
+    expect(page.locator("#qa-sources .qa-card")).to_have_count(len(dates))
+
+
+def test_timeline_lists_events_in_order_with_their_reports(page, docs_chat):
+    from playwright.sync_api import expect
+
+    page.goto(docs_chat)
+    page.get_by_role("tab", name="Timeline").click()
+    topic = page.locator("#qa-topic textarea, #qa-topic input").first
+    topic.fill("The Challenge")
+    topic.press("Enter")
+    events = page.locator("#qa-timeline .qa-event")
+    expect(events.first).to_be_visible()
+    labels = page.locator("#qa-timeline .qa-when time").all_inner_texts()
+    assert labels.index("November 2020") < labels.index("12 April 2023"), labels
+    # the precision is the articles': a month stays a month, a day a day
+    assert "October 2021" in labels and "5 October 2021" in labels, labels
+    release = events.filter(has_text="12 April 2023")
+    expect(release.locator(".qa-who")).to_have_text("CNN and 1 other")
+    expect(release.locator("button.qa-cite")).to_have_count(2)
+
+    release.locator("button.qa-cite").first.click()
+    mark = page.locator("#qa-article mark")
+    expect(mark).to_have_text("“The Challenge” will be released on April 12.")
+    expect(mark).to_be_in_viewport()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "timeline.png"), full_page=True)
+
+    # the filters apply: since 2023 leaves out the undated article
+    open_settings(page)
+    set_field(page, "qa-since", "2023")
+    page.locator("#qa-timeline-go").click()
+    expect(release.locator(".qa-who")).to_have_text("CNN")
+    expect(page.locator("#qa-timeline .qa-when time", has_text="5 October 2021")).to_have_count(0)
+
+
+def test_timeline_topic_follows_the_last_question(page, docs_chat):
+    from playwright.sync_api import expect
+
+    ask(page, docs_chat, "Who directed The Challenge?")
+    page.get_by_role("tab", name="Timeline").click()
+    expect(page.locator("#qa-topic textarea, #qa-topic input").first).to_have_value(
+        "The Challenge")
+    expect(page.locator("#qa-timeline .qa-event").first).to_be_visible()
+
+
+def test_marker_of_an_earlier_answer_opens_its_article(page, docs_chat):
+    from playwright.sync_api import expect
+
+    page.goto(docs_chat)
+    page.locator("#qa-question textarea").wait_for()
+    ask_again(page, "Who plays the patient?", 1)
+    ask_again(page, "Who directed The Challenge?", 2)
+    expect(page.locator("#qa-sources .qa-for")).to_have_text(
+        "for: Who directed The Challenge?")
+
+    first = page.locator("#qa-chat p.qa-answer").first.locator("button.qa-cite").first
+    first.click()
+    mark = page.locator("#qa-article mark")
+    expect(mark).to_have_text(PATIENT)
+    expect(mark).to_be_in_viewport()
+    # the sources beside it are now the ones of that answer
+    expect(page.locator("#qa-sources .qa-for")).to_have_text("for: Who plays the patient?")
+
+    # the keyboard reaches a marker and opens it
+    second = page.locator("#qa-chat p.qa-answer").nth(1).locator("button.qa-cite").first
+    second.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#qa-article .qa-cited")).to_contain_text(
+        "for: Who directed The Challenge?")
+    expect(page.locator("#qa-article mark")).to_contain_text("Klim Shipenko")
+
+
+def test_copy_as_markdown(browser, docs_chat):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"],
+                              origin=docs_chat.rstrip("/"))
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        ask(page, docs_chat, "Who plays the patient?")
+        page.locator("#qa-chat button.qa-copy").last.click()
+        md = page.locator("#qa-markdown textarea")
+        expect(md).to_have_value(re.compile(r"^\*\*Oleg Novitskiy\*\*"))
+        text = md.input_value()
+        assert "[^1]" in text and "[^1]: " in text and "CNN" in text, text
+        page.wait_for_function("navigator.clipboard.readText().then(t => t.length > 0)")
+        assert page.evaluate("navigator.clipboard.readText()") == text
+    finally:
+        context.close()
+
+
+def test_narrow_and_dark_screens(browser, docs_chat):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 420, "height": 900},
+                                  color_scheme="dark")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        ask(page, docs_chat, "Who plays the patient?")
+        page.locator("#qa-chat button.qa-cite").first.click()
+        mark = page.locator("#qa-article mark")
+        expect(mark).to_have_text(PATIENT)
+        expect(mark).to_be_in_viewport()
+        # nothing is wider than the window
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 420, width
+        # dark mode: the cards follow the theme, no white boxes
+        bg = page.locator("#qa-sources .qa-card").first.evaluate(
+            "c => getComputedStyle(c).backgroundColor")
+        assert bg not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), bg
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "narrow-420-dark.png"), full_page=True)
+    finally:
+        context.close()
+    context = browser.new_context(viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        ask(page, docs_chat, "Who plays the patient?")
+        page.screenshot(path=str(ARTIFACTS / "narrow-420.png"), full_page=True)
+    finally:
+        context.close()
+
+
+# ------------------------------------------------------------------ adding articles
+
+PDF_PAGES = [["Old lighthouse restored on Skerry Island",
+              "Volunteers restored the old lighthouse on Skerry Island last spring.",
+              "The brass lens was polished by hand in a workshop in Oban."],
+             ["The lamp was lit again after forty years of darkness.",
+              "Ships can see its beam from twenty miles away."]]
+PDF_INFO = {"Title": "Skerry Island lighthouse shines again", "Author": "Coast News",
+            "CreationDate": "D:20220914093000+01'00'"}
+ETNA_HTML = """<!doctype html>
+<html><head><title>Mount Etna erupts again</title>
+<meta property="og:site_name" content="Volcano Weekly">
+<meta property="article:published_time" content="2024-02-11T07:00:00Z"></head>
+<body><nav>Home | World | Science</nav><article><h1>Mount Etna erupts again</h1>
+<p>Mount Etna, the tallest active volcano in Europe, erupted on Sunday night. Lava fountains
+rose hundreds of metres above the south-east crater of the mountain.</p>
+<p>Ash fell on the city of Catania and the airport closed for six hours. Volcanologists at
+the national institute said the eruption had been expected for weeks.</p>
+<p>No one was hurt, and the flights resumed on Monday morning once the runway was swept.</p>
+</article><footer>Volcano Weekly</footer></body></html>
+"""
+#: (question, words the answer shows, the cited sentence, words of the article's title)
+ADDED = [
+    ("Who restored the lighthouse on Skerry Island?", "Volunteers",
+     "Volunteers restored the old lighthouse on Skerry Island last spring.", "lighthouse"),
+    ("What do honey bees use to tell their hive mates where flowers are?", "waggle dance",
+     "Honey bees tell their hive mates where flowers are with a waggle dance.", "honey bees"),
+    ("How long was the airport of Catania closed?", "six hours",
+     "Ash fell on the city of Catania and the airport closed for six hours.", "Etna"),
+]
+
+
+@pytest.fixture(scope="module")
+def web_page(tmp_path_factory):
+    """The Etna article served by http.server on 127.0.0.1: its address."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path_factory.mktemp("site")
+    (folder / "etna.html").write_text(ETNA_HTML, encoding="utf-8")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/etna.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def writable_chat(browser, tmp_path):
+    """The chat over a copy of docs_corpus that articles can be added to."""
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DOCS, corpus)
+    with running_chat(corpus, tmp_path / "index") as (_, _, url):
+        yield url, corpus
+
+
+def test_add_files_and_a_web_page_then_cite_them(page, writable_chat, web_page, tmp_path):
+    from minipdf import make_pdf
+    from playwright.sync_api import expect
+
+    url, corpus = writable_chat
+    pdf = tmp_path / "upload" / "lighthouse.pdf"
+    pdf.parent.mkdir()
+    pdf.write_bytes(make_pdf(PDF_PAGES, info=PDF_INFO))
+    html = pdf.parent / "bees.html"
+    html.write_text(BEES_HTML, encoding="utf-8")
+
+    page.goto(url)
+    page.get_by_role("tab", name="Add articles").click()
+    page.locator("#qa-upload input[type=file]").set_input_files([str(pdf), str(html)])
+    added = page.locator("#qa-added")
+    expect(added).to_contain_text("Saved: uploads/lighthouse.pdf")
+    expect(added).to_contain_text("Saved: uploads/bees.html")
+    address = page.locator("#qa-url textarea, #qa-url input").first
+    address.fill(web_page)
+    address.press("Enter")
+    expect(added).to_contain_text("Saved: web/")
+    assert (corpus / "uploads" / "lighthouse.pdf").is_file()
+    # the same file again is a duplicate, not a second article
+    page.locator("#qa-upload input[type=file]").set_input_files([str(html)])
+    expect(added).to_contain_text("Already in the corpus: bees.html")
+    # while the index is rebuilt, the chat answers from the current one
+    page.get_by_role("tab", name="Chat").click()
+    ask_again(page, "Who plays the patient?", 1)
+    expect(page.locator("#qa-chat p.qa-answer").first).to_contain_text("Oleg Novitskiy")
+
+    status = page.locator("#qa-status")
+    expect(status).to_contain_text("5 articles", timeout=TIMEOUT_MS)
+    expect(status).to_contain_text("Ready")
+    page.screenshot(path=str(ARTIFACTS / "add-articles.png"), full_page=True)
+    # the new publishers are offered as filters
+    page.locator("#qa-settings").get_by_text("Settings").first.click()
+    page.locator("#qa-filter-sources input").click()
+    expect(page.get_by_role("option", name="Nature Notes")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    page.get_by_role("tab", name="Chat").click()
+    for n, (question, shown, sentence, title) in enumerate(ADDED, 2):
+        ask_again(page, question, n)
+        reply = page.locator("#qa-chat p.qa-answer").nth(n - 1)
+        expect(reply).to_contain_text(shown)
+        reply.locator("button.qa-cite").first.click()
+        mark = page.locator("#qa-article mark")
+        expect(mark).to_have_text(re.compile(r"\s*".join(map(re.escape, sentence.split()))))
+        expect(mark).to_be_in_viewport()
+        expect(page.locator("#qa-article h3")).to_contain_text(re.compile(title, re.I))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "added-articles-cited.png"), full_page=True)

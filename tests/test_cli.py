@@ -24,16 +24,17 @@ from helpers import (
 from challenge_qa.answer import answer
 from challenge_qa.cli import cli
 from challenge_qa.retrieval import retrieve
-from challenge_qa.store import load_index
+from challenge_qa.searcher import load_index
 
 slow = pytest.mark.slow
 
 HIT_FIELDS = {"rank", "doc_id", "title", "source", "date", "url", "path", "passage_id", "text",
               "start", "end", "sentence", "sentence_start", "sentence_end", "score",
-              "dense_score", "bm25_score"}
+              "dense_score", "bm25_score", "page"}
 SUMMARY = re.compile(
     r"^Indexed (\d+) article\(s\) into (.+): (\d+) added, (\d+) changed, (\d+) removed, "
-    r"(\d+) unchanged; (\d+) passages \((\d+) embedded\) in \d+\.\d s\.$")
+    r"(\d+) unchanged; (\d+) passages \((\d+) embedded\) in (\d+) segment\(s\)"
+    r"(?:, (\d+) merge\(s\))?, \d+\.\d s\.$")
 
 
 
@@ -48,8 +49,9 @@ def summary(result: Result) -> dict[str, int]:
     m = SUMMARY.match(lines[0])
     assert m, lines[0]
     keys = ("articles", "index", "added", "changed", "removed", "unchanged", "passages",
-            "embedded")
-    return {k: (v if k == "index" else int(v)) for k, v in zip(keys, m.groups(), strict=True)}
+            "embedded", "segments", "merges")
+    return {k: (v if k == "index" else int(v or 0))
+            for k, v in zip(keys, m.groups(), strict=True)}
 
 
 
@@ -90,8 +92,24 @@ def test_index_again_is_incremental_and_full_reembeds(tmp_path):
                                        encoding="utf-8")
     changed = summary(invoke("index", "--corpus", corpus, "--index", index_dir))
     assert (changed["changed"], changed["unchanged"], changed["embedded"]) == (1, 4, 1)
+    # the changed article went into a new segment, its old version is marked deleted
+    assert (first["segments"], again["segments"], changed["segments"]) == (1, 1, 2)
+    info = json.loads(ok(invoke("status", "--json", "--corpus", corpus, "--index",
+                                index_dir)).stdout)
+    assert info["segments"] == 2 and info["deleted_passages"] > 0
+    assert info["passages"] == changed["passages"] and info["stale"] is False
+    # --optimize merges them into one, purging the deleted passages; nothing is embedded
+    lines = ok(invoke("index", "--corpus", corpus, "--index", index_dir,
+                      "--optimize")).stdout.strip().splitlines()
+    assert len(lines) == 2 and SUMMARY.match(lines[0]), lines
+    assert re.fullmatch(r"Optimized: merged into one segment in \d+\.\d s\.", lines[1])
+    info = json.loads(ok(invoke("status", "--json", "--corpus", corpus, "--index",
+                                index_dir)).stdout)
+    assert (info["segments"], info["deleted_passages"]) == (1, 0)
+    assert info["passages"] == changed["passages"]
     full = summary(invoke("index", "--corpus", corpus, "--index", index_dir, "--full"))
     assert full["added"] == 5 and full["embedded"] == full["passages"]
+    assert full["segments"] == 1
 
 
 @slow
@@ -107,7 +125,8 @@ def test_index_reads_environment(tmp_path):
 # ------------------------------------------------------------------ ask
 
 ANSWER_FIELDS = {"question", "text", "found", "citations", "statements", "hits", "query",
-                 "confidence", "short", "short_start", "short_end", "reader"}
+                 "confidence", "short", "short_start", "short_end", "short_date", "reader",
+                 "filters"}
 
 
 @slow
@@ -215,7 +234,8 @@ def test_status_text_and_json(cli_index):
                                 index_dir)).stdout)
     assert info["articles"] == 5 and info["passages"] == summary(build)["passages"]
     assert info["stale"] is False and info["state"] == "up to date"
-    assert info["format_version"] == 2 and info["dimension"] == 384
+    assert info["format_version"] == 3 and info["dimension"] == 384
+    assert info["segments"] == 1 and info["deleted_passages"] == 0
     assert info["chunking"] == DEFAULT.chunking()
     assert info["model"] == DEFAULT.model and info["built_at"]
     assert re.fullmatch(r"reader-\d+\+[0-9a-f]{12}", info["reader"]), info["reader"]
@@ -248,8 +268,8 @@ def _make_corrupt(tmp: Path) -> Path:
 
 
 def _make_future(tmp: Path) -> Path:
-    manifest = {"format_version": 99, "data": "gen-x", "model": DEFAULT.model,
-                "chunking": DEFAULT.chunking(), "counts": {"passages": 1}, "articles": {}}
+    manifest = {"format_version": 99, "segments": [{"name": "seg-x"}], "model": DEFAULT.model,
+                "chunking": DEFAULT.chunking(), "counts": {"articles": 1, "passages": 1}}
     return write_files(tmp / "future", {"manifest.json": json.dumps(manifest)})
 
 
@@ -394,7 +414,7 @@ def test_module_entry_point():
 @slow
 def test_status_and_ask_judge_staleness_against_the_indexed_corpus(tmp_path, monkeypatch):
     """With only --index given, staleness should be checked against the corpus the index
-    was built from (manifest "corpus", which Index.staleness falls back to), not against
+    was built from (manifest "corpus", which indexer.staleness falls back to), not against
     the default ./docs_corpus."""
     corpus = write_files(tmp_path / "corpus", SMALL_FILES)
     index_dir = tmp_path / "index"

@@ -23,7 +23,8 @@ import pytest  # noqa: E402
 from challenge_qa.answer import NOT_FOUND, answer  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
 from challenge_qa.followup import names  # noqa: E402
-from challenge_qa.store import build_index, load_index  # noqa: E402
+from challenge_qa.indexer import build_index  # noqa: E402
+from challenge_qa.searcher import load_index  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs_corpus"

@@ -152,7 +152,7 @@ def test_ids_are_relative_posix_paths_and_hidden_is_ignored(tmp_path):
         "a/b/deep.txt": "Deep title\nDeep text.",
         ".hidden/secret.md": "Hidden text.",
         ".dot.md": "Dot text.",
-        "notes.pdf": "not an article",
+        "notes.docx": "not an article",
         "README": "no suffix",
     })
     assert [a.id for a in load_quiet(tmp_path)] == ["a/b/deep.txt"]
@@ -286,10 +286,10 @@ def test_folder_of_unreadable_articles_names_the_files(tmp_path):
 
 def test_unsupported_single_file_is_a_named_error(tmp_path):
     """Pointing the corpus at one file of an unknown type should be a ChallengeQAError
-    (currently a bare KeyError('.pdf') escapes from corpus._load_file)."""
-    f = tmp_path / "notes.pdf"
+    (once a bare KeyError('.pdf') escaped from corpus._load_file)."""
+    f = tmp_path / "notes.docx"
     f.write_text("Some text.", encoding="utf-8")
-    with pytest.raises(ChallengeQAError, match="notes.pdf"):
+    with pytest.raises(ChallengeQAError, match="notes.docx"):
         load_corpus(f)
 
 

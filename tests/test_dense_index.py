@@ -8,7 +8,9 @@ from helpers import SMALL
 
 from challenge_qa.config import Settings
 from challenge_qa.errors import InvalidArgumentError
-from challenge_qa.store import build_index, load_index, make_dense_index
+from challenge_qa.indexer import build_index
+from challenge_qa.searcher import load_index
+from challenge_qa.segments import make_dense_index
 
 
 def unit_vectors(n: int, dim: int = 48, seed: int = 0) -> np.ndarray:
@@ -50,9 +52,46 @@ def test_an_hnsw_index_builds_loads_and_retrieves_like_exact(small_corpus, tmp_p
     build_index(small_corpus, hnsw.index_dir, settings=hnsw)
     build_index(small_corpus, flat.index_dir, settings=flat)
     a, b = load_index(hnsw.index_dir, settings=hnsw), load_index(flat.index_dir, settings=flat)
-    assert a.manifest["faiss"]["type"] == "IndexHNSWSQ"
-    assert b.manifest["faiss"]["type"] == "IndexFlatIP"
+    assert a.segments and b.segments
+    assert {seg.entry["faiss"]["type"] for seg in a.segments} == {"IndexHNSWSQ"}
+    assert {seg.entry["faiss"]["type"] for seg in b.segments} == {"IndexFlatIP"}
+    assert [e["faiss"] for e in a.manifest["segments"]] == [
+        seg.entry["faiss"] for seg in a.segments]
     for q in ("Who directed the film?", "When did the probe land?"):
         ra = [(h.passage_id, h.score) for h in retrieve(q, k=3, index=a)]
         rb = [(h.passage_id, h.score) for h in retrieve(q, k=3, index=b)]
         assert ra == rb
+
+
+@pytest.mark.slow
+def test_search_over_segments_with_deletions_equals_brute_force(small_corpus, tmp_path):
+    """Several segments, one article deleted: the dense candidates are exactly the best
+    live rows by an exhaustive NumPy search, and no deleted row is proposed."""
+    s = SMALL.replace(dense_index="flat", auto_merge=False)
+    index_dir = tmp_path / "index"
+    held_back = {name: (small_corpus / name).read_bytes() for name in ("volcano.md",
+                                                                        "chess.txt")}
+    for name in held_back:
+        (small_corpus / name).unlink()
+    build_index(small_corpus, index_dir, settings=s)
+    for name, content in held_back.items():  # a second segment
+        (small_corpus / name).write_bytes(content)
+    build_index(small_corpus, index_dir, settings=s)
+    lines = (small_corpus / "extra.jsonl").read_text(encoding="utf-8").splitlines()
+    (small_corpus / "extra.jsonl").write_text(lines[0] + "\n", encoding="utf-8")  # no marathon
+    build_index(small_corpus, index_dir, settings=s)
+    idx = load_index(index_dir, settings=s)
+    assert len(idx.segments) > 1 and idx.rows_total > idx.size
+    live = idx.live_rows()
+    assert len(live) == idx.size
+    ids = idx.doc_ids()
+    assert "marathon" not in {ids[d] for d in idx.spans(live)[:, 0].tolist()}
+    emb = idx.vectors(live)
+    queries = np.vstack([idx.embedder.encode_queries(["What was the winning time?",
+                                                      "Where did the ash fall?"]),
+                         unit_vectors(3, dim=emb.shape[1], seed=5)])
+    for k in (1, 3, 7, idx.size):
+        got = idx.search_dense(queries, k)
+        for q, rows in zip(queries, got, strict=True):
+            expected = live[np.argsort(-(emb @ q), kind="stable")[:k]]
+            np.testing.assert_array_equal(rows, expected)

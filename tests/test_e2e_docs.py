@@ -7,7 +7,7 @@ from helpers import DEFAULT, DOCS_CORPUS
 
 from challenge_qa.corpus import load_articles
 from challenge_qa.retrieval import retrieve
-from challenge_qa.store import load_index
+from challenge_qa.searcher import load_index
 
 pytestmark = pytest.mark.slow
 

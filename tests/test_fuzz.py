@@ -22,7 +22,7 @@ from challenge_qa.config import Settings
 from challenge_qa.corpus import Article, load_corpus
 from challenge_qa.errors import CorpusEmptyError, InvalidQuestionError
 from challenge_qa.retrieval import Hit, retrieve
-from challenge_qa.store import load_index
+from challenge_qa.searcher import load_index
 
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

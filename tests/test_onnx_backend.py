@@ -13,8 +13,9 @@ from challenge_qa.answer import answer
 from challenge_qa.config import DEFAULT_MODEL, Settings
 from challenge_qa.embedding import get_embedder, resolve_model
 from challenge_qa.errors import InvalidArgumentError, ModelLoadError
+from challenge_qa.indexer import build_index
 from challenge_qa.retrieval import retrieve
-from challenge_qa.store import build_index, load_index
+from challenge_qa.searcher import load_index
 
 SENTENCES = [
     "Mount Etna erupted on Sunday night and ash fell on Catania.",

@@ -12,13 +12,13 @@ from challenge_qa.corpus import load_articles
 from challenge_qa.errors import InvalidArgumentError, InvalidQuestionError
 from challenge_qa.fusion import fuse
 from challenge_qa.retrieval import Hit, check_k, clean_question, retrieve
-from challenge_qa.store import load_index
+from challenge_qa.searcher import load_index
 
 slow = pytest.mark.slow
 
 HIT_FIELDS = ["rank", "doc_id", "title", "source", "date", "url", "path", "passage_id", "text",
               "start", "end", "sentence", "sentence_start", "sentence_end", "score",
-              "dense_score", "bm25_score"]
+              "dense_score", "bm25_score", "page"]
 
 TOPICS = [
     ("Which volcano erupted and where did the ash fall?", "volcano.md"),
@@ -41,11 +41,17 @@ def articles(small_corpus_ro):
 
 def row_of(index, hit: Hit) -> int:
     doc = index.doc_ids().index(hit.doc_id)
-    spans = np.asarray(index.spans)
+    spans = index.spans(index.live_rows())
     rows = np.flatnonzero((spans[:, 0] == doc) & (spans[:, 1] == hit.start)
                           & (spans[:, 2] == hit.end))
     assert len(rows) == 1
-    return int(rows[0])
+    return int(index.live_rows()[rows[0]])
+
+
+def all_vectors(index) -> np.ndarray:
+    """Every live passage vector, by live row (small index: one segment, no deletions)."""
+    assert index.rows_total == index.size
+    return index.vectors(index.live_rows())
 
 
 # ------------------------------------------------------------------ no model needed
@@ -86,24 +92,49 @@ def test_check_k_refuses(k):
 
 @slow
 def test_faiss_equals_numpy_brute_force(index):
-    emb = np.asarray(index.embeddings)
+    emb = all_vectors(index)
     n = len(emb)
+    assert n == index.size and emb.dtype == np.float32
     queries = index.embedder.encode_queries([q for q, _ in TOPICS])
     rng = np.random.default_rng(7)
     random = rng.normal(size=(3, emb.shape[1])).astype(np.float32)
     random /= np.linalg.norm(random, axis=1, keepdims=True)
     for q in np.vstack([queries, random]):
         for k in (1, 5, n):
-            scores, ids = index.dense.search(q[None, :], k)
             expected = np.argsort(-(emb @ q), kind="stable")[:k]
-            np.testing.assert_array_equal(ids[0], expected)
-            np.testing.assert_allclose(scores[0], (emb @ q)[expected], atol=1e-5)
+            ids = index.search_dense(q[None, :], k)[0]
+            # the same rows in the same order as an exhaustive NumPy search
+            np.testing.assert_array_equal(ids, expected)
+            for seg in index.segments:  # and each segment's FAISS index on its own
+                scores, local = seg.dense.search(q[None, :], min(k, seg.n))
+                sv = np.asarray(seg.vectors)
+                exp = np.argsort(-(sv @ q), kind="stable")[:min(k, seg.n)]
+                np.testing.assert_array_equal(local[0], exp)
+                np.testing.assert_allclose(scores[0], (sv @ q)[exp], atol=1e-5)
 
 
 @slow
+def test_bm25_scores_equal_bm25s(small_index_ro, small_corpus_ro):
+    """The index's BM25 (global statistics over raw postings) scores every passage as
+    bm25s does over the same passage texts."""
+    from challenge_qa.chunking import passage_context, split_passages
+    from challenge_qa.lexical import build_bm25, question_terms
+
+    idx = load_index(small_index_ro[0], settings=SMALL)
+    arts = load_articles(small_corpus_ro)
+    contexts = [passage_context(a.title, p.text, SMALL.title_context)
+                for a in arts for p in split_passages(a, SMALL)]
+    assert len(contexts) == idx.size == idx.lexical.n_docs
+    ref = build_bm25(contexts, k1=SMALL.bm25_k1, b=SMALL.bm25_b)
+    for question in [q for q, _ in TOPICS] + ["lava lava ash", "volcano chess bees"]:
+        terms = idx.lexical.query_terms(question)
+        assert terms == [t for t in question_terms(question) if t in ref.vocab_dict]
+        np.testing.assert_allclose(idx.lexical.scores(terms), ref.get_scores(terms),
+                                   rtol=1e-5, atol=1e-6)
+@slow
 def test_scores_are_computed_exactly(index):
     s = index.settings
-    emb = np.asarray(index.embeddings, dtype=np.float64)
+    emb = all_vectors(index).astype(np.float64)
     # the index is smaller than the candidate pool, so every passage is a candidate and
     # the fused score can be recomputed over all of them
     assert index.size < s.candidates

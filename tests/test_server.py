@@ -121,3 +121,34 @@ def test_serve_rejects_malformed_auth():
     result = invoke("serve", "--auth", "nopassword")
     assert result.exit_code == 2
     assert "USER:PASSWORD" in result.output
+
+
+@pytest.mark.slow
+def test_api_is_answer_retrieve_and_timeline_only(client):
+    # the chat's own events stay private: the API (and MCP) is the library's three calls
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert named == {"/answer", "/retrieve", "/timeline"}
+
+
+@pytest.mark.slow
+def test_retrieve_and_timeline_api_with_filters(client):
+    hits = client.predict("Who directed the film?", 3, False, None, None, ["CNN"], None,
+                          api_name="/retrieve")
+    assert 1 <= len(hits) <= 3 and {h["source"] for h in hits} == {"CNN"}
+    assert all(h["article_path"] == h["doc_id"] for h in hits)
+    t = client.predict("The Challenge", None, None, None, api_name="/timeline")
+    labels = [e["label"] for e in t["events"]]
+    assert labels.index("November 2020") < labels.index("12 April 2023"), labels
+    # an empty date field is no filter; as_of before CNN's article leaves nothing dated
+    a = client.predict("When was the trailer released?", 5, False, None, "", "", None,
+                       "2023-03-07", api_name="/answer")
+    assert a["filters"] == {"until": "2023-03-07"}
+    assert not any(c["doc_id"] == CNN for c in a["citations"])
+
+
+@pytest.mark.slow
+def test_no_mcp_server_unless_asked(server):
+    import httpx
+
+    r = httpx.get(server[2] + "gradio_api/mcp/schema", trust_env=False, timeout=30)
+    assert r.status_code == 404

@@ -1,21 +1,25 @@
 """Serving while the index is rebuilt: readers in threads never fail and never see a mix of
-two generations; afterwards the new generation (and its new fact) is served. IndexService
-reports a changed corpus as stale and swaps in the rebuilt index."""
+two commits (each call answers from the one manifest it loaded); afterwards the final
+commit (and its new fact) is served. IndexService reports a changed corpus as stale and
+swaps in the rebuilt index."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 import pytest
 from helpers import SMALL, copy_index, write_files
 
+import challenge_qa.indexer as indexer
 import challenge_qa.service as service_mod
 from challenge_qa.answer import answer
+from challenge_qa.engine import get_index
+from challenge_qa.indexer import build_index
 from challenge_qa.retrieval import retrieve
+from challenge_qa.searcher import Index, load_index
+from challenge_qa.segments import MANIFEST, read_manifest_quiet
 from challenge_qa.service import IndexService
-from challenge_qa.store import build_index, get_index, load_index
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +51,14 @@ def scores(hits) -> list[float]:
     return [h.score for h in hits]
 
 
-def test_readers_see_one_whole_generation_during_a_rebuild(tmp_path, small_corpus,
-                                                           small_index_ro):
+def live_ids(idx: Index) -> set[str]:
+    """The ids of the articles an index serves (deleted ones left out)."""
+    ids = idx.doc_ids()
+    return {ids[d] for d in idx.spans(idx.live_rows())[:, 0].tolist()}
+
+
+def test_readers_see_one_whole_commit_during_a_rebuild(tmp_path, small_corpus,
+                                                       small_index_ro, monkeypatch):
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
     s = SMALL.replace(index_dir=index_dir, corpus_dir=small_corpus)
     old = load_index(index_dir, settings=s)
@@ -57,11 +67,20 @@ def test_readers_see_one_whole_generation_during_a_rebuild(tmp_path, small_corpu
         return {q: {"hits": retrieve(q, k=K, index=idx),
                     "answer": answer(q, k=K, index=idx).hits} for q in QUESTIONS}
 
-    expected = {old.manifest["data"]: results(old)}
-    assert all(h.doc_id != NEW_ID for got in expected[old.manifest["data"]].values()
+    expected = {old.generation: results(old)}
+    assert all(h.doc_id != NEW_ID for got in expected[old.generation].values()
                for hits in got.values() for h in hits)
+    committed: list[str] = []  # the generations the build commits, in order
+    real_commit = indexer.commit
+
+    def spy(index_dir, manifest, previous):
+        real_commit(index_dir, manifest, previous)
+        committed.append(manifest["generation"])
+
+    monkeypatch.setattr(indexer, "commit", spy)
 
     records: list[tuple] = []  # (thread, generation, question, kind, result, after_build)
+    held: dict[str, Index] = {old.generation: old}  # an Index of each generation read
     errors: list[BaseException] = []
     started = threading.Barrier(4)
     built = threading.Event()
@@ -70,7 +89,8 @@ def test_readers_see_one_whole_generation_during_a_rebuild(tmp_path, small_corpu
     def call(n: int, i: int, after_build: bool) -> None:
         q = QUESTIONS[(i + n) % len(QUESTIONS)]
         idx = get_index(s)
-        gen = idx.manifest["data"]
+        gen = idx.generation
+        held.setdefault(gen, idx)
         if n == 2:  # one thread asks for answers, the others for hits
             records.append((n, gen, q, "answer", answer(q, k=K, index=idx), after_build))
         else:
@@ -110,19 +130,24 @@ def test_readers_see_one_whole_generation_during_a_rebuild(tmp_path, small_corpu
     assert during_build >= 1, "no reader call completed while the build ran"
 
     new = get_index(s)
-    new_gen = new.manifest["data"]
-    assert new_gen != old.manifest["data"] and new_gen == report_gen(index_dir)
+    new_gen = new.generation
+    assert new_gen != old.generation and new_gen == report_gen(index_dir) == committed[-1]
     expected[new_gen] = results(load_index(index_dir, settings=s))
 
     gens_seen = {gen for _, gen, *_ in records}
-    assert gens_seen <= set(expected), gens_seen
-    assert old.manifest["data"] in gens_seen and new_gen in gens_seen
+    # only committed manifests are ever read: the old one, the build's segment commit(s)
+    # and its final one
+    assert gens_seen <= {old.generation, *committed}, gens_seen
+    assert old.generation in gens_seen and new_gen in gens_seen
+    for gen in gens_seen - set(expected):  # an intermediate commit, read during the build
+        expected[gen] = results(held[gen])
+    allowed = {gen: live_ids(held.get(gen, new)) for gen in gens_seen}
+    assert NEW_ID not in allowed[old.generation] and NEW_ID in allowed[new_gen]
     for n, gen, q, kind, result, after_build in records:
         want = expected[gen][q][kind]
         hits = result.hits if kind == "answer" else result
-        # all hits of one call come from the generation it read, and equal its answer
-        allowed = set(old.manifest["articles"] if gen != new_gen else new.manifest["articles"])
-        assert {h.doc_id for h in hits} <= allowed
+        # all hits of one call come from the commit it read, and equal its answer
+        assert {h.doc_id for h in hits} <= allowed[gen]
         assert key(hits) == key(want), (n, gen, q, kind)
         assert scores(hits) == pytest.approx(scores(want), abs=1e-4)
         if after_build:
@@ -138,7 +163,9 @@ def test_readers_see_one_whole_generation_during_a_rebuild(tmp_path, small_corpu
 
 
 def report_gen(index_dir) -> str:
-    return json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["data"]
+    m = read_manifest_quiet(index_dir)
+    assert m is not None and (index_dir / MANIFEST).is_file()
+    return m["generation"]
 
 
 def test_index_service_reports_stale_and_rebuild_swaps_the_index(tmp_path, small_corpus,
@@ -170,12 +197,13 @@ def test_index_service_reports_stale_and_rebuild_swaps_the_index(tmp_path, small
     st = svc.status()
     assert st.state == "ready", st
     after = svc.index()
-    assert after is not before and after.manifest["data"] != before.manifest["data"]
-    assert NEW_ID in after.manifest["articles"]
+    assert after is not before and after.generation != before.generation
+    assert NEW_ID in live_ids(after) and NEW_ID not in live_ids(before)
+    assert after.article(NEW_ID) is not None and before.article(NEW_ID) is None
     assert retrieve(NEW_QUESTION, k=1, index=after)[0].doc_id == NEW_ID
     a = answer(NEW_QUESTION, index=svc.index())
     assert a.found and "Zelkova-7" in a.text
-    # the old Index object still answers from its own generation
+    # the old Index object still answers from its own commit
     assert retrieve(NEW_QUESTION, k=1, index=before)[0].doc_id != NEW_ID
 
 

@@ -140,7 +140,8 @@ def mine(path: Path, sents, questions) -> dict[str, list[int]]:
 
     from challenge_qa.answer import shortlist
     from challenge_qa.config import Settings
-    from challenge_qa.store import build_index, load_index
+    from challenge_qa.indexer import build_index
+    from challenge_qa.searcher import load_index
 
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     by_text = {(s.title, s.text): i for i, s in enumerate(sents)}

@@ -12,18 +12,19 @@ make alike is said once and cites both.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .config import Settings
+from .engine import get_engine, get_index
 from .followup import resolve_in_history
-from .lexical import tokenize
-from .reader import Reading, get_reader
-from .retrieval import Hit, check_k, clean_question, rank, sentence_spans, to_hits
-from .store import Index, get_index
+from .lexical import find_terms, tokenize
+from .news import asks_when, corroboration, in_sentence, same_facts, with_dates
+from .reader import Reading
+from .retrieval import Hit, check_k, clean_question, page_of, rank, sentence_spans, to_hits
+from .searcher import Filters, Index
 
 NOT_FOUND = "The articles do not cover this question."
 _MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|"
@@ -54,6 +55,13 @@ class Statement:
 
     text: str
     citations: list[int]
+    #: The date mentions of the sentence, resolved against its article's publication date:
+    #: dicts with text, value (ISO, cut to its precision), precision, label, start, end
+    #: (article offsets), relative, qualifier.
+    dates: list[dict] = field(default_factory=list)
+    #: How many distinct articles state it among the passages read, and their publishers.
+    articles: int = 1
+    sources: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -80,13 +88,103 @@ class Answer:
     short: str | None = None
     short_start: int | None = None
     short_end: int | None = None
+    #: When the short answer is a relative date ("Tuesday"), its resolved value ("7 March
+    #: 2023").
+    short_date: str | None = None
     #: The reader model (version+hash) that judged the sentences.
     reader: str = ""
+    #: The filters the answer was limited to (since, until, sources), when any.
+    filters: dict = field(default_factory=dict)
 
     @property
     def markdown(self) -> str:
         """The short answer in bold, then the cited statements."""
-        return f"**{self.short}** — {self.text}" if self.found and self.short else self.text
+        if not (self.found and self.short):
+            return self.text
+        when = f" [{self.short_date}]" if self.short_date else ""
+        return f"**{self.short}**{when} — {self.text}"
+
+
+_YES_NO = re.compile(r"^\W*(is|are|was|were|am|do|does|did|can|could|has|have|had|will|would|"
+                     r"should|shall|may|might|must)\b", re.I)
+
+
+def is_yes_no(question: str) -> bool:
+    """A question answered by yes or no: its answer is a whole statement, not a phrase
+    (the reader learnt phrases from SQuAD, which has no yes/no questions).
+
+    Example:
+        >>> is_yes_no("Is Oleg Novitskiy a real cosmonaut?"), is_yes_no("Who plays him?")
+        (True, False)
+    """
+    return bool(_YES_NO.match(question))
+
+
+_ITEM_SEP = re.compile(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+")
+_WORDS = re.compile(r"\S+")
+
+
+def narrow_list(span: str, question_terms: set[str]) -> tuple[int, int] | None:
+    """When a short answer is a list of roles and names ("actress Yulia Peresild, Director
+    Klim Shipenko and cosmonaut Anton Shkaplerov") and the question names the role of one
+    item ("Who directed ...?"), the ``(start, end)`` of that item's words after its role
+    word ("Klim Shipenko"); None when the span is not such a list or no single item fits.
+
+    Example:
+        >>> s = "Russian actress Yulia Peresild, Director Klim Shipenko and cosmonaut Anton"
+        >>> a, b = narrow_list(s, {"direct", "challeng"}); s[a:b]
+        'Klim Shipenko'
+        >>> narrow_list("Klim Shipenko", {"direct"}) is None
+        True
+        >>> narrow_list("a crew consisting of actress Yulia Peresild and Director Klim", {"crew"})
+    """
+    cuts = [(m.start(), m.end()) for m in _ITEM_SEP.finditer(span)]
+    if not cuts:
+        return None
+    bounds = [0] + [b for _, b in cuts]
+    ends = [a for a, _ in cuts] + [len(span)]
+    terms = {t for t in question_terms if len(t) >= 4}
+    found = []
+    for a, b in zip(bounds, ends, strict=True):
+        words = list(_WORDS.finditer(span, a, b))
+        stems = tokenize([w.group() for w in words])
+        role = next((i for i, st in enumerate(stems)
+                     if any(x.startswith(t) or t.startswith(x) for x in st if len(x) >= 4
+                            for t in terms)), None)
+        if role is not None:
+            found.append((words, role))
+    if len(found) != 1:
+        return None
+    words, role = found[0]
+    rest = words[role + 1:]
+    if not rest or not all(w.group()[0].isupper() for w in rest):
+        return None  # the role word is not followed by a name alone
+    return rest[0].start(), rest[-1].end()
+
+
+def date_answer(sentence: str, start: int, mentions: list[dict], span: tuple[int, int],
+                terms: list[str]) -> dict | None:
+    """The date mention of a sentence that answers a "when" question: the one the reader's
+    span falls on, unless another sits much nearer the question's words ("Russian film
+    makers on Tuesday released a trailer ... shot in space in 2021" for "When was the
+    trailer released?"); its ``start`` skips a leading "on"/"in". None when the sentence
+    has no resolved date."""
+    found = [m for m in mentions if m["value"] and not m["qualifier"]]
+    if not found:
+        return None
+    a, b = span[0] + start, span[1] + start
+    where = [start + pos for pos, _ in find_terms([sentence], terms)[0]] or [a]
+
+    def far(m: dict) -> int:
+        return min(min(abs(m["start"] - w), abs(m["end"] - w)) for w in where)
+
+    best = min(found, key=far)
+    hit = [m for m in found if m["start"] < b and a < m["end"]]
+    # the reader's choice stands unless another date sits much nearer the question's words
+    if len(hit) == 1 and far(hit[0]) <= 3 * far(best) + 20:
+        best = hit[0]
+    lead = re.match(r"(?:on|in)\s+", sentence[best["start"] - start:best["end"] - start], re.I)
+    return {**best, "start": best["start"] + (lead.end() if lead else 0)}
 
 
 def term_coverage(question_weights: dict[str, float], sentence_tokens: list[list[str]],
@@ -137,32 +235,6 @@ def rerank_by_sentences(hits: list[Hit], passage_of: list[str], score: np.ndarra
     return [replace(h, rank=r) for r, h in enumerate(head + hits[top:], 1)]
 
 
-class _SentenceVectors:
-    """LRU cache of sentence embeddings keyed by index generation and article span."""
-
-    def __init__(self, size: int = 50_000):
-        self.size = size
-        self.data: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, index: Index, keys: list[tuple], texts: list[str]) -> np.ndarray:
-        gen = index.manifest["data"]
-        with self.lock:
-            missing = [i for i, k in enumerate(keys) if (gen, *k) not in self.data]
-        if missing:
-            vecs = index.embedder.encode_documents([texts[i] for i in missing])
-            with self.lock:
-                for i, v in zip(missing, vecs, strict=True):
-                    self.data[(gen, *keys[i])] = v
-                while len(self.data) > self.size:
-                    self.data.popitem(last=False)
-        with self.lock:
-            return np.stack([self.data[(gen, *k)] for k in keys])
-
-
-_VECTORS = _SentenceVectors()
-
-
 def _candidates(idx: Index, ranking, top: list[Hit]):
     """The distinct sentences of the ``top`` passages: (hit, start, end) article spans,
     their texts, and each one's previous sentence in the same paragraph ("" after a break)."""
@@ -199,34 +271,41 @@ class Shortlist:
     cheap: np.ndarray  #: each candidate's cheap score
     svecs: np.ndarray  #: each candidate's embedding
     read: np.ndarray  #: the candidates the reader reads, best cheap score first
+    docs: dict = field(default_factory=dict)  #: article id -> article number
 
 
-def shortlist(query: str, idx: Index, depth: int, *, per_article: bool = False
-              ) -> Shortlist | None:
+def shortlist(query: str, idx: Index, depth: int, *, per_article: bool = False,
+              filters: Filters | None = None) -> Shortlist | None:
     """Retrieve ``depth`` passages for ``query`` and pick the sentences the reader reads:
     the ``answer_read`` best by the cheap score among the sentences of the top
     ``answer_passages`` passages. None when nothing is retrieved. The reader's training
     script draws its hard negatives from this same shortlist."""
     s = idx.settings
     qvec = idx.embedder.encode_queries([query])  # one encoding serves search and sentences
-    ranking = rank(idx, [query], depth, per_article=per_article, q_vecs=qvec)
+    ranking = rank(idx, [query], depth, per_article=per_article, q_vecs=qvec,
+                   filters=filters)
     hits = to_hits(idx, ranking[0]) if ranking else []
     if not hits:
         return None
     top = hits[: s.answer_passages]
     keys, cands, texts = _candidates(idx, ranking[0], top)
-    svecs = _VECTORS.get(idx, [(d, a, cands[(d, a)][2]) for d, a in keys], texts)
+    svecs = get_engine(idx.settings).sentence_vectors.get(
+        idx, [(d, a, cands[(d, a)][2]) for d, a in keys], texts)
     cover = term_coverage(idx.lexical.term_weights(idx.lexical.question_terms(query)),
                           tokenize(texts))
     prior = 1.0 - np.array([cands[kk][0].rank - 1 for kk in keys]) / s.answer_passages
     cheap = evidence(svecs @ qvec[0], cover, answer_type_match(query, texts), s) \
         + s.answer_w_passage * prior
     read = np.argsort(-cheap, kind="stable")[: s.answer_read]
-    return Shortlist(hits, keys, cands, texts, cheap, svecs, read)
+    docs = dict(zip([h.doc_id for h in top],
+                    idx.spans(ranking[0].rows[:len(top)])[:, 0].tolist(), strict=True))
+    return Shortlist(hits, keys, cands, texts, cheap, svecs, read, docs)
 
 
 def answer(question: str, *, history=(), k: int | None = None, index: Index | None = None,
-           per_article: bool = False, settings: Settings | None = None) -> Answer:
+           per_article: bool = False, settings: Settings | None = None,
+           since: object = None, until: object = None,
+           sources: Iterable[str] | str | None = None, as_of: object = None) -> Answer:
     """Answer ``question`` with one to three cited sentences from the articles, led by the
     short answer.
 
@@ -238,22 +317,31 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
         index: A loaded index; by default the process-wide one.
         per_article: At most one retrieved passage per article.
         settings: ``Settings.from_env()`` by default.
+        since, until: Only articles published in this range (``YYYY``, ``YYYY-MM``,
+            ``YYYY-MM-DD`` or a ``date``; inclusive).
+        sources: Only articles of these publishers (case-insensitive).
+        as_of: Only articles published by this date: what was known then.
 
     Example:
         >>> a = answer("Who plays the patient?")  # doctest: +SKIP
         >>> a.short, a.text  # doctest: +SKIP
         ('Oleg Novitskiy', 'The patient is portrayed by real-life cosmonaut Oleg Novitskiy. [1]')
     """
+    filters = Filters.make(since, until, sources, as_of)  # bad dates are refused first
+    used = {k: v for k, v in (("since", filters.since and filters.since.isoformat()),
+                              ("until", filters.until and filters.until.isoformat()),
+                              ("sources", list(filters.sources))) if v}
     idx = index or get_index(settings)
     s = idx.settings
     k = check_k(s.k if k is None else k)
     q = clean_question(question, s.max_question_chars)
     query = resolve_in_history(q, history).query
-    reader = get_reader()
-    sl = shortlist(query, idx, max(k, s.answer_passages), per_article=per_article)
+    reader = get_engine(s).reader()
+    sl = shortlist(query, idx, max(k, s.answer_passages), per_article=per_article,
+                   filters=filters)
     if sl is None:
         return Answer(question=q, text=NOT_FOUND, found=False, query=query,
-                      reader=reader.version)
+                      reader=reader.version, filters=used)
     hits, keys, cands, texts, cheap, svecs, read = (
         sl.hits, sl.keys, sl.cands, sl.texts, sl.cheap, sl.svecs, sl.read)
     top = hits[: s.answer_passages]
@@ -263,6 +351,11 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
     prob[read] = reading.score
     score = prob + s.answer_w_evidence * cheap
     score[read] += s.answer_w_span * reading.span_score
+    mentions = idx.date_mentions(sl.docs.values())
+    dates = [in_sentence(mentions.get(sl.docs[d], ()), a, cands[(d, a)][2]) for d, a in keys]
+    if asks_when(query):  # a "when" question prefers a sentence whose date resolves
+        dated = np.array([any(m["value"] and not m["qualifier"] for m in ds) for ds in dates])
+        score[read] += s.answer_w_date * dated[read]
     order = np.argsort(-score, kind="stable")
     best = int(order[0])
     # the score that ranks also judges: on the bundled dev questions it separates answerable
@@ -273,14 +366,16 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
                                len(top))
     if confidence < s.answer_threshold:
         return Answer(question=q, text=NOT_FOUND, found=False, hits=hits[:k], query=query,
-                      confidence=confidence, reader=reader.version)
+                      confidence=confidence, reader=reader.version, filters=used)
 
     chosen: list[list[int]] = []  # each statement: candidate ids, first is the one said
     for i in order[: len(read)].tolist():
         if i != best and prob[i] < s.answer_also:
             break
-        same = next((st for st in chosen if float(svecs[i] @ svecs[st[0]]) >= s.same_statement
-                     or texts[i] == texts[st[0]]), None)
+        same = next((st for st in chosen if texts[i] == texts[st[0]] or (
+            float(svecs[i] @ svecs[st[0]]) >= s.same_statement and same_facts(
+                texts[i], keys[i][1], dates[i], texts[st[0]], keys[st[0]][1], dates[st[0]]))),
+            None)
         if same is not None:
             if all(keys[j][0] != keys[i][0] for j in same):
                 same.append(i)  # another article says the same: cite it too
@@ -290,20 +385,41 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
 
     citations: list[Hit] = []
     statements: list[Statement] = []
+    pages = idx.pages([sl.docs[keys[i][0]] for st in chosen for i in st])
     for st in chosen:
         nums = []
         for i in st:
             h, a, b, _ = cands[keys[i]]
             citations.append(replace(h, rank=len(citations) + 1, sentence=texts[i],
-                                     sentence_start=a, sentence_end=b))
+                                     sentence_start=a, sentence_end=b,
+                                     page=page_of(pages.get(sl.docs[keys[i][0]], ()), a)))
             nums.append(len(citations))
-        statements.append(Statement(text=texts[st[0]], citations=nums))
-    text = " ".join(f"{st.text} " + "".join(f"[{n}]" for n in st.citations)
-                    for st in statements)
+        n_art, names = corroboration((citations[n - 1].doc_id, citations[n - 1].source,
+                                      citations[n - 1].title) for n in nums)
+        statements.append(Statement(text=texts[st[0]], citations=nums, dates=dates[st[0]],
+                                    articles=n_art, sources=names))
+    text = " ".join(with_dates(st.text, cands[keys[i[0]]][1], st.dates) + " "
+                    + "".join(f"[{n}]" for n in st.citations)
+                    for st, i in zip(statements, chosen, strict=True))
     sa, sb = reading.spans[int(np.flatnonzero(read == best)[0])]
-    short = texts[best][sa:sb] if sb > sa else None
+    short = texts[best][sa:sb] if sb > sa and not is_yes_no(query) else None
+    if short:
+        narrow = narrow_list(short, set(idx.lexical.question_terms(query)))
+        if narrow is not None:
+            sa, sb = sa + narrow[0], sa + narrow[1]
+            short = texts[best][sa:sb]
     start = cands[keys[best]][1]
+    short_date = None
+    if asks_when(query):  # the date the question asks about, resolved
+        m = date_answer(texts[best], start, dates[best], (sa, sb),
+                        idx.lexical.question_terms(query))
+        if m is not None:
+            sa, sb = m["start"] - start, m["end"] - start
+            short = texts[best][sa:sb]
+            short_date = m["label"] if m["relative"] else None
     return Answer(question=q, text=text, found=True, citations=citations,
                   statements=statements, hits=hits[:k], query=query, confidence=confidence,
                   short=short, short_start=start + sa if short else None,
-                  short_end=start + sb if short else None, reader=reader.version)
+                  short_end=start + sb if short else None, short_date=short_date,
+                  reader=reader.version,
+                  filters=used)

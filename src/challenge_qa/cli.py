@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -25,8 +26,9 @@ class _Group(click.Group):
             sys.exit(1)
         except KeyboardInterrupt:
             # only a build has an index to leave unchanged
-            click.echo("Interrupted; the previous index is unchanged." if _BUILDING
-                       else "Interrupted.", err=True)
+            click.echo("Interrupted; the index keeps what the build had committed: run "
+                       "challenge-qa index to continue." if _BUILDING else "Interrupted.",
+                       err=True)
             sys.exit(130)
 
 
@@ -54,22 +56,38 @@ def cli():
 @cli.command("index")
 @corpus_opt
 @index_opt
-@click.option("--full", is_flag=True, help="Re-embed every article instead of only new or "
-                                           "changed ones.")
-def index_cmd(corpus, index, full):
+@click.option("--full", is_flag=True, help="Rebuild every article instead of only new or "
+                                           "changed ones (the old index answers meanwhile).")
+@click.option("--optimize", is_flag=True, help="Then merge all segments into one, purging "
+                                               "deleted rows.")
+@click.option("--ray", "ray", metavar="[ADDRESS]", is_flag=False, flag_value="local",
+              default=None, help="Chunk and embed on Ray: a local cluster, or the cluster at "
+                                 "ADDRESS (also CHALLENGE_QA_RAY). Needs challenge-qa[ray].")
+def index_cmd(corpus, index, full, optimize, ray):
     """Build or update the search index from the corpus."""
-    s = _settings(corpus, index)
-    report = _build(s, full)
+    s = _settings(corpus, index, ray=ray)
+    _print_build(_build(s, full))
+    if optimize:
+        from .indexer import optimize as run_optimize
+
+        t0 = time.perf_counter()
+        n = run_optimize(s.index_dir, settings=s)
+        click.echo(f"Optimized: {'merged into one segment' if n else 'already one segment'} "
+                   f"in {time.perf_counter() - t0:.1f} s.")
+
+
+def _print_build(report) -> None:
     _print_skipped(report.skipped)
+    merged = f", {report.merges} merge(s)" if report.merges else ""
     click.echo(
         f"Indexed {report.articles} article(s) into {report.index_dir}: {report.added} added, "
         f"{report.changed} changed, {report.removed} removed, {report.unchanged} unchanged; "
         f"{report.passages} passages ({report.embedded_passages} embedded) in "
-        f"{report.seconds:.1f} s.")
+        f"{report.segments} segment(s){merged}, {report.seconds:.1f} s.")
 
 
 def _build(s: Settings, full: bool = False):
-    from .store import build_index
+    from .indexer import build_index
 
     global _BUILDING
     click.echo(f"Indexing {s.corpus_dir} ...", err=True)
@@ -94,7 +112,8 @@ def _explicit_corpus(corpus) -> Path | None:
 
 def _ensure_index(s: Settings, corpus=None):
     """Load the index, building it first when there is none yet; warn when stale."""
-    from .store import get_index
+    from .engine import get_index
+    from .indexer import staleness
 
     try:
         idx = get_index(s)
@@ -102,10 +121,21 @@ def _ensure_index(s: Settings, corpus=None):
         click.echo(f"No index in {s.index_dir} yet.", err=True)
         _print_skipped(_build(s).skipped)
         idx = get_index(s)
-    stale = idx.staleness(_explicit_corpus(corpus))
+    stale = staleness(idx, _explicit_corpus(corpus))
     if stale.stale:
         click.secho(f"Note: the index is {stale.describe()}", err=True, fg="yellow")
     return idx
+
+
+def filter_opts(f):
+    """--since, --until, --source (and --as-of where it applies) for a command."""
+    f = click.option("--source", "sources", multiple=True, metavar="NAME",
+                     help="Only articles of this publisher (repeat for several).")(f)
+    f = click.option("--until", metavar="DATE",
+                     help="Only articles published on or before DATE (YYYY[-MM[-DD]]).")(f)
+    f = click.option("--since", metavar="DATE",
+                     help="Only articles published on or after DATE (YYYY[-MM[-DD]]).")(f)
+    return f
 
 
 @cli.command()
@@ -113,26 +143,48 @@ def _ensure_index(s: Settings, corpus=None):
 @click.option("-k", "k", type=int, default=None, help="How many snippets [default: 5].")
 @click.option("--per-article", is_flag=True, help="At most one snippet per article.")
 @click.option("--json", "as_json", is_flag=True, help="Print asdict(answer) as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Print the answer as Markdown with footnotes for its sources.")
+@filter_opts
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="Answer from what was published by DATE (YYYY[-MM[-DD]]).")
 @corpus_opt
 @index_opt
-def ask(question, k, per_article, as_json, corpus, index):
+def ask(question, k, per_article, as_json, as_markdown, since, until, sources, as_of, corpus,
+        index):
     """Ask a question: the short answer, the cited sentences, then their sources."""
     from .answer import answer
     from .retrieval import check_k, clean_question
+    from .searcher import Filters
 
     s = _settings(corpus, index)
     k = check_k(s.k if k is None else k)
     clean_question(question, s.max_question_chars)  # refuse a bad question before any build
+    Filters.make(since, until, sources, as_of)  # and bad dates
     idx = _ensure_index(s, corpus)
-    a = answer(question, k=k, index=idx, per_article=per_article)
+    a = answer(question, k=k, index=idx, per_article=per_article, since=since, until=until,
+               sources=sources, as_of=as_of)
     if as_json:
         click.echo(json.dumps(asdict(a), ensure_ascii=False, indent=2))
+        return
+    if as_markdown:
+        from .export import answer_markdown
+
+        click.echo(answer_markdown(a), nl=False)
         return
     if a.query != a.question:
         click.secho(f"Searched: {a.query}", dim=True)
     if a.found and a.short is not None:
         click.secho(' '.join(a.short.split()), bold=True)
     click.echo(textwrap.fill(a.text, 100))
+    for n, st in enumerate(a.statements, 1):
+        if st.articles > 1:
+            click.secho(f"  statement {n}: stated by {st.articles} articles: "
+                        f"{', '.join(st.sources)}", dim=True)
+    if a.filters:
+        click.secho("Filters: " + "; ".join(
+            f"{k} {', '.join(v) if isinstance(v, list) else v}" for k, v in a.filters.items()),
+            dim=True)
     click.echo()
     if a.found:
         _print_hits(a.citations, "Sources:")
@@ -154,21 +206,89 @@ def _print_hits(hits, heading: str) -> None:
         click.echo()
 
 
+@cli.command("add")
+@click.argument("items", nargs=-1, required=True, metavar="PATH_OR_URL...")
+@corpus_opt
+@index_opt
+@click.option("--no-index", is_flag=True, help="Only save the articles; do not update the "
+                                                "index.")
+@click.pass_context
+def add_cmd(ctx, items, corpus, index, no_index):
+    """Add article files or web pages to the corpus, then update the index.
+
+    Files (.md, .txt, .html, .jsonl, .pdf) go to <corpus>/uploads/, web pages (http:// or
+    https:// addresses) to <corpus>/web/; duplicates are not saved again."""
+    from .ingest import AddReport, add_files, add_url
+
+    s = _settings(corpus, index)
+    report = AddReport()
+    files = [Path(i) for i in items if "://" not in i]
+    if files:
+        report += add_files(files, s.corpus_dir, settings=s)
+    for url in (i for i in items if "://" in i):
+        report += add_url(url, s.corpus_dir, settings=s)
+    for rel in report.saved:
+        click.echo(f"Saved {s.corpus_dir / rel}")
+    for name, same in report.duplicates:
+        click.echo(f"Duplicate: {name} is already in the corpus as {s.corpus_dir / same}; "
+                   "not saved again.")
+    for name, why in report.refused:
+        click.secho(f"Refused {name}: {why}", err=True, fg="red")
+    if report.saved and not no_index:
+        _print_build(_build(s))
+    if report.refused:
+        ctx.exit(1)
+
+
+@cli.command("timeline")
+@click.argument("topic")
+@filter_opts
+@click.option("--json", "as_json", is_flag=True, help="Print asdict(timeline) as JSON.")
+@corpus_opt
+@index_opt
+def timeline_cmd(topic, since, until, sources, as_json, corpus, index):
+    """Dated events of the articles about TOPIC, in date order, quoted and cited."""
+    from .retrieval import clean_question
+    from .searcher import Filters
+    from .timeline import timeline
+
+    s = _settings(corpus, index)
+    clean_question(topic, s.max_question_chars)
+    Filters.make(since, until, sources)
+    idx = _ensure_index(s, corpus)
+    t = timeline(topic, index=idx, since=since, until=until, sources=sources)
+    if as_json:
+        click.echo(json.dumps(asdict(t), ensure_ascii=False, indent=2))
+        return
+    click.secho(f"Timeline of {t.topic!r}: {len(t.events)} event(s) from {t.articles} "
+                "article(s)", bold=True)
+    if not t.events:
+        click.echo("No dated events found in the articles about this topic.")
+    width = max((len(e.label) for e in t.events), default=0)
+    for e in t.events:
+        who = ", ".join(e.sources)
+        click.echo(f"{e.label:<{width}}  {' '.join(e.text.split())}")
+        click.secho(f"{'':<{width}}  ({e.precision}; {who}: "
+                    + "; ".join(f"{c.doc_id} chars {c.sentence_start}-{c.sentence_end}"
+                                for c in e.citations) + ")", dim=True)
+
+
 @cli.command()
 @corpus_opt
 @index_opt
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def status(corpus, index, as_json):
     """Show where the index is, what built it, and whether it is stale."""
-    from .store import read_manifest
+    from .indexer import staleness
+    from .searcher import read_manifest
 
     s = _settings(corpus, index)
     m = read_manifest(s.index_dir)
     stale = None
     try:
-        from .store import load_index
+        from .searcher import load_index
 
-        stale = load_index(s.index_dir, settings=s).staleness(_explicit_corpus(corpus))
+        stale = staleness(load_index(s.index_dir, settings=s), _explicit_corpus(corpus))
         problem = None
     except ChallengeQAError as e:
         problem = e.explain()
@@ -178,6 +298,8 @@ def status(corpus, index, as_json):
         "dimension": m.get("dimension"), "chunking": m.get("chunking"),
         "built_at": m.get("built_at"), "format_version": m.get("format_version"),
         "articles": m["counts"].get("articles"), "passages": m["counts"].get("passages"),
+        "segments": len(m.get("segments", [])),
+        "deleted_passages": sum(g.get("deleted_passages", 0) for g in m.get("segments", [])),
         "reader": _reader_version(),
         "stale": None if stale is None else stale.stale,
         "state": problem or (stale.describe() if stale else "unknown"),
@@ -192,7 +314,7 @@ def status(corpus, index, as_json):
 
 def _reader_version() -> str:
     """The answer reader's version+hash, or what is wrong with it."""
-    from .reader import get_reader
+    from .engine import get_reader
 
     try:
         return get_reader().version
@@ -233,9 +355,12 @@ def eval_cmd(corpus, queries, qrels, index, run_path, full, as_json):
 @click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
 @click.option("--auth", envvar="CHALLENGE_QA_AUTH", metavar="USER:PASSWORD",
               help="Require this login (also CHALLENGE_QA_AUTH).")
+@click.option("--mcp", is_flag=True, help="Also serve the answer, retrieve and timeline tools "
+                                           "over MCP at /gradio_api/mcp/ (needs "
+                                           "challenge-qa[mcp]).")
 @corpus_opt
 @index_opt
-def serve(host, port, auth, corpus, index):
+def serve(host, port, auth, mcp, corpus, index):
     """Start the web chat (builds the index first if there is none)."""
     from .ui import launch
 
@@ -250,7 +375,10 @@ def serve(host, port, auth, corpus, index):
         click.secho(f"Warning: listening on {host}: the chat is reachable from other "
                     "machines.", err=True, fg="yellow")
     click.echo(f"Serving {s.corpus_dir} on http://{host}:{port}", err=True)
-    launch(s, host=host, port=port, auth=login)
+    if mcp:
+        click.echo(f"MCP tools (answer, retrieve, timeline) on http://{host}:{port}"
+                   "/gradio_api/mcp/", err=True)
+    launch(s, host=host, port=port, auth=login, mcp=mcp)
 
 
 def main() -> None:

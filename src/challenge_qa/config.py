@@ -21,6 +21,9 @@ ENV_VARS = {
     "CHALLENGE_QA_BATCH_SIZE": "batch_size",
     "CHALLENGE_QA_BACKEND": "backend",
     "CHALLENGE_QA_MAX_FILE_MB": "max_file_mb",
+    "CHALLENGE_QA_MAX_UPLOAD_MB": "max_upload_mb",
+    "CHALLENGE_QA_RAY": "ray",
+    "CHALLENGE_QA_SEGMENT_PASSAGES": "segment_passages",
 }
 
 
@@ -101,6 +104,16 @@ class Settings:
     #: + w_span * the short answer's start + end logit.
     answer_w_evidence: float = 0.6
     answer_w_span: float = 0.03
+    #: Added for a "when" question to a sentence holding a resolved date.
+    answer_w_date: float = 0.2
+    #: Timelines: articles considered (best passage per article, dense cosine with the
+    #: topic at least ``timeline_min_article``; at most ``timeline_articles``), and the
+    #: sentence cosine above which two reports of the same day (or of agreeing dates at
+    #: different precision) are one event.
+    timeline_articles: int = 200
+    timeline_min_article: float = 0.2
+    timeline_same_day: float = 0.45
+    timeline_same_event: float = 0.7
     #: Below this final score for the best sentence, the articles "do not cover" the
     #: question (calibrated: python -m benchmarks.answerability --calibrate).
     answer_threshold: float = 1.15
@@ -109,8 +122,25 @@ class Settings:
     #: Two sentences this similar (cosine) say the same thing: said once, both cited.
     same_statement: float = 0.8
     show_progress: bool = True
-    #: Corpus files larger than this many MiB are skipped with a warning naming them.
+    #: Corpus files larger than this many MiB are skipped with a warning naming them; in a
+    #: JSONL archive, each line (article) is held to it, not the file.
     max_file_mb: int = 20
+    #: Files added from the chat or ``challenge-qa add`` (and fetched pages) larger than this
+    #: many MiB are refused unsaved.
+    max_upload_mb: int = 20
+    #: A build commits a segment every this many passages: memory holds one segment, and a
+    #: killed build resumes from its last commit.
+    segment_passages: int = 50_000
+    #: Size-tiered merging after each build: ``merge_factor`` segments of one tier (live
+    #: passages below ``merge_floor`` x ``merge_factor``^(tier+1)) become one, up to
+    #: ``merge_max_passages`` (``index --optimize`` merges everything regardless).
+    auto_merge: bool = True
+    merge_factor: int = 10
+    merge_floor: int = 1_000
+    merge_max_passages: int = 500_000
+    #: Run chunking and embedding on Ray: "local" for a cluster on this machine, or a Ray
+    #: address ("ray://host:10001", "127.0.0.1:6379"); None builds in this process.
+    ray: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -164,10 +194,15 @@ class Settings:
                             f"{self.dense_index!r}")
         if self.max_file_mb < 1:
             problems.append(f"max_file_mb must be at least 1, not {self.max_file_mb}")
+        if self.max_upload_mb < 1:
+            problems.append(f"max_upload_mb must be at least 1, not {self.max_upload_mb}")
         if self.answer_read < 1 or self.answer_sentences < 1:
             problems.append("answer_read and answer_sentences must be at least 1")
         if not 1 <= self.k <= 1000:
             problems.append(f"k must be between 1 and 1000, not {self.k}")
+        if self.segment_passages < 1 or self.merge_floor < 1 or self.merge_factor < 2:
+            problems.append("segment_passages and merge_floor must be at least 1, "
+                            "merge_factor at least 2")
         if self.candidates < 1 or self.max_question_chars < 1:
             problems.append("candidates and max_question_chars must be at least 1")
         if problems:

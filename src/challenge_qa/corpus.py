@@ -1,4 +1,4 @@
-"""Load articles from a folder (or one file) of .md, .txt, .html and .jsonl files."""
+"""Load articles from a folder (or one file) of .md, .txt, .html, .pdf and .jsonl files."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import yaml
 from .errors import CorpusEmptyError, CorpusNotFoundError
 
 SUFFIXES = {".md": "md", ".markdown": "md", ".txt": "txt", ".html": "html", ".htm": "html",
-            ".jsonl": "jsonl"}
+            ".jsonl": "jsonl", ".pdf": "pdf"}
 MAX_TITLE_CHARS = 150
 
 
@@ -34,6 +34,8 @@ class Article:
     date: str | None = None
     url: str | None = None
     sha256: str = ""
+    #: Where each page starts in ``text`` (PDF articles); empty for unpaged articles.
+    pages: tuple[int, ...] = ()
 
     @staticmethod
     def make(**kw) -> Article:
@@ -68,42 +70,69 @@ def load_articles(path: str | Path, *, max_bytes: int | None = None) -> list[Art
 def load_corpus(path: str | Path, *, max_bytes: int | None = None) -> Corpus:
     """Load articles and collect, rather than raise, the reasons files were skipped.
 
-    Files larger than ``max_bytes`` (when given) are skipped unread.
+    Files larger than ``max_bytes`` (when given) are skipped unread; in a JSONL file the
+    limit applies to each line (article), not to the file.
     """
-    root = Path(path)
-    if not root.exists():
-        raise CorpusNotFoundError(f"Corpus not found: {root}")
+    root, files = scan(path)
     corpus = Corpus(articles=[])
     seen: set[str] = set()
-    if root.is_file():
-        if root.suffix.lower() not in SUFFIXES:
-            raise CorpusEmptyError(f"{root} is not a .md, .txt, .html or .jsonl file.")
-        files, base = [root], root.parent
-    else:
-        files, base = sorted(_walk(root)), root
-    if not files:
-        raise CorpusEmptyError(f"No article files (.md, .txt, .html, .jsonl) in {root}")
-    base_resolved = base.resolve()
-    for file in files:
-        rel = file.relative_to(base).as_posix()
-        try:
-            if not file.resolve().is_relative_to(base_resolved):
-                raise _Skip("it is a link to a file outside the corpus")
-            if max_bytes is not None:
-                _check_size(file, max_bytes)
-            for art in _load_file(file, rel, corpus.skipped):
-                if art.id in seen:
-                    corpus.skipped.append(f"{rel}: duplicate article id {art.id!r}, skipped")
-                    continue
-                seen.add(art.id)
-                corpus.articles.append(art)
-        except _Skip as why:
-            corpus.skipped.append(f"{rel}: skipped, {why}")
+    for file, rel in files:
+        for art in read_file(file, rel, corpus.skipped, max_bytes=max_bytes,
+                             base=root if root.is_dir() else root.parent):
+            if art.id in seen:
+                corpus.skipped.append(f"{rel}: duplicate article id {art.id!r}, skipped")
+                continue
+            seen.add(art.id)
+            corpus.articles.append(art)
     if not corpus.articles:
         detail = "; ".join(corpus.skipped[:3])
         raise CorpusEmptyError(
             f"No readable articles in {root}" + (f" ({detail})" if detail else ""))
     return corpus
+
+
+def scan(path: str | Path) -> tuple[Path, list[tuple[Path, str]]]:
+    """The corpus root and its article files as ``(path, name relative to the root)``,
+    sorted by name; a single file is its own corpus. Nothing is read."""
+    root = Path(path)
+    if not root.exists():
+        raise CorpusNotFoundError(f"Corpus not found: {root}")
+    if root.is_file():
+        if root.suffix.lower() not in SUFFIXES:
+            raise CorpusEmptyError(f"{root} is not a .md, .txt, .html, .pdf or .jsonl file.")
+        return root, [(root, root.name)]
+    files = sorted((f.relative_to(root).as_posix(), f) for f in _walk(root))
+    if not files:
+        raise CorpusEmptyError(f"No article files (.md, .txt, .html, .pdf, .jsonl) in {root}")
+    return root, [(f, rel) for rel, f in files]
+
+
+def file_stamp(file: Path) -> list[int] | None:
+    """``[size, mtime_ns]`` of a file: unchanged stamps mean an unchanged file."""
+    try:
+        st = file.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def read_file(file: Path, rel: str, skipped: list[str], *, max_bytes: int | None = None,
+              base: Path | None = None) -> Iterator[Article]:
+    """The articles of one corpus file, lazily (a JSONL file is read line by line);
+    reasons for skipping the file or a line are appended to ``skipped``."""
+    try:
+        if base is not None and not file.resolve().is_relative_to(base.resolve()):
+            raise _Skip("it is a link to a file outside the corpus")
+        if SUFFIXES[file.suffix.lower()] == "jsonl":
+            yield from _load_jsonl(file, rel, skipped, max_bytes)
+            return
+        if max_bytes is not None:
+            _check_size(file, max_bytes)
+        arts = _load_file(file, rel)
+    except _Skip as why:
+        skipped.append(f"{rel}: skipped, {why}")
+        return
+    yield from arts
 
 
 class _Skip(Exception):
@@ -149,11 +178,11 @@ def _read_text(file: Path) -> str:
     return text.replace("\r\n", "\n")
 
 
-def _load_file(file: Path, rel: str, skipped: list[str]) -> list[Article]:
+def _load_file(file: Path, rel: str) -> list[Article]:
     kind = SUFFIXES[file.suffix.lower()]
+    if kind == "pdf":
+        return [_load_pdf(file, rel)]
     raw = _read_text(file)
-    if kind == "jsonl":
-        return list(_load_jsonl(raw, rel, skipped))
     if kind == "html":
         meta, text = _parse_html(raw)
     elif kind == "md":
@@ -168,6 +197,23 @@ def _load_file(file: Path, rel: str, skipped: list[str]) -> list[Article]:
         id=str(meta.get("id") or rel), title=title, text=text, path=rel,
         source=meta.get("source") or meta.get("publisher"), date=meta.get("date"),
         url=meta.get("url"))]
+
+
+def _load_pdf(file: Path, rel: str) -> Article:
+    from .pdf import UnreadablePdf, read_pdf
+
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise _Skip(f"cannot be read ({e.strerror or e})") from e
+    try:
+        pdf = read_pdf(data)
+    except UnreadablePdf as why:
+        raise _Skip(str(why)) from why
+    # the text starts with page 1's first character: offsets (and pages) stay exact
+    return Article.make(id=rel, title=pdf.title or _title_from_text(pdf.text, file),
+                        text=pdf.text, path=rel, source=pdf.author, date=pdf.date,
+                        pages=pdf.pages)
 
 
 def _title_from_text(text: str, file: Path) -> str:
@@ -193,29 +239,54 @@ def _split_front_matter(raw: str, rel: str) -> tuple[dict, str]:
     return {}, raw
 
 
-def _load_jsonl(raw: str, rel: str, skipped: list[str]) -> Iterator[Article]:
-    # split on newlines only: str.splitlines would also split inside JSON strings at U+2028
-    for n, line in enumerate(raw.split("\n"), 1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            skipped.append(f"{rel}:{n}: skipped, not valid JSON")
-            continue
-        if not isinstance(rec, dict):
-            skipped.append(f"{rel}:{n}: skipped, not a JSON object")
-            continue
-        doc_id = rec.get("_id", rec.get("id"))
-        text = rec.get("text")
-        if doc_id is None or not isinstance(text, str) or not text.strip():
-            missing = "id (_id or id)" if doc_id is None else "text"
-            skipped.append(f"{rel}:{n}: skipped, the record has no {missing}")
-            continue
-        title = str(rec.get("title") or "").strip() or f"{Path(rel).stem} {doc_id}"
-        yield Article.make(id=str(doc_id), title=title, text=text.strip(), path=rel,
-                           source=rec.get("source"), date=rec.get("date"), url=rec.get("url"))
+def _load_jsonl(file: Path, rel: str, skipped: list[str],
+                max_bytes: int | None) -> Iterator[Article]:
+    try:
+        f = open(file, "rb")  # noqa: SIM115 - closed below, also when the caller stops
+    except OSError as e:
+        raise _Skip(f"cannot be read ({e.strerror or e})") from e
+    with f:
+        # lines end at b"\n" only: str.splitlines would also split inside JSON strings at
+        # U+2028
+        for n, raw in enumerate(f, 1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if max_bytes is not None and len(raw) > max_bytes:
+                skipped.append(f"{rel}:{n}: skipped, the article is larger than the "
+                               f"{_mb(max_bytes)} limit ({_mb(len(raw))}; raise "
+                               "CHALLENGE_QA_MAX_FILE_MB to include it)")
+                continue
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                skipped.append(f"{rel}:{n}: skipped, not UTF-8 text (bad byte at offset "
+                               f"{e.start})")
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                skipped.append(f"{rel}:{n}: skipped, not valid JSON")
+                continue
+            if not isinstance(rec, dict):
+                skipped.append(f"{rel}:{n}: skipped, not a JSON object")
+                continue
+            art = _jsonl_article(rec, rel, n, skipped)
+            if art is not None:
+                yield art
+
+
+def _jsonl_article(rec: dict, rel: str, n: int, skipped: list[str]) -> Article | None:
+    doc_id = rec.get("_id", rec.get("id"))
+    text = rec.get("text")
+    if doc_id is None or not isinstance(text, str) or not text.strip():
+        missing = "id (_id or id)" if doc_id is None else "text"
+        skipped.append(f"{rel}:{n}: skipped, the record has no {missing}")
+        return None
+    title = str(rec.get("title") or "").strip() or f"{Path(rel).stem} {doc_id}"
+    return Article.make(id=str(doc_id), title=title, text=text.strip(), path=rel,
+                        source=rec.get("source"), date=rec.get("date"), url=rec.get("url"))
 
 
 _SKIP_TAGS = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form",

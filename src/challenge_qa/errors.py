@@ -39,7 +39,8 @@ class CorpusNotFoundError(ChallengeQAError):
 
 
 class CorpusEmptyError(ChallengeQAError):
-    hint = "Add .md, .txt, .html or .jsonl articles to the corpus folder."
+    hint = ("Add .md, .txt, .html or .jsonl articles (or PDFs with a text layer) to the "
+            "corpus folder.")
 
 
 class IndexNotFoundError(ChallengeQAError):
@@ -67,3 +68,36 @@ class ModelLoadError(ChallengeQAError):
 
 class EvalInputError(ChallengeQAError):
     hint = "Check the --queries and --qrels files (BEIR format)."
+
+
+class MissingExtraError(ChallengeQAError):
+    """An optional feature whose extra (``pip install 'challenge-qa[...]'``) is missing."""
+
+    hint = "Install the optional dependencies, e.g. pip install 'challenge-qa[ray]'."
+
+
+class ClusterUnavailableError(ChallengeQAError):
+    hint = ("Start the cluster (ray start --head on the head node) and check the address; a "
+            "cluster with token authentication also needs RAY_AUTH_MODE=token and its token "
+            "(RAY_AUTH_TOKEN or ~/.ray/auth_token). Or leave out the address to build on this "
+            "machine.")
+
+
+class AddArticleError(ChallengeQAError):
+    """A file or web page was not added; nothing was written to the corpus."""
+
+    hint = "Nothing was added; the corpus is unchanged."
+
+
+class UploadRefusedError(AddArticleError):
+    hint = ("Add .md, .txt, .html or .jsonl files of UTF-8 text, or PDFs with a text layer.")
+
+
+class FetchError(AddArticleError):
+    hint = ("Check the address and that this machine can reach the site; or save the page "
+            "and add the file.")
+
+
+class NotAnArticleError(AddArticleError):
+    hint = ("Give the address of one article's page (not a home or section page), or save "
+            "the article's text as a .txt file and add that.")

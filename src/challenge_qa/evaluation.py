@@ -11,8 +11,9 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import EvalInputError
+from .indexer import IndexReport, build_index
 from .retrieval import clean_question, rank
-from .store import IndexReport, build_index, load_index
+from .searcher import load_index
 
 METRICS = ["ndcg@10", "recall@10", "recall@100", "mrr@10"]
 DEPTH = 100
@@ -82,7 +83,7 @@ def run_queries(index, queries: dict[str, str], depth: int = DEPTH) -> dict[str,
         batch = qids[i:i + BATCH]
         texts = [clean_question(queries[q], index.settings.max_question_chars) for q in batch]
         for qid, r in zip(batch, rank(index, texts, depth, per_article=True), strict=True):
-            docs = index.spans[r.rows, 0]
+            docs = index.spans(r.rows)[:, 0]
             run[qid] = {doc_ids[d]: float(s) for d, s in zip(docs, r.score, strict=True)}
     return run
 

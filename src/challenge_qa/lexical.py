@@ -1,4 +1,9 @@
-"""BM25 over passages with bm25s: English stemming and stop words."""
+"""Words as BM25 sees them: folded, lower-cased, stop words dropped, stemmed (the same
+tokens as bm25s's tokenizer), and bm25s itself as the reference implementation.
+
+The index scores BM25 itself (``searcher.Lexical``) from raw postings, so that segments
+share corpus-wide statistics; ``build_bm25`` builds the bm25s index that tests and
+benchmarks compare it with."""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import bm25s
-import numpy as np
 
 BM25_METHOD = "lucene"
 STOPWORDS = "en"
@@ -166,33 +170,12 @@ def load_bm25(folder: Path) -> bm25s.BM25:
     return bm25s.BM25.load(str(folder), mmap=True, show_progress=False, verbosity=0)
 
 
-class Lexical:
-    """A loaded BM25 index plus the document frequencies used to weigh query terms."""
+def question_terms(question: str) -> list[str]:
+    """The question's searchable stems: its tokens without question words.
 
-    def __init__(self, retriever: bm25s.BM25):
-        self.retriever = retriever
-        self.vocab: dict[str, int] = retriever.vocab_dict
-        self.n_docs = int(retriever.scores["num_docs"])
-        df = np.diff(np.asarray(retriever.scores["indptr"]))
-        self.idf = np.log1p((self.n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
-
-    def question_terms(self, question: str) -> list[str]:
-        """The question's searchable stems, whether or not the corpus has them."""
-        skip = _question_stems()
-        return [t for t in tokenize([question])[0] if t not in skip]
-
-    def query_terms(self, question: str) -> list[str]:
-        """The question's stems that occur in the corpus (what BM25 can score)."""
-        return [t for t in self.question_terms(question) if t in self.vocab]
-
-    def scores(self, terms: list[str]) -> np.ndarray:
-        """BM25 score of every passage (float32, one per passage row)."""
-        if not terms:
-            return np.zeros(self.n_docs, dtype=np.float32)
-        return np.asarray(self.retriever.get_scores(terms), dtype=np.float32)
-
-    def term_weights(self, terms: list[str]) -> dict[str, float]:
-        """IDF of each distinct term; a term the corpus lacks gets the highest IDF."""
-        unseen = float(np.log1p((self.n_docs + 0.5) / 0.5))
-        return {t: float(self.idf[self.vocab[t]]) if t in self.vocab else unseen
-                for t in dict.fromkeys(terms)}
+    Example:
+        >>> question_terms("Who directed the film?")
+        ['direct', 'film']
+    """
+    skip = _question_stems()
+    return [t for t in tokenize([question])[0] if t not in skip]

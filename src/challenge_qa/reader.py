@@ -203,15 +203,7 @@ def best_spans(start: np.ndarray, end: np.ndarray, allowed: np.ndarray, offs: np
     return spans, total[rows, a, b].astype(np.float64)
 
 
-_READER: Reader | None = None
-_READER_LOCK = threading.Lock()
-
-
-def get_reader() -> Reader:
-    """The process-wide reader: the shipped one, or the folder ``$CHALLENGE_QA_READER``
-    names (a model written by ``training/train_reader.py train --out``)."""
-    global _READER
-    with _READER_LOCK:
-        if _READER is None:
-            _READER = Reader(os.environ.get("CHALLENGE_QA_READER") or READER_DIR)
-        return _READER
+def reader_dir() -> str | Path:
+    """Where the reader is: the folder ``$CHALLENGE_QA_READER`` names (a model written by
+    ``training/train_reader.py train --out``), else the shipped one."""
+    return os.environ.get("CHALLENGE_QA_READER") or READER_DIR

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import split_sentences
 from .config import Settings
+from .engine import get_index
 from .errors import InvalidArgumentError, InvalidQuestionError
 from .fusion import drop_overlapping, first_per_group, fuse
 from .lexical import find_terms
-from .store import Index, get_index
+from .searcher import Filters, Index
 
 MAX_K = 1000
 
@@ -42,6 +43,8 @@ class Hit:
     score: float
     dense_score: float
     bm25_score: float
+    #: The page of the supporting sentence (PDF articles), counting from 1; None otherwise.
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def check_k(k: object) -> int:
 
 
 def rank(index: Index, questions: list[str], depth: int, *, per_article: bool = False,
-         q_vecs: np.ndarray | None = None) -> list[Ranking]:
+         q_vecs: np.ndarray | None = None, filters: Filters | None = None) -> list[Ranking]:
     """Fuse dense and BM25 rankings for a batch of (already cleaned) questions.
 
     Each retriever contributes its top candidates; every candidate then gets both its exact
@@ -94,18 +97,20 @@ def rank(index: Index, questions: list[str], depth: int, *, per_article: bool = 
     n_cand = min(n, max(s.candidates, depth * per_doc_factor))
     if q_vecs is None:
         q_vecs = index.embedder.encode_queries(questions)
-    _, dense_ids = index.dense.search(q_vecs, n_cand)
+    dense_ids = index.search_dense(q_vecs, n_cand, filters)
+    mask = index.row_mask(filters)
     out = []
     for qi, question in enumerate(questions):
         terms = index.lexical.query_terms(question)
         bm_all = index.lexical.scores(terms)
-        bm_top = np.argpartition(-bm_all, n_cand - 1)[:n_cand] if n_cand < n else np.arange(n)
-        d_ids = dense_ids[qi]
-        cand = np.union1d(d_ids[d_ids >= 0], bm_top)
-        dense = np.asarray(index.embeddings[cand] @ q_vecs[qi], dtype=np.float64)
+        if mask is not None:
+            bm_all = np.where(mask, bm_all, np.float32(0))
+        bm_top = top_rows(bm_all, n_cand)
+        cand = np.union1d(dense_ids[qi], bm_top)
+        dense = np.asarray(index.vectors(cand) @ q_vecs[qi], dtype=np.float64)
         bm = bm_all[cand].astype(np.float64)
         fused = fuse(dense, bm, s.dense_weight, s.score_norm)
-        spans = index.spans[cand]
+        spans = index.spans(cand)
         order = np.lexsort((cand, -fused))  # ties broken by row for determinism
         if per_article:
             keep = first_per_group(order, spans[:, 0])[:depth]
@@ -116,15 +121,28 @@ def rank(index: Index, questions: list[str], depth: int, *, per_article: bool = 
     return out
 
 
+def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows scoring above zero and at least the ``n``-th best score: ties at the cut are
+    all kept, so the set (and the fused scores normalised over it) does not depend on
+    row order, which differs between an index of many segments and its merge.
+
+    Example:
+        >>> top_rows(np.array([0.0, 2.0, 1.0, 1.0, 3.0]), 2).tolist()
+        [1, 4]
+        >>> top_rows(np.array([0.0, 2.0, 1.0, 1.0, 3.0]), 3).tolist()
+        [1, 2, 3, 4]
+    """
+    hit = np.flatnonzero(scores > 0)
+    if len(hit) <= n:
+        return hit
+    cut = np.partition(scores[hit], len(hit) - n)[len(hit) - n]
+    return hit[scores[hit] >= cut]
+
+
 def sentence_spans(index: Index, rows: list[int], texts: list[str],
                    starts: list[int]) -> list[np.ndarray]:
-    """Article spans ``(k, 2)`` of each passage's sentences: stored in the index, or found
-    now for an index of format 1."""
-    stored = index.sentence_spans(rows)
-    if stored is not None:
-        return stored
-    return [np.array(split_sentences(t) or [(0, len(t))], dtype=np.int64).reshape(-1, 2) + o
-            for t, o in zip(texts, starts, strict=True)]
+    """Article spans ``(k, 2)`` of each passage's sentences, as stored in the index."""
+    return index.sentence_spans(rows)
 
 
 def best_sentences(texts: list[str], offsets: list[int], spans: list[np.ndarray],
@@ -165,12 +183,26 @@ def to_hits(index: Index, ranking: Ranking) -> list[Hit]:
             sentence=text[sa - rec["start"]:sb - rec["start"]], sentence_start=sa,
             sentence_end=sb,
             score=round(float(score), 6), dense_score=round(float(dense), 6),
-            bm25_score=round(float(bm), 6)))
+            bm25_score=round(float(bm), 6), page=page_of(rec.get("pages", ()), sa)))
     return hits
 
 
+def page_of(pages, offset: int) -> int | None:
+    """The page (from 1) holding ``offset``, given where each page starts.
+
+    Example:
+        >>> page_of((0, 120, 300), 150), page_of((), 150)
+        (2, None)
+    """
+    if not pages:
+        return None
+    return int(np.searchsorted(np.asarray(pages), offset, side="right"))
+
+
 def retrieve(question: str, k: int | None = None, *, index: Index | None = None,
-             per_article: bool = False, settings: Settings | None = None) -> list[Hit]:
+             per_article: bool = False, settings: Settings | None = None,
+             since: object = None, until: object = None,
+             sources: Iterable[str] | str | None = None, as_of: object = None) -> list[Hit]:
     """The ``k`` passages that best answer ``question``, best first.
 
     Args:
@@ -179,14 +211,19 @@ def retrieve(question: str, k: int | None = None, *, index: Index | None = None,
         index: A loaded index; by default the process-wide one for the settings.
         per_article: Return at most one passage (the best) per article.
         settings: Where the index is and how to fuse; ``Settings.from_env()`` by default.
+        since, until: Only articles published in this range (``YYYY``, ``YYYY-MM``,
+            ``YYYY-MM-DD`` or a ``date``; inclusive).
+        sources: Only articles of these publishers (case-insensitive).
+        as_of: Only articles published by this date: what was known then.
 
     Example:
         >>> hits = retrieve("Who directed The Challenge?", k=1)  # doctest: +SKIP
-        >>> hits[0].sentence
+        >>> hits[0].sentence  # doctest: +SKIP
         'The movie was shot over a course of roughly two weeks after a crew consisting of ...'
     """
+    filters = Filters.make(since, until, sources, as_of)  # bad dates are refused first
     idx = index or get_index(settings)
     k = check_k(idx.settings.k if k is None else k)
     q = clean_question(question, idx.settings.max_question_chars)
-    ranking = rank(idx, [q], k, per_article=per_article)
+    ranking = rank(idx, [q], k, per_article=per_article, filters=filters)
     return to_hits(idx, ranking[0]) if ranking else []

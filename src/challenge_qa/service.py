@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass
 
 from .config import Settings
+from .engine import get_engine, get_index
 from .errors import ChallengeQAError, IndexNotFoundError
-from .reader import get_reader
-from .store import Index, Staleness, build_index, get_index
+from .indexer import Staleness, build_index, staleness
+from .searcher import Index
 
 log = logging.getLogger(__name__)
 STALE_CHECK_SECONDS = 10.0
@@ -78,7 +79,7 @@ class IndexService:
             log.info("index built in %.1f s: %d articles, %d passages",
                      time.perf_counter() - started, report.articles, report.passages)
             self.index().embedder.load()  # the models load now, not at the first question
-            get_reader().load()
+            get_engine(s).reader().load()
         except ChallengeQAError as e:
             self._error = e.explain()
             log.error("index build failed: %s", self._error)
@@ -93,7 +94,7 @@ class IndexService:
         if self._stale and now - self._stale[0] < STALE_CHECK_SECONDS:
             return self._stale[1]
         try:
-            st = self.index().staleness(self.settings.corpus_dir)
+            st = staleness(self.index(), self.settings.corpus_dir)
         except ChallengeQAError:
             return None
         self._stale = (now, st)

@@ -1,0 +1,560 @@
+"""A read-only view over an index's committed segments: what retrieval searches.
+
+Rows are numbered across segments in manifest order (segment offset + row in the
+segment), deleted ones included; articles likewise. Search covers the live rows only,
+and ranks them as one index of the same live passages would: BM25 uses corpus-wide
+document frequencies and average length, and dense candidates are re-scored exactly
+from the stored vectors by ``retrieval.rank``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Settings
+from .dates import EPOCH, parse_bound
+from .embedding import get_embedder
+from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from .lexical import BM25_METHOD, question_terms
+from .segments import FORMAT_VERSION, MANIFEST, NO_DATE, Segment
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which articles a search may use: published between ``since`` and ``until``
+    (inclusive) and by one of ``sources`` (case-insensitive; empty: any). An article
+    without a publication date is left out whenever a date bound is given."""
+
+    since: date | None = None
+    until: date | None = None
+    sources: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.sources)
+
+    @classmethod
+    def make(cls, since: object = None, until: object = None,
+             sources: Iterable[str] | str | None = None, as_of: object = None) -> Filters:
+        """Validated filters from user input; ``as_of`` is an ``until`` (answer only from
+        what was published by then).
+
+        Example:
+            >>> Filters.make(since="2021", as_of="2022-06-30", sources="CNN")
+            Filters(since=datetime.date(2021, 1, 1), until=datetime.date(2022, 6, 30), \
+sources=('cnn',))
+        """
+        from .errors import InvalidArgumentError
+
+        lo = parse_bound(since, end=False, name="since") if since is not None else None
+        hi = parse_bound(until, end=True, name="until") if until is not None else None
+        if as_of is not None:
+            cut = parse_bound(as_of, end=True, name="as_of")
+            hi = min(hi, cut) if hi else cut
+        if isinstance(sources, str):
+            sources = [sources]
+        names = tuple(sorted({" ".join(str(x).split()).lower() for x in sources or ()} - {""}))
+        if lo and hi and lo > hi:
+            raise InvalidArgumentError(
+                f"The date range is empty: since {lo.isoformat()} is after until "
+                f"{hi.isoformat()}.", hint="Give a since that is not after until.")
+        return cls(lo, hi, names)
+
+
+class Lexical:
+    """BM25 (Lucene variant, as bm25s computes it) over the live passages of all segments.
+
+    Statistics are global: the number of live passages, their average length in tokens,
+    and each term's document frequency among them, so a passage scores the same whether
+    its corpus sits in one segment or many.
+    """
+
+    def __init__(self, segments: list[Segment], offsets: np.ndarray, k1: float, b: float):
+        self.segments = segments
+        self.offsets = offsets
+        self.k1, self.b = float(k1), float(b)
+        self.n_docs = sum(seg.n_live for seg in segments)
+        self.n_rows = int(offsets[-1])
+        tokens = sum(seg.live_tokens for seg in segments)
+        self.avgdl = tokens / self.n_docs if self.n_docs else 1.0
+        self._df: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _postings(self, term: str):
+        """(segment number, passage numbers, term frequencies) of a term's live postings."""
+        for i, seg in enumerate(self.segments):
+            j = seg.vocab.get(term)
+            if j is None:
+                continue
+            lo, hi = int(seg.post_ptr[j]), int(seg.post_ptr[j + 1])
+            docs = np.asarray(seg.post_doc[lo:hi], dtype=np.int64)
+            tf = np.asarray(seg.post_tf[lo:hi], dtype=np.float64)
+            if seg.live is not None:
+                keep = seg.live[docs]
+                docs, tf = docs[keep], tf[keep]
+            if len(docs):
+                yield i, docs, tf
+
+    def df(self, term: str) -> int:
+        """Live passages holding ``term``."""
+        with self._lock:
+            got = self._df.get(term)
+        if got is None:
+            got = sum(len(d) for _, d, _ in self._postings(term))
+            with self._lock:
+                if len(self._df) > 200_000:
+                    self._df.clear()
+                self._df[term] = got
+        return got
+
+    @property
+    def vocab(self) -> _Vocab:
+        return _Vocab(self)
+
+    def question_terms(self, question: str) -> list[str]:
+        """The question's searchable stems, whether or not the corpus has them."""
+        return question_terms(question)
+
+    def query_terms(self, question: str) -> list[str]:
+        """The question's stems that occur in the corpus (what BM25 can score)."""
+        return [t for t in question_terms(question) if self.df(t) > 0]
+
+    def scores(self, terms: list[str]) -> np.ndarray:
+        """BM25 score of every row (float32; deleted rows score 0)."""
+        out = np.zeros(self.n_rows, dtype=np.float64)
+        n, k1, b = self.n_docs, self.k1, self.b
+        for term in terms:  # a repeated term counts again, as in bm25s
+            found = list(self._postings(term))
+            df = sum(len(d) for _, d, _ in found)
+            if not df:
+                continue
+            idf = np.log1p((n - df + 0.5) / (df + 0.5))
+            for i, docs, tf in found:
+                seg = self.segments[i]
+                dl = np.asarray(seg.lengths[docs], dtype=np.float64)
+                out[self.offsets[i] + docs] += idf * tf / (
+                    k1 * (1.0 - b + b * dl / self.avgdl) + tf)
+        return out.astype(np.float32)
+
+    def term_weights(self, terms: list[str]) -> dict[str, float]:
+        """IDF of each distinct term; a term the corpus lacks gets the highest IDF."""
+        n = self.n_docs
+        return {t: float(np.log1p((n - df + 0.5) / (df + 0.5)))
+                for t in dict.fromkeys(terms) for df in [self.df(t)]}
+
+
+class _Vocab:
+    """``term in index.lexical.vocab``: the term occurs in a live passage."""
+
+    def __init__(self, lexical: Lexical):
+        self.lexical = lexical
+
+    def __contains__(self, term: object) -> bool:
+        return isinstance(term, str) and self.lexical.df(term) > 0
+
+
+class Index:
+    """A loaded index: all live segments of one commit. Cheap to query from many threads;
+    load it once per process (``engine.get_index``)."""
+
+    def __init__(self, index_dir: Path, manifest: dict, settings: Settings):
+        self.index_dir = index_dir
+        self.manifest = manifest
+        self.settings = settings
+        self.segments: list[Segment] = []
+        try:
+            for entry in manifest["segments"]:
+                self.segments.append(Segment(index_dir, entry))
+        except Exception as e:  # noqa: BLE001 - any unreadable file means the same thing
+            for seg in self.segments:
+                seg.close()
+            raise IndexCorruptError(
+                f"The index in {index_dir} is damaged or incomplete "
+                f"({e.__class__.__name__}: {str(e)[:200]})") from e
+        dim = int(manifest["dimension"])
+        if any(seg.vectors.shape[1] != dim or seg.dense.d != dim for seg in self.segments
+               if seg.n):
+            raise IndexCorruptError(f"The index in {index_dir} is inconsistent: its vectors "
+                                    f"do not have the dimension the manifest names ({dim}).")
+        self.dimension = dim
+        self.offsets = np.zeros(len(self.segments) + 1, dtype=np.int64)
+        np.cumsum([seg.n for seg in self.segments], out=self.offsets[1:])
+        self.doc_offsets = np.zeros(len(self.segments) + 1, dtype=np.int64)
+        np.cumsum([seg.entry["articles"] for seg in self.segments], out=self.doc_offsets[1:])
+        self.lexical = Lexical(self.segments, self.offsets, manifest["bm25"]["k1"],
+                               manifest["bm25"]["b"])
+        live = sum(seg.n_live for seg in self.segments)
+        if live != manifest["counts"]["passages"]:
+            raise IndexCorruptError(f"The index in {index_dir} is inconsistent: it holds "
+                                    f"{live} live passages, its manifest says "
+                                    f"{manifest['counts']['passages']}.")
+        self._lock = threading.Lock()
+        self._doc_ids: list[str] | None = None
+        self._allowed: OrderedDict[Filters, list[np.ndarray | None]] = OrderedDict()
+        # the settings' backend, not the build's: vectors of all backends are close enough
+        # to query each other's index, so a user may switch without rebuilding
+        self.embedder = get_embedder(manifest["model"], device=settings.device,
+                                     batch_size=settings.batch_size, backend=settings.backend)
+
+    # ------------------------------------------------------------------ sizes
+
+    @property
+    def size(self) -> int:
+        """Live passages."""
+        return int(self.manifest["counts"]["passages"])
+
+    @property
+    def rows_total(self) -> int:
+        """Rows across segments, deleted ones included (the row-number space)."""
+        return int(self.offsets[-1])
+
+    @property
+    def generation(self) -> str:
+        """A name unique to this commit (caches key on it)."""
+        return str(self.manifest.get("generation", ""))
+
+    def _split(self, rows) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Group global rows by segment: (segment number, positions in ``rows``, local
+        rows)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        seg_of = np.searchsorted(self.offsets, rows, side="right") - 1
+        out = []
+        for i in np.unique(seg_of).tolist():
+            pos = np.flatnonzero(seg_of == i)
+            out.append((i, pos, rows[pos] - self.offsets[i]))
+        return out
+
+    # ------------------------------------------------------------------ vectors, spans
+
+    def vectors(self, rows) -> np.ndarray:
+        """The stored passage vectors of ``rows`` (float32)."""
+        out = np.empty((len(rows), self.dimension), dtype=np.float32)
+        for i, pos, local in self._split(rows):
+            out[pos] = self.segments[i].vectors[local]
+        return out
+
+    def spans(self, rows) -> np.ndarray:
+        """``(article number, start, end)`` of ``rows``, article numbers across segments."""
+        out = np.empty((len(rows), 3), dtype=np.int64)
+        for i, pos, local in self._split(rows):
+            out[pos] = self.segments[i].spans[local]
+            out[pos, 0] += self.doc_offsets[i]
+        return out
+
+    def live_rows(self) -> np.ndarray:
+        """Every live row number."""
+        parts = [np.flatnonzero(seg.live) + off if seg.live is not None
+                 else np.arange(seg.n) + off
+                 for seg, off in zip(self.segments, self.offsets[:-1].tolist(), strict=True)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def allowed(self, filters: Filters | None) -> list[np.ndarray | None] | None:
+        """Per segment, the rows a filtered search may return (live and passing the
+        filters; None for "all live rows"); None when there is no filter."""
+        if filters is None or not filters.active:
+            return None
+        with self._lock:
+            got = self._allowed.get(filters)
+            if got is not None:
+                self._allowed.move_to_end(filters)
+                return got
+        masks: list[np.ndarray | None] = []
+        lo = filters.since.toordinal() - EPOCH if filters.since else None
+        hi = filters.until.toordinal() - EPOCH if filters.until else None
+        for seg in self.segments:
+            ok = ~seg.deleted_articles
+            pub = np.asarray(seg.published)
+            if lo is not None or hi is not None:
+                ok = ok & (pub != NO_DATE)
+            if lo is not None:
+                ok = ok & (pub >= lo)
+            if hi is not None:
+                ok = ok & (pub <= hi)
+            if filters.sources:
+                wanted = np.array([" ".join(x.split()).lower() in filters.sources
+                                   for x in seg.sources] + [False], dtype=bool)
+                ok = ok & wanted[np.asarray(seg.source_ids)]  # -1 (none) picks False
+            masks.append(ok[np.asarray(seg.spans[:, 0])])
+        with self._lock:
+            self._allowed[filters] = masks
+            while len(self._allowed) > 16:
+                self._allowed.popitem(last=False)
+        return masks
+
+    def row_mask(self, filters: Filters | None) -> np.ndarray | None:
+        """The rows a filtered search may return, as one boolean array over all rows."""
+        masks = self.allowed(filters)
+        if masks is None:
+            return None
+        return np.concatenate([m for m in masks if m is not None] or [np.zeros(0, bool)])
+
+    def search_dense(self, q_vecs: np.ndarray, n: int,
+                     filters: Filters | None = None) -> list[np.ndarray]:
+        """For each query vector, up to ``n`` live rows (passing ``filters``) proposed by
+        the segments' dense indexes (best first by the index's, possibly approximate,
+        score). A filter is applied inside FAISS (an ID selector), so a narrow one still
+        gets its ``n`` candidates."""
+        import faiss
+
+        allowed = self.allowed(filters)
+        per_q_ids: list[list[np.ndarray]] = [[] for _ in range(len(q_vecs))]
+        per_q_sc: list[list[np.ndarray]] = [[] for _ in range(len(q_vecs))]
+        q = np.ascontiguousarray(q_vecs, dtype=np.float32)
+        for si, (seg, off) in enumerate(zip(self.segments, self.offsets[:-1].tolist(),
+                                            strict=True)):
+            if not seg.n_live:
+                continue
+            mask = allowed[si] if allowed is not None else None
+            if mask is not None:
+                count = int(mask.sum())
+                if not count:
+                    continue
+                bits = np.packbits(mask, bitorder="little")
+                sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+                params: Any
+                if hasattr(seg.dense, "hnsw"):
+                    params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+                    params.efSearch = seg.dense.hnsw.efSearch
+                else:
+                    params = faiss.SearchParameters()
+                params.sel = sel  # ``bits`` outlives the search: the selector reads it
+                sc, ids = seg.dense.search(q, min(n, count), params=params)
+            else:
+                sc, ids = seg.dense.search(q, min(seg.n, n + (seg.n - seg.n_live)))
+            for qi in range(len(q_vecs)):
+                ok = ids[qi] >= 0
+                if seg.live is not None and mask is None:
+                    ok &= seg.live[np.maximum(ids[qi], 0)]
+                per_q_ids[qi].append(ids[qi][ok] + off)
+                per_q_sc[qi].append(sc[qi][ok])
+        out = []
+        for ids_l, sc_l in zip(per_q_ids, per_q_sc, strict=True):
+            if not ids_l:
+                out.append(np.zeros(0, np.int64))
+                continue
+            ids_a, sc_a = np.concatenate(ids_l), np.concatenate(sc_l)
+            if len(ids_a) > n:
+                top = np.argpartition(-sc_a, n - 1)[:n]
+                ids_a, sc_a = ids_a[top], sc_a[top]
+            out.append(ids_a[np.argsort(-sc_a, kind="stable")])
+        return out
+
+    # ------------------------------------------------------------------ tables
+
+    def _query(self, seg: Segment, sql: str, params=()) -> list[tuple]:
+        """Rows of a query; a damaged database raises IndexCorruptError, not sqlite3's."""
+        try:
+            with self._lock:
+                return seg.query(sql, params)
+        except sqlite3.DatabaseError as e:
+            raise IndexCorruptError(f"The index in {self.index_dir} is damaged or incomplete "
+                                    f"({e.__class__.__name__}: {str(e)[:200]})") from e
+
+    def doc_ids(self) -> list[str]:
+        """Article ids by article number (the first column of ``spans``), deleted
+        articles included."""
+        if self._doc_ids is None:
+            ids: list[str] = []
+            for seg in self.segments:
+                ids.extend(r[0] for r in self._query(seg, "SELECT id FROM articles "
+                                                          "ORDER BY idx"))
+            self._doc_ids = ids
+        return self._doc_ids
+
+    def rows(self, rows: list[int]) -> list[dict]:
+        """Passage and article fields for the given rows, in that order; ``text`` is the
+        passage's (the article text is not read)."""
+        keys = ("row", "passage_id", "start", "end", "doc_id", "title", "source", "date",
+                "url", "path", "text")
+        out: list[dict | None] = [None] * len(rows)
+        for i, pos, local in self._split(rows):
+            marks = ",".join("?" * len(local))
+            got = {r[0]: r for r in self._query(
+                self.segments[i],
+                f'SELECT p.row, p.passage_id, p.start, p."end", a.id, a.title, a.source, '
+                f'a.date, a.url, a.path, substr(a.text, p.start + 1, p."end" - p.start), '
+                f"a.pages, p.doc_idx FROM passages p JOIN articles a ON a.idx = p.doc_idx "
+                f"WHERE p.row IN ({marks})", local.tolist())}
+            for p, r in zip(pos.tolist(), local.tolist(), strict=True):
+                rec = dict(zip(keys, got[r][:11], strict=True))
+                rec["row"] = int(rows[p])
+                rec["pages"] = tuple(json.loads(got[r][11])) if got[r][11] else ()
+                rec["doc"] = int(self.doc_offsets[i]) + int(got[r][12])
+                out[p] = rec
+        return [r for r in out if r is not None]
+
+    def sentence_spans(self, rows: list[int]) -> list[np.ndarray]:
+        """Article spans ``(k, 2)`` of the sentences of each row."""
+        out: list[np.ndarray] = [np.zeros((0, 2), np.int64)] * len(rows)
+        for i, pos, local in self._split(rows):
+            seg = self.segments[i]
+            ptr = seg.sentence_ptr
+            for p, r in zip(pos.tolist(), local.tolist(), strict=True):
+                out[p] = np.asarray(seg.sentences[ptr[r]:ptr[r + 1]])
+        return out
+
+    def _docs_by_segment(self, docs: Iterable[int]) -> list[tuple[int, list[int]]]:
+        """Article numbers grouped by segment: (segment number, numbers in it)."""
+        docs = sorted(set(int(d) for d in docs))
+        if not docs:
+            return []
+        seg_of = (np.searchsorted(self.doc_offsets, docs, side="right") - 1).tolist()
+        return [(i, [d - int(self.doc_offsets[i]) for d, s in zip(docs, seg_of, strict=True)
+                     if s == i]) for i in sorted(set(seg_of))]
+
+    def date_mentions(self, docs: Iterable[int]) -> dict[int, list[dict]]:
+        """The resolved date mentions of articles (by article number): per article, dicts
+        with the mention's ``start``, ``end``, ``text``, ``value``, ``precision``,
+        ``relative``, ``qualifier`` and its sentence's ``sent_start``, ``sent_end``."""
+        keys = ("doc", "start", "end", "sent_start", "sent_end", "text", "value",
+                "precision", "relative", "qualifier")
+        docs = sorted(set(int(d) for d in docs))
+        out: dict[int, list[dict]] = {d: [] for d in docs}
+        for i, local in self._docs_by_segment(docs):
+            for r in self._query(self.segments[i], "SELECT * FROM dates WHERE doc_idx IN "
+                                 f"({','.join('?' * len(local))}) ORDER BY doc_idx, start",
+                                 local):
+                rec = dict(zip(keys, r, strict=True))
+                rec["doc"] += int(self.doc_offsets[i])
+                rec["relative"] = bool(rec["relative"])
+                out[rec["doc"]].append(rec)
+        return out
+
+    def passages_at(self, items: list[tuple[int, int, int]]) -> list[dict]:
+        """For ``(article number, start, end)`` spans (a sentence), the passage holding
+        each (the first one whose span covers it) with its article's fields and the span's
+        text: dicts like ``rows`` gives, plus ``span_text``."""
+        out: list[dict] = []
+        keys = ("row", "passage_id", "start", "end", "doc_id", "title", "source", "date",
+                "url", "path", "text", "pages", "span_text")
+        for doc, a, b in items:
+            i = int(np.searchsorted(self.doc_offsets, doc, side="right") - 1)
+            local = doc - int(self.doc_offsets[i])
+            r = self._query(
+                self.segments[i],
+                'SELECT p.row, p.passage_id, p.start, p."end", a.id, a.title, a.source, '
+                'a.date, a.url, a.path, substr(a.text, p.start + 1, p."end" - p.start), '
+                "a.pages, substr(a.text, ? + 1, ? - ?) FROM passages p JOIN articles a ON "
+                'a.idx = p.doc_idx WHERE p.doc_idx = ? AND p.start <= ? AND p."end" >= ? '
+                "ORDER BY p.row LIMIT 1", (a, b, a, local, a, b))
+            if not r:
+                raise IndexCorruptError(f"The index in {self.index_dir} has a date mention "
+                                        "outside every passage of its article.")
+            rec = dict(zip(keys, r[0], strict=True))
+            rec["row"] = int(self.offsets[i]) + int(rec["row"])
+            rec["pages"] = tuple(json.loads(rec["pages"])) if rec["pages"] else ()
+            out.append(rec)
+        return out
+
+    def pages(self, docs: Iterable[int]) -> dict[int, tuple[int, ...]]:
+        """Where each page starts, for the paged (PDF) articles among ``docs`` (article
+        numbers); unpaged articles are left out."""
+        out: dict[int, tuple[int, ...]] = {}
+        for i, local in self._docs_by_segment(docs):
+            for idx, pages in self._query(
+                    self.segments[i], "SELECT idx, pages FROM articles WHERE pages IS NOT "
+                    f"NULL AND idx IN ({','.join('?' * len(local))})", local):
+                out[int(self.doc_offsets[i]) + idx] = tuple(json.loads(pages))
+        return out
+
+    def source_names(self) -> list[str]:
+        """Every publisher of a live article, sorted."""
+        names: set[str] = set()
+        for seg in self.segments:
+            ids = np.unique(np.asarray(seg.source_ids)[~seg.deleted_articles])
+            names.update(seg.sources[j] for j in ids.tolist() if j >= 0)
+        return sorted(names, key=str.lower)
+
+    def article(self, doc_id: str) -> dict | None:
+        """An article's fields and text; None when the index has no live article of that
+        id."""
+        keys = ("doc_id", "title", "source", "date", "url", "path", "text")
+        for seg in reversed(self.segments):  # a newer segment holds a newer version
+            found = self._query(seg, "SELECT idx, id, title, source, date, url, path, text "
+                                     "FROM articles WHERE id = ?", (doc_id,))
+            if found and not seg.deleted_articles[found[0][0]]:
+                return dict(zip(keys, found[0][1:], strict=True))
+        return None
+
+    def close(self) -> None:
+        for seg in self.segments:
+            seg.close()
+
+
+# --------------------------------------------------------------------------- loading
+
+def read_manifest(index_dir: str | Path) -> dict:
+    index_dir = Path(index_dir)
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        where = "" if index_dir.is_dir() else " (the folder does not exist)"
+        raise IndexNotFoundError(f"No index in {index_dir}{where}.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("format_version") == FORMAT_VERSION:
+            manifest["segments"], manifest["counts"]["passages"]  # noqa: B018
+            manifest["counts"]["articles"]  # noqa: B018
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise IndexCorruptError(f"The index manifest {path} is unreadable.") from e
+    return manifest
+
+
+def check_compatible(manifest: dict, s: Settings, index_dir: Path) -> None:
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index in {index_dir} has format version {version!r}; this challenge_qa "
+            f"reads version {FORMAT_VERSION}. It was built by a newer release.",
+            hint="Upgrade challenge_qa, or rebuild with: challenge-qa index --full")
+    if version < FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index in {index_dir} has format version {version}, from an older release; "
+            f"this challenge_qa reads version {FORMAT_VERSION}.",
+            hint="Rebuild it with: challenge-qa index")
+    if manifest.get("model") != s.model:
+        raise IndexMismatchError(
+            f"The index in {index_dir} was built with the model {manifest.get('model')!r}, "
+            f"but the settings ask for {s.model!r}.")
+    if manifest.get("chunking") != s.chunking():
+        raise IndexMismatchError(
+            f"The index in {index_dir} was built with chunking {manifest.get('chunking')}, "
+            f"but the settings ask for {s.chunking()}.")
+    if (manifest.get("bm25") or {}).get("method") != BM25_METHOD:
+        raise IndexMismatchError(f"The index in {index_dir} was built with another BM25.")
+
+
+def load_index(index_dir: str | Path | None = None, *,
+               settings: Settings | None = None) -> Index:
+    """Load an index, refusing one built with another model or chunking.
+
+    Example:
+        >>> idx = load_index("index")  # doctest: +SKIP
+        >>> idx.size  # doctest: +SKIP
+        6
+    """
+    s = settings or Settings.from_env()
+    index_dir = Path(index_dir or s.index_dir)
+    manifest = read_manifest(index_dir)
+    for attempt in range(10):
+        check_compatible(manifest, s, index_dir)
+        try:
+            return Index(index_dir, manifest, s)
+        except IndexCorruptError:
+            # a commit keeps the files of the manifest it replaces, not older ones: when
+            # two commits (a build's last segment and its deletions, or merges) came
+            # between reading the manifest and opening its files, load the newer commit
+            newer = read_manifest(index_dir)
+            if newer == manifest or attempt == 9:
+                raise
+            manifest = newer
+    raise AssertionError("unreachable")

@@ -1,0 +1,31 @@
+"""The public API stays what the README says whatever was imported first."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_exported_functions_survive_their_modules_being_imported():
+    # a fresh interpreter: the CLI imports challenge_qa.answer and challenge_qa.timeline
+    # before anyone asks for challenge_qa.answer
+    code = ("import challenge_qa.answer, challenge_qa.timeline, challenge_qa.cli\n"
+            "import challenge_qa as c\n"
+            "from challenge_qa import answer, timeline, retrieve\n"
+            "assert callable(c.answer) and c.answer.__module__ == 'challenge_qa.answer'\n"
+            "assert callable(c.timeline) and c.timeline.__module__ == 'challenge_qa.timeline'\n"
+            "assert answer is c.answer and timeline is c.timeline and callable(retrieve)\n"
+            "from challenge_qa.answer import Answer\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_importing_the_package_loads_no_model_or_index():
+    code = ("import sys, challenge_qa\n"
+            "heavy = [m for m in ('torch', 'faiss', 'gradio', 'onnxruntime') if m in sys.modules]\n"
+            "print(heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", (out.stdout, out.stderr)
