@@ -598,7 +598,12 @@ def run(ctx: Context) -> dict[str, Any]:
                "runtime_s": round(runtime, 1),
                "targets": [t.as_dict() for t in targets],
                "passed": all(t.passed for t in targets)}
+    # kept until the results file is written: a failure there loses nothing
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    backup = ctx.out / ".scale.payload.json"
+    backup.write_text(json.dumps(payload, default=str), "utf-8")
     write_results(ctx, "scale", payload)
+    backup.unlink()
     return payload
 
 

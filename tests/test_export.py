@@ -53,3 +53,33 @@ def test_a_paragraph_that_would_start_a_list_is_escaped():
 def test_not_found_has_no_footnotes_even_with_closest_passages():
     a = Answer(question="q", text=NOT_FOUND, found=False, hits=[hit(1, "Unrelated.", 0)])
     assert answer_markdown(a) == NOT_FOUND + "\n"
+
+
+def _unescape(md: str) -> str:
+    """Markdown backslash escapes removed (what a reader of the rendered text sees)."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", md)
+
+
+def test_real_answers_round_trip_every_citation(docs_index_ro):
+    """Each citation of real answers comes back from the Markdown: one footnote per
+    citation, in order, quoting its sentence exactly and naming its title and file."""
+    import re
+
+    from challenge_qa import answer, load_index
+    from helpers import DEFAULT
+
+    idx = load_index(docs_index_ro, settings=DEFAULT)
+    for q in ("When was the trailer released?", "Who directed The Challenge?",
+              "How long did the shoot last?"):
+        a = answer(q, index=idx)
+        md = answer_markdown(a)
+        notes = re.findall(r"^\[\^(\d+)\]: (.*)$", md, re.M)
+        assert [int(n) for n, _ in notes] == list(range(1, len(a.citations) + 1)), md
+        body = md.split("\n[^1]:")[0]
+        for (n, note), c in zip(notes, a.citations, strict=True):
+            assert f"[^{n}]" in body
+            text = _unescape(note)
+            assert f'"{" ".join(c.sentence.split())}"' in " ".join(text.split()), (note, c)
+            assert c.title in text and (c.url or c.path) in text
