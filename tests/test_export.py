@@ -67,8 +67,9 @@ def test_real_answers_round_trip_every_citation(docs_index_ro):
     citation, in order, quoting its sentence exactly and naming its title and file."""
     import re
 
-    from challenge_qa import answer, load_index
     from helpers import DEFAULT
+
+    from challenge_qa import answer, load_index
 
     idx = load_index(docs_index_ro, settings=DEFAULT)
     for q in ("When was the trailer released?", "Who directed The Challenge?",
