@@ -37,7 +37,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -497,6 +497,38 @@ def disk_by_kind(index_dir: Path) -> dict[str, dict[str, float]]:
 
 # --------------------------------------------------------------------------- run
 
+#: A folder to keep the run's corpora, indexes and finished steps in: a run that was
+#: stopped continues from its last finished step when started again with the same folder.
+WORKDIR_ENV = "CHALLENGE_QA_SCALE_WORKDIR"
+
+
+class Steps:
+    """Results of finished steps, saved after each one (``progress.json``)."""
+
+    def __init__(self, path: Path, key: dict):
+        self.path = path
+        self.key = json.loads(json.dumps(key))
+        saved = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+        self.done: dict[str, Any] = saved.get("done", {}) if saved.get("key") == self.key \
+            else {}
+        self.seconds: float = sum(v.get("step_s", 0.0) for v in self.done.values())
+
+    def __call__(self, name: str, fn) -> Any:
+        if name in self.done:
+            print(f"  ({name}: done before, {self.done[name]['step_s']:.0f} s)", flush=True)
+            return json.loads(json.dumps(self.done[name]["result"]))
+        t0 = time.perf_counter()
+        result = fn()
+        step_s = time.perf_counter() - t0
+        self.seconds += step_s
+        self.done[name] = {"result": result, "step_s": round(step_s, 1)}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": self.key, "done": self.done}, default=str), "utf-8")
+        os.replace(tmp, self.path)
+        return json.loads(json.dumps(result, default=str))
+
+
+
 def run(ctx: Context) -> dict[str, Any]:
     sizes = QUICK_SIZES if ctx.quick else FULL_SIZES
     if ctx.limit:
@@ -514,8 +546,13 @@ def run(ctx: Context) -> dict[str, Any]:
           "exclude encoding", flush=True)
     rows: list[dict[str, Any]] = []
     t_all = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="challenge_qa_scale_") as tmp_name:
+    keep = os.environ.get(WORKDIR_ENV)
+    with (nullcontext(keep) if keep else
+          tempfile.TemporaryDirectory(prefix="challenge_qa_scale_")) as tmp_name:
         tmp = Path(tmp_name)
+        tmp.mkdir(parents=True, exist_ok=True)
+        steps = Steps(tmp / "progress.json", {"sizes": sizes, "segment_passages": seg,
+                                              "queries": n_q, "repeats": repeats})
         (tmp / "questions.json").write_text(json.dumps(qs), "utf-8")
         np.save(tmp / "q_vecs.npy", StandInEncoder().encode_queries(qs))
         common = {"segment_passages": seg, "questions": str(tmp / "questions.json"),
@@ -525,44 +562,79 @@ def run(ctx: Context) -> dict[str, Any]:
             corpus, index = tmp / f"corpus-{n}", tmp / f"index-{n}"
             a = {**common, "corpus": str(corpus), "index": str(index)}
             args.append(a)
-            t0 = time.perf_counter()
-            made = write_corpus(corpus, n, day, titles, pools)
-            print(f"  {n:,}: corpus of {made['files']} files, {made['articles']:,} articles, "
-                  f"{made['mb']} MB ({time.perf_counter() - t0:.0f} s); building ...",
-                  flush=True)
-            row: dict[str, Any] = {"target_passages": n, "corpus": made}
-            row["build"] = child("build", a)
+
+            def make(corpus=corpus, n=n):
+                shutil.rmtree(corpus, ignore_errors=True)
+                t0 = time.perf_counter()
+                made = write_corpus(corpus, n, day, titles, pools)
+                made["seconds"] = round(time.perf_counter() - t0, 1)
+                return made
+
+            def build(a=a, index=index):
+                shutil.rmtree(index, ignore_errors=True)
+                out = child("build", a)
+                out["disk"] = disk_by_kind(index)
+                return out
+
+            row: dict[str, Any] = {"target_passages": n, "corpus": steps(f"corpus-{n}", make)}
+            print(f"  {n:,}: corpus of {row['corpus']['files']} files, "
+                  f"{row['corpus']['articles']:,} articles, {row['corpus']['mb']} MB; "
+                  "building ...", flush=True)
+            row["build"] = steps(f"build-{n}", build)
             row["passages"] = row["build"]["passages"]
-            row["disk"] = disk_by_kind(index)
+            row["disk"] = row["build"].pop("disk")
             print(f"    build {row['build']['seconds']} s, {row['build']['segments']} "
                   f"segments, peak RSS {row['build']['peak_rss_mb']:.0f} MB; serving ...",
                   flush=True)
-            row["serve"] = child("serve", {**a, "recall": n == sizes[-1]})
+            row["serve"] = steps(f"serve-{n}", lambda a=a, n=n: child(
+                "serve", {**a, "recall": n == sizes[-1]}))
             print(f"    rank p50 {row['serve']['rank_ms']['p50']} ms, serving RSS "
                   f"{row['serve']['memory_after_queries_mb']['rss']:.0f} MB", flush=True)
             rows.append(row)
-        # the largest index as built, kept for the comparison with its optimized self
-        # (hard links: segments are immutable, and updates replace the manifest)
-        multi_dir = tmp / "index-as-built"
-        shutil.copytree(args[-1]["index"], multi_dir, copy_function=os.link)
+        # updates and the optimize run on copies, so that every index stays as built
+        # (hard links: segments are immutable, an update writes new files and replaces
+        # the manifest; corpus files are only added and removed)
         print("  updates (sizes interleaved) ...", flush=True)
-        upd = child("update", {**common, "repeats": repeats,
-                               "indexes": [[a["corpus"], a["index"]] for a in args]})
+
+        def update():
+            pairs = []
+            for a in args:
+                c, i = Path(a["corpus"] + "-updated"), Path(a["index"] + "-updated")
+                for src, dst in ((a["corpus"], c), (a["index"], i)):
+                    shutil.rmtree(dst, ignore_errors=True)
+                    shutil.copytree(src, dst, copy_function=os.link)
+                pairs.append([str(c), str(i)])
+            out = child("update", {**common, "repeats": repeats, "indexes": pairs})
+            for _, i in pairs:
+                shutil.rmtree(i, ignore_errors=True)
+            return out
+
+        upd = steps("update", update)
         for row, u in zip(rows, upd["per_index"], strict=True):
             row["update"] = u
             print(f"    {row['passages']:,}: add {u['add_median_s']} s, delete "
                   f"{u['delete_median_s']} s", flush=True)
-        big = rows[-1]
-        big["optimize"] = child("optimize", args[-1])
+        big, last = rows[-1], args[-1]
+        optimized = {**last, "index": last["index"] + "-optimized"}
+
+        def run_optimize():
+            shutil.rmtree(optimized["index"], ignore_errors=True)
+            shutil.copytree(last["index"], optimized["index"], copy_function=os.link)
+            out = child("optimize", optimized)
+            out["disk"] = disk_by_kind(Path(optimized["index"]))
+            return out
+
+        big["optimize"] = steps("optimize", run_optimize)
+        big["disk_optimized"] = big["optimize"].pop("disk")
         print(f"  {big['passages']:,}: optimize {big['optimize']['seconds']} s; serving ...",
               flush=True)
-        big["disk_optimized"] = disk_by_kind(Path(args[-1]["index"]))
         # back to back, so that the machine's load weighs on both alike
-        big["serve_as_built"] = child("serve", {**args[-1], "index": str(multi_dir)})
-        big["serve_optimized"] = child("serve", {**args[-1], "recall": True})
+        big["serve_as_built"] = steps("serve-as-built", lambda: child("serve", last))
+        big["serve_optimized"] = steps("serve-optimized", lambda: child(
+            "serve", {**optimized, "recall": True}))
         print(f"    rank p50 {big['serve_as_built']['rank_ms']['p50']} ms as built, "
               f"{big['serve_optimized']['rank_ms']['p50']} ms optimized", flush=True)
-    runtime = time.perf_counter() - t_all
+    runtime = steps.seconds if keep else time.perf_counter() - t_all
     report(rows)
     small, big = rows[0], rows[-1]
     mid = rows[1] if len(rows) > 2 else rows[-1]
