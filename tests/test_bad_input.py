@@ -24,6 +24,7 @@ from helpers import (
 )
 
 from challenge_qa.answer import Answer, answer
+from challenge_qa.changes import staleness
 from challenge_qa.config import Settings
 from challenge_qa.corpus import SkippedFileWarning, load_articles, load_corpus
 from challenge_qa.errors import (
@@ -36,7 +37,7 @@ from challenge_qa.errors import (
     InvalidArgumentError,
     InvalidQuestionError,
 )
-from challenge_qa.indexer import build_index, staleness
+from challenge_qa.indexer import build_index
 from challenge_qa.retrieval import Hit, retrieve
 from challenge_qa.searcher import load_index
 from challenge_qa.segments import LOCK, MANIFEST

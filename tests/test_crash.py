@@ -12,8 +12,8 @@ Precise kill moments come from a bootstrap (``HOOKED``) that runs the real comma
 in the child process with a pause at a named point: the child writes a marker file and
 sleeps, the test looks at the index, then sends SIGKILL. The pause points wrap, without
 changing, ``SegmentWriter.add``, ``segments.fsync_tree`` (inside ``SegmentWriter.finish``
-before the segment folder is renamed into place), ``indexer._merge`` and
-``indexer.commit``. Other kills use plain timing and polling of the index folder.
+before the segment folder is renamed into place), ``merging._merge`` and
+``segments.commit``. Other kills use plain timing and polling of the index folder.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from pathlib import Path
 import pytest
 from helpers import SMALL, copy_index, live_ids, write_files
 
+from challenge_qa.changes import staleness
 from challenge_qa.engine import get_index
-from challenge_qa.indexer import build_index, staleness
+from challenge_qa.indexer import build_index
 from challenge_qa.retrieval import retrieve
 from challenge_qa.searcher import load_index
 from challenge_qa.segments import LOCK, MANIFEST
@@ -59,14 +60,15 @@ BUILD_TIMEOUT = 300
 HOOKED = r"""
 import json, os, sys, time
 
-import challenge_qa.indexer as ix
+import challenge_qa.changes as ch
+import challenge_qa.merging as mg
 import challenge_qa.segments as sg
 from challenge_qa.config import Settings
 
 point = os.environ.get("TEST_PAUSE_AT", "")
 marker = os.environ.get("TEST_PAUSE_MARKER", "")
 if os.environ.get("TEST_READ_GROUP"):
-    ix.READ_GROUP = int(os.environ["TEST_READ_GROUP"])
+    ch.READ_GROUP = int(os.environ["TEST_READ_GROUP"])
 extra = json.loads(os.environ.get("TEST_SETTINGS") or "{}")
 if extra:
     from_env = Settings.from_env.__func__
@@ -80,7 +82,7 @@ def pause(tag):
     time.sleep(3600)
 
 state = {"merging": False, "commits": 0}
-real_commit, real_fsync_tree, real_merge = ix.commit, sg.fsync_tree, ix._merge
+real_commit, real_fsync_tree, real_merge = sg.commit, sg.fsync_tree, mg._merge
 real_add = sg.SegmentWriter.add
 
 def commit(index_dir, manifest, previous):
@@ -108,7 +110,7 @@ def add(self, batch):
     if point == "segment-add" and not state["merging"]:
         pause(point)
 
-ix.commit, sg.fsync_tree, ix._merge, sg.SegmentWriter.add = commit, fsync_tree, merge, add
+sg.commit, sg.fsync_tree, mg._merge, sg.SegmentWriter.add = commit, fsync_tree, merge, add
 
 from challenge_qa.cli import main
 sys.argv[0] = "challenge-qa"

@@ -95,3 +95,64 @@ def test_search_over_segments_with_deletions_equals_brute_force(small_corpus, tm
         for q, rows in zip(queries, got, strict=True):
             expected = live[np.argsort(-(emb @ q), kind="stable")[:k]]
             np.testing.assert_array_equal(rows, expected)
+
+
+def test_search_settings_are_validated():
+    with pytest.raises(InvalidArgumentError, match="search_threads"):
+        Settings(search_threads=-1)
+    with pytest.raises(InvalidArgumentError, match="hnsw_ef_search"):
+        Settings(hnsw_ef_search=0)
+
+
+@pytest.mark.slow
+def test_hnsw_segments_searched_side_by_side_give_what_one_thread_gives(small_corpus,
+                                                                         tmp_path):
+    """Several HNSW segments, with and without a filter, a single query and a batch: the
+    search threads change nothing; and each segment's candidates are the live rows its
+    dense index proposes (HNSW over a few passages is exact)."""
+    from challenge_qa.searcher import Filters
+
+    s = SMALL.replace(dense_index="hnsw", auto_merge=False, index_dir=tmp_path / "index")
+    held_back = {name: (small_corpus / name).read_bytes() for name in ("volcano.md",
+                                                                        "chess.txt")}
+    for name in held_back:
+        (small_corpus / name).unlink()
+    build_index(small_corpus, s.index_dir, settings=s)
+    for name, content in held_back.items():
+        (small_corpus / name).write_bytes(content)
+    build_index(small_corpus, s.index_dir, settings=s)
+    one = load_index(s.index_dir, settings=s.replace(search_threads=1))
+    many = load_index(s.index_dir, settings=s.replace(search_threads=3))
+    assert len(one.segments) == 2
+    assert {seg.entry["faiss"]["type"] for seg in one.segments} == {"IndexHNSWSQ"}
+    queries = one.embedder.encode_queries(["Who won the chess match?", "Where did ash fall?",
+                                           "What did the probe find?"])
+    live = one.live_rows()
+    emb = one.vectors(live)
+    for filters in (None, Filters.make(since="2000-01-01")):
+        for batch in (queries[:1], queries):
+            got = one.search_dense(batch, 5, filters)
+            assert all(len(rows) for rows in got)
+            for a, b in zip(got, many.search_dense(batch, 5, filters), strict=True):
+                np.testing.assert_array_equal(a, b)
+            if filters is None:  # a handful of passages per graph: HNSW finds them all
+                for q, rows in zip(batch, got, strict=True):
+                    top = live[np.argsort(-(emb @ q), kind="stable")[:5]]
+                    assert set(rows.tolist()) == set(top.tolist())
+
+
+@pytest.mark.slow
+def test_changing_the_ann_threshold_keeps_the_index(small_corpus, tmp_path):
+    """``ann_min_passages`` decides the dense index of segments written from then on: the
+    existing ones stay as they are, nothing is embedded again."""
+    s = SMALL.replace(index_dir=tmp_path / "index", auto_merge=False)
+    build_index(small_corpus, s.index_dir, settings=s)
+    (small_corpus / "new.md").write_text("# Tides\n\nThe tide rose four metres at noon. "
+                                         "Boats waited in the harbour until evening.\n",
+                                         encoding="utf-8")
+    low = s.replace(ann_min_passages=1)
+    report = build_index(small_corpus, s.index_dir, settings=low)
+    assert not report.full and report.added == 1 and report.unchanged > 0
+    idx = load_index(s.index_dir, settings=low)
+    assert [seg.entry["faiss"]["type"] for seg in idx.segments] == ["IndexFlatIP",
+                                                                     "IndexHNSWSQ"]

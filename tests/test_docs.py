@@ -18,8 +18,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 COMMANDS = sorted(cli.commands)
 #: Modules whose examples run without a model, an index or the network.
 PURE = ["chunking", "config", "errors", "followup", "fusion", "lexical", "reader", "answer",
-        "dates", "news", "timeline", "segments", "indexer", "searcher", "retrieval", "pdf",
-        "export", "ingest", "fetch", "render"]
+        "dates", "news", "timeline", "segments", "indexer", "merging", "changes", "searcher",
+        "filters", "bm25", "dense", "retrieval", "pdf", "export", "ingest", "fetch", "render"]
 
 
 def table_row(command: str) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from helpers import SMALL, assert_one_error_line, invoke, write_files
 
-from challenge_qa import indexer, ray_stage
+from challenge_qa import changes, ray_stage
 from challenge_qa.config import Settings
 from challenge_qa.corpus import Article
 from challenge_qa.errors import MissingExtraError, ModelLoadError
@@ -170,7 +170,7 @@ class TestLocalCluster:
         windows and segments, written in the corpus order as a local build writes them."""
         corpus = write_files(tmp_path / "corpus", town_articles(7))
         s = SMALL.replace(segment_passages=4)
-        monkeypatch.setattr(indexer, "READ_GROUP", 2)
+        monkeypatch.setattr(changes, "READ_GROUP", 2)
         real_plan = ray_stage._plan
 
         def two_actors(ray, settings):

@@ -2,7 +2,7 @@
 segments with deletions is bm25s, unchanged files are not read, merges purge deletions,
 readers keep their commit, and a full rebuild runs in the background of a live index.
 
-Real model and FAISS on small SciFact subsets; ``indexer.READ_GROUP`` is lowered so that
+Real model and FAISS on small SciFact subsets; ``changes.READ_GROUP`` is lowered so that
 a build commits several segments (a segment is committed at the end of a read group once
 it holds ``segment_passages`` passages).
 """
@@ -20,17 +20,12 @@ import numpy as np
 import pytest
 from helpers import SMALL, invoke, live_ids, write_files
 
-from challenge_qa import indexer
+from challenge_qa import changes, indexer, segments
 from challenge_qa.chunking import passage_context, split_passages
 from challenge_qa.corpus import load_corpus, read_file
-from challenge_qa.indexer import (
-    build_index,
-    merge_segments,
-    optimize,
-    optimize_plan,
-    plan_merges,
-)
+from challenge_qa.indexer import build_index
 from challenge_qa.lexical import build_bm25, question_terms
+from challenge_qa.merging import merge_segments, optimize, optimize_plan, plan_merges
 from challenge_qa.retrieval import rank
 from challenge_qa.searcher import Index, load_index
 from challenge_qa.segments import MANIFEST, build_lock, referenced
@@ -277,7 +272,7 @@ def test_twenty_incremental_updates_rank_as_a_full_rebuild(tmp_path, monkeypatch
     incremental build (several segments, deletions, automatic merges), then the same
     corpus built from scratch: the same live passages, and the same top 10 for the 300
     SciFact test queries, scores within 1e-5; again after ``optimize``."""
-    monkeypatch.setattr(indexer, "READ_GROUP", 30)
+    monkeypatch.setattr(changes, "READ_GROUP", 30)
     memo = Memo()
     monkeypatch.setattr(indexer, "get_embedder", memo.get_embedder)
     _, questions, _ = scifact()
@@ -352,7 +347,7 @@ def segmented(tmp_path_factory):
     c.write("c.jsonl", docs[70:])
     index_dir = base / "index"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(indexer, "READ_GROUP", 16)
+        mp.setattr(changes, "READ_GROUP", 16)
         build_index(c.root, index_dir, settings=SEGS, merge=False)
         c.edit("a.jsonl", 3, text=revised(c.files["a.jsonl"][3], 1))
         c.edit("a.jsonl", 30, title="A new title")
@@ -426,7 +421,7 @@ def test_unchanged_files_are_not_read(copied, monkeypatch):
         reads.append(rel)
         return read_file(file, rel, *args, **kwargs)
 
-    monkeypatch.setattr(indexer, "read_file", spy)
+    monkeypatch.setattr(changes, "read_file", spy)
     before = (index_dir / MANIFEST).read_bytes()
     r = build_index(corpus, index_dir, settings=SEGS, merge=False)
     assert reads == [] and r.embedded_passages == 0 and r.articles == 85
@@ -666,7 +661,7 @@ def test_a_reader_keeps_its_commit_through_an_update_and_a_merge(copied, monkeyp
 
     # every commit keeps the files of the manifest it replaces: a reader that read that
     # manifest a moment earlier can still open it
-    real_commit = indexer.commit
+    real_commit = segments.commit
     commits: list[dict] = []
 
     def checked_commit(index_dir_, m, previous):
@@ -676,7 +671,7 @@ def test_a_reader_keeps_its_commit_through_an_update_and_a_merge(copied, monkeyp
         Index(index_dir, previous, SEGS).close()
         commits.append(m)
 
-    monkeypatch.setattr(indexer, "commit", checked_commit)
+    monkeypatch.setattr(segments, "commit", checked_commit)
 
     # an update: an article changed, one deleted, a new one
     lines = (corpus / "a.jsonl").read_text(encoding="utf-8").splitlines()
@@ -748,20 +743,20 @@ class Stop(Exception):
 @needs_scifact
 def test_a_full_rebuild_is_pending_until_complete(copied, monkeypatch):
     corpus, index_dir = copied
-    monkeypatch.setattr(indexer, "READ_GROUP", 16)
+    monkeypatch.setattr(changes, "READ_GROUP", 16)
     m0 = manifest(index_dir)
     old = load_index(index_dir, settings=SEGS)
     q_vecs = old.embedder.encode_queries(QUESTIONS)
     want = answers(old, q_vecs)
     passages = live_passages(old)
-    real_commit = indexer.commit
+    real_commit = segments.commit
 
     def stop_after_pending(index_dir_, m, previous):
         real_commit(index_dir_, m, previous)
         if m.get("pending"):
             raise Stop
 
-    monkeypatch.setattr(indexer, "commit", stop_after_pending)
+    monkeypatch.setattr(segments, "commit", stop_after_pending)
     with pytest.raises(Stop):
         build_index(corpus, index_dir, full=True, settings=SEGS)
     m1 = manifest(index_dir)
@@ -773,7 +768,7 @@ def test_a_full_rebuild_is_pending_until_complete(copied, monkeypatch):
     assert [s.name for s in served.segments] == [e["name"] for e in m0["segments"]]
     assert answers(served, q_vecs) == want and live_passages(served) == passages
 
-    monkeypatch.setattr(indexer, "commit", real_commit)
+    monkeypatch.setattr(segments, "commit", real_commit)
     r = build_index(corpus, index_dir, settings=SEGS)
     assert r.articles == 85 and r.passages == old.size
     assert r.embedded_passages == old.size - pending[0]["passages"]  # the rest only

@@ -11,7 +11,7 @@ import time
 import pytest
 from helpers import SMALL, copy_index, write_files
 
-import challenge_qa.indexer as indexer
+import challenge_qa.segments as segments
 import challenge_qa.service as service_mod
 from challenge_qa.answer import answer
 from challenge_qa.engine import get_index
@@ -71,13 +71,13 @@ def test_readers_see_one_whole_commit_during_a_rebuild(tmp_path, small_corpus,
     assert all(h.doc_id != NEW_ID for got in expected[old.generation].values()
                for hits in got.values() for h in hits)
     committed: list[str] = []  # the generations the build commits, in order
-    real_commit = indexer.commit
+    real_commit = segments.commit
 
     def spy(index_dir, manifest, previous):
         real_commit(index_dir, manifest, previous)
         committed.append(manifest["generation"])
 
-    monkeypatch.setattr(indexer, "commit", spy)
+    monkeypatch.setattr(segments, "commit", spy)
 
     records: list[tuple] = []  # (thread, generation, question, kind, result, after_build)
     held: dict[str, Index] = {old.generation: old}  # an Index of each generation read

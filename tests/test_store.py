@@ -14,6 +14,8 @@ import pytest
 from helpers import DEFAULT, SMALL, SMALL_IDS, copy_index, invoke, write_files
 
 import challenge_qa.indexer as indexer
+import challenge_qa.segments as segments
+from challenge_qa.changes import staleness
 from challenge_qa.chunking import split_passages
 from challenge_qa.corpus import load_articles
 from challenge_qa.engine import get_index
@@ -24,7 +26,7 @@ from challenge_qa.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
-from challenge_qa.indexer import build_index, staleness
+from challenge_qa.indexer import build_index
 from challenge_qa.lexical import tokenize
 from challenge_qa.retrieval import retrieve
 from challenge_qa.searcher import Index, load_index, read_manifest
@@ -120,13 +122,13 @@ def scores(index, questions=QUESTIONS, k=4):
 def commits(monkeypatch) -> list[tuple[dict, dict | None]]:
     """Every ``(manifest, previous)`` the builds of this test commit, in order."""
     seen: list[tuple[dict, dict | None]] = []
-    real = indexer.commit
+    real = segments.commit
 
     def spy(index_dir, manifest, previous):
         real(index_dir, manifest, previous)
         seen.append((manifest, previous))
 
-    monkeypatch.setattr(indexer, "commit", spy)
+    monkeypatch.setattr(segments, "commit", spy)
     return seen
 
 
@@ -639,8 +641,8 @@ def test_staleness_defaults_to_the_built_corpus(tmp_path, small_corpus):
     ("challenge_qa.segments.SegmentWriter.add", OSError),
     ("challenge_qa.segments.postings", RuntimeError),
     # after it is complete, before the commit: the deletions it supersedes, the manifest
-    ("challenge_qa.indexer.save_deletions", OSError),
-    ("challenge_qa.indexer.commit", KeyboardInterrupt),
+    ("challenge_qa.segments.save_deletions", OSError),
+    ("challenge_qa.segments.commit", KeyboardInterrupt),
 ], ids=["add", "postings", "deletions", "commit"])
 def test_interrupted_build_keeps_the_previous_index(tmp_path, small_corpus, small_index_ro,
                                                     monkeypatch, target, exc):
@@ -668,8 +670,8 @@ def test_interrupted_build_keeps_the_previous_index(tmp_path, small_corpus, smal
 
     # the next build succeeds and removes whatever the crash left behind
     seen: list[tuple[dict, dict | None]] = []
-    real = indexer.commit
-    monkeypatch.setattr(indexer, "commit", lambda d, m, p: (real(d, m, p), seen.append((m, p))))
+    real = segments.commit
+    monkeypatch.setattr(segments, "commit", lambda d, m, p: (real(d, m, p), seen.append((m, p))))
     report = build_index(small_corpus, index_dir, settings=SMALL)
     assert (report.added, report.changed) == (1, 1)
     assert seen

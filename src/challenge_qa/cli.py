@@ -68,7 +68,7 @@ def index_cmd(corpus, index, full, optimize, ray):
     s = _settings(corpus, index, ray=ray)
     _print_build(_build(s, full))
     if optimize:
-        from .indexer import optimize as run_optimize
+        from .merging import optimize as run_optimize
 
         t0 = time.perf_counter()
         n = run_optimize(s.index_dir, settings=s)
@@ -112,8 +112,8 @@ def _explicit_corpus(corpus) -> Path | None:
 
 def _ensure_index(s: Settings, corpus=None):
     """Load the index, building it first when there is none yet; warn when stale."""
+    from .changes import staleness
     from .engine import get_index
-    from .indexer import staleness
 
     try:
         idx = get_index(s)
@@ -279,7 +279,7 @@ def timeline_cmd(topic, since, until, sources, as_json, corpus, index):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def status(corpus, index, as_json):
     """Show where the index is, what built it, and whether it is stale."""
-    from .indexer import staleness
+    from .changes import staleness
     from .searcher import read_manifest
 
     s = _settings(corpus, index)

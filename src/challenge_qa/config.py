@@ -69,10 +69,14 @@ class Settings:
     #: quantised vectors from there on (candidates are re-scored exactly from the stored
     #: vectors); or "flat" / "hnsw" to force one.
     dense_index: str = "auto"
-    ann_min_passages: int = 100_000
+    ann_min_passages: int = 20_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
+    #: The HNSW search beam for an index in one segment; a segment holding a share p of
+    #: the passages is searched with this x sqrt(p) (see ``Index.search_dense``).
     hnsw_ef_search: int = 256
+    #: Threads searching segments side by side (0: the machine's cores, at most 8).
+    search_threads: int = 0
     k: int = 5
     #: Passages taken from each retriever before fusion (at least 3*k).
     candidates: int = 100
@@ -205,6 +209,10 @@ class Settings:
                             "merge_factor at least 2")
         if self.candidates < 1 or self.max_question_chars < 1:
             problems.append("candidates and max_question_chars must be at least 1")
+        if self.hnsw_ef_search < 1 or self.search_threads < 0:
+            problems.append(f"hnsw_ef_search must be at least 1 and search_threads at least 0 "
+                            f"(0: the machine's cores), not {self.hnsw_ef_search} and "
+                            f"{self.search_threads}")
         if problems:
             raise InvalidArgumentError("Invalid settings: " + "; ".join(problems) + ".",
                                        hint="Fix the setting or the CHALLENGE_QA_* variable.")

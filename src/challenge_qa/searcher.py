@@ -14,153 +14,21 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from . import dense
+from .bm25 import Lexical
 from .config import Settings
-from .dates import EPOCH, parse_bound
+from .dates import EPOCH
 from .embedding import get_embedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from .lexical import BM25_METHOD, question_terms
+from .filters import Filters
+from .lexical import BM25_METHOD
 from .segments import FORMAT_VERSION, MANIFEST, NO_DATE, Segment
 
-
-@dataclass(frozen=True)
-class Filters:
-    """Which articles a search may use: published between ``since`` and ``until``
-    (inclusive) and by one of ``sources`` (case-insensitive; empty: any). An article
-    without a publication date is left out whenever a date bound is given."""
-
-    since: date | None = None
-    until: date | None = None
-    sources: tuple[str, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.since or self.until or self.sources)
-
-    @classmethod
-    def make(cls, since: object = None, until: object = None,
-             sources: Iterable[str] | str | None = None, as_of: object = None) -> Filters:
-        """Validated filters from user input; ``as_of`` is an ``until`` (answer only from
-        what was published by then).
-
-        Example:
-            >>> Filters.make(since="2021", as_of="2022-06-30", sources="CNN")
-            Filters(since=datetime.date(2021, 1, 1), until=datetime.date(2022, 6, 30), \
-sources=('cnn',))
-        """
-        from .errors import InvalidArgumentError
-
-        lo = parse_bound(since, end=False, name="since") if since is not None else None
-        hi = parse_bound(until, end=True, name="until") if until is not None else None
-        if as_of is not None:
-            cut = parse_bound(as_of, end=True, name="as_of")
-            hi = min(hi, cut) if hi else cut
-        if isinstance(sources, str):
-            sources = [sources]
-        names = tuple(sorted({" ".join(str(x).split()).lower() for x in sources or ()} - {""}))
-        if lo and hi and lo > hi:
-            raise InvalidArgumentError(
-                f"The date range is empty: since {lo.isoformat()} is after until "
-                f"{hi.isoformat()}.", hint="Give a since that is not after until.")
-        return cls(lo, hi, names)
-
-
-class Lexical:
-    """BM25 (Lucene variant, as bm25s computes it) over the live passages of all segments.
-
-    Statistics are global: the number of live passages, their average length in tokens,
-    and each term's document frequency among them, so a passage scores the same whether
-    its corpus sits in one segment or many.
-    """
-
-    def __init__(self, segments: list[Segment], offsets: np.ndarray, k1: float, b: float):
-        self.segments = segments
-        self.offsets = offsets
-        self.k1, self.b = float(k1), float(b)
-        self.n_docs = sum(seg.n_live for seg in segments)
-        self.n_rows = int(offsets[-1])
-        tokens = sum(seg.live_tokens for seg in segments)
-        self.avgdl = tokens / self.n_docs if self.n_docs else 1.0
-        self._df: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def _postings(self, term: str):
-        """(segment number, passage numbers, term frequencies) of a term's live postings."""
-        for i, seg in enumerate(self.segments):
-            j = seg.vocab.get(term)
-            if j is None:
-                continue
-            lo, hi = int(seg.post_ptr[j]), int(seg.post_ptr[j + 1])
-            docs = np.asarray(seg.post_doc[lo:hi], dtype=np.int64)
-            tf = np.asarray(seg.post_tf[lo:hi], dtype=np.float64)
-            if seg.live is not None:
-                keep = seg.live[docs]
-                docs, tf = docs[keep], tf[keep]
-            if len(docs):
-                yield i, docs, tf
-
-    def df(self, term: str) -> int:
-        """Live passages holding ``term``."""
-        with self._lock:
-            got = self._df.get(term)
-        if got is None:
-            got = sum(len(d) for _, d, _ in self._postings(term))
-            with self._lock:
-                if len(self._df) > 200_000:
-                    self._df.clear()
-                self._df[term] = got
-        return got
-
-    @property
-    def vocab(self) -> _Vocab:
-        return _Vocab(self)
-
-    def question_terms(self, question: str) -> list[str]:
-        """The question's searchable stems, whether or not the corpus has them."""
-        return question_terms(question)
-
-    def query_terms(self, question: str) -> list[str]:
-        """The question's stems that occur in the corpus (what BM25 can score)."""
-        return [t for t in question_terms(question) if self.df(t) > 0]
-
-    def scores(self, terms: list[str]) -> np.ndarray:
-        """BM25 score of every row (float32; deleted rows score 0)."""
-        out = np.zeros(self.n_rows, dtype=np.float64)
-        n, k1, b = self.n_docs, self.k1, self.b
-        for term in terms:  # a repeated term counts again, as in bm25s
-            found = list(self._postings(term))
-            df = sum(len(d) for _, d, _ in found)
-            if not df:
-                continue
-            idf = np.log1p((n - df + 0.5) / (df + 0.5))
-            for i, docs, tf in found:
-                seg = self.segments[i]
-                dl = np.asarray(seg.lengths[docs], dtype=np.float64)
-                out[self.offsets[i] + docs] += idf * tf / (
-                    k1 * (1.0 - b + b * dl / self.avgdl) + tf)
-        return out.astype(np.float32)
-
-    def term_weights(self, terms: list[str]) -> dict[str, float]:
-        """IDF of each distinct term; a term the corpus lacks gets the highest IDF."""
-        n = self.n_docs
-        return {t: float(np.log1p((n - df + 0.5) / (df + 0.5)))
-                for t in dict.fromkeys(terms) for df in [self.df(t)]}
-
-
-class _Vocab:
-    """``term in index.lexical.vocab``: the term occurs in a live passage."""
-
-    def __init__(self, lexical: Lexical):
-        self.lexical = lexical
-
-    def __contains__(self, term: object) -> bool:
-        return isinstance(term, str) and self.lexical.df(term) > 0
+__all__ = ["Filters", "Index", "Lexical", "check_compatible", "load_index", "read_manifest"]
 
 
 class Index:
@@ -301,53 +169,10 @@ class Index:
     def search_dense(self, q_vecs: np.ndarray, n: int,
                      filters: Filters | None = None) -> list[np.ndarray]:
         """For each query vector, up to ``n`` live rows (passing ``filters``) proposed by
-        the segments' dense indexes (best first by the index's, possibly approximate,
-        score). A filter is applied inside FAISS (an ID selector), so a narrow one still
-        gets its ``n`` candidates."""
-        import faiss
-
-        allowed = self.allowed(filters)
-        per_q_ids: list[list[np.ndarray]] = [[] for _ in range(len(q_vecs))]
-        per_q_sc: list[list[np.ndarray]] = [[] for _ in range(len(q_vecs))]
-        q = np.ascontiguousarray(q_vecs, dtype=np.float32)
-        for si, (seg, off) in enumerate(zip(self.segments, self.offsets[:-1].tolist(),
-                                            strict=True)):
-            if not seg.n_live:
-                continue
-            mask = allowed[si] if allowed is not None else None
-            if mask is not None:
-                count = int(mask.sum())
-                if not count:
-                    continue
-                bits = np.packbits(mask, bitorder="little")
-                sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
-                params: Any
-                if hasattr(seg.dense, "hnsw"):
-                    params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-                    params.efSearch = seg.dense.hnsw.efSearch
-                else:
-                    params = faiss.SearchParameters()
-                params.sel = sel  # ``bits`` outlives the search: the selector reads it
-                sc, ids = seg.dense.search(q, min(n, count), params=params)
-            else:
-                sc, ids = seg.dense.search(q, min(seg.n, n + (seg.n - seg.n_live)))
-            for qi in range(len(q_vecs)):
-                ok = ids[qi] >= 0
-                if seg.live is not None and mask is None:
-                    ok &= seg.live[np.maximum(ids[qi], 0)]
-                per_q_ids[qi].append(ids[qi][ok] + off)
-                per_q_sc[qi].append(sc[qi][ok])
-        out = []
-        for ids_l, sc_l in zip(per_q_ids, per_q_sc, strict=True):
-            if not ids_l:
-                out.append(np.zeros(0, np.int64))
-                continue
-            ids_a, sc_a = np.concatenate(ids_l), np.concatenate(sc_l)
-            if len(ids_a) > n:
-                top = np.argpartition(-sc_a, n - 1)[:n]
-                ids_a, sc_a = ids_a[top], sc_a[top]
-            out.append(ids_a[np.argsort(-sc_a, kind="stable")])
-        return out
+        the segments' dense indexes, best first by the index's (possibly approximate)
+        score; see ``dense.search``."""
+        return dense.search(self.segments, self.offsets, self.settings, q_vecs, n,
+                            self.allowed(filters))
 
     # ------------------------------------------------------------------ tables
 

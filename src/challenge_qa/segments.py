@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -50,6 +51,19 @@ SEGMENT_FILES = ("vectors.npy", "dense.faiss", "passages.npy", "sentences.npy",
                  "sources.json", "segment.sqlite", "segment.json")
 #: Publication dates are stored as days since 1970-01-01; this marks "no date".
 NO_DATE = -(2**31)
+
+
+#: numpy parses an .npy header with ``ast.literal_eval``; CPython 3.11 before 3.11.8 can
+#: fail with "SystemError: AST constructor recursion depth mismatch" when two threads
+#: build ASTs at once (python/cpython#106905), as readers loading an index while a build
+#: commits do. Array headers are therefore read one thread at a time.
+_NPY_LOCK = threading.Lock()
+
+
+def load_array(path: Path, mmap: bool = True) -> np.ndarray:
+    """An array file, memory-mapped read-only (``mmap``) or read into memory."""
+    with _NPY_LOCK:
+        return np.load(path, mmap_mode="r" if mmap else None)
 
 _SCHEMA = """
     CREATE TABLE articles (idx INTEGER PRIMARY KEY, id TEXT NOT NULL, title TEXT,
@@ -219,7 +233,7 @@ class SegmentWriter:
         f.seek(0)
         f.write(npy_header((n, self.dim)))
         f.close()
-        vectors = np.load(tmp / "vectors.npy", mmap_mode="r")
+        vectors = load_array(tmp / "vectors.npy")
         dense, params = make_dense_index(vectors, self.settings)
         faiss.write_index(dense, str(tmp / "dense.faiss"))
         del dense
@@ -410,6 +424,12 @@ def read_manifest_quiet(index_dir: Path) -> dict | None:
     return m if isinstance(m, dict) else None
 
 
+def counts(entries: list[dict]) -> dict:
+    """Live articles and passages of manifest segment entries."""
+    return {"articles": sum(e["articles"] - e.get("deleted_articles", 0) for e in entries),
+            "passages": sum(e["passages"] - e.get("deleted_passages", 0) for e in entries)}
+
+
 # --------------------------------------------------------------------------- reading
 
 class Segment:
@@ -420,16 +440,16 @@ class Segment:
         self.name = entry["name"]
         folder = index_dir / self.name
         self.folder = folder
-        self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-        self.spans = np.load(folder / "passages.npy", mmap_mode="r")
-        self.sentences = np.load(folder / "sentences.npy", mmap_mode="r")
-        self.sentence_ptr = np.load(folder / "sentence_ptr.npy", mmap_mode="r")
-        self.post_ptr = np.load(folder / "postings_ptr.npy", mmap_mode="r")
-        self.post_doc = np.load(folder / "postings_doc.npy", mmap_mode="r")
-        self.post_tf = np.load(folder / "postings_tf.npy", mmap_mode="r")
-        self.lengths = np.load(folder / "lengths.npy", mmap_mode="r")
-        self.published = np.load(folder / "published.npy", mmap_mode="r")
-        self.source_ids = np.load(folder / "source_ids.npy", mmap_mode="r")
+        self.vectors = load_array(folder / "vectors.npy")
+        self.spans = load_array(folder / "passages.npy")
+        self.sentences = load_array(folder / "sentences.npy")
+        self.sentence_ptr = load_array(folder / "sentence_ptr.npy")
+        self.post_ptr = load_array(folder / "postings_ptr.npy")
+        self.post_doc = load_array(folder / "postings_doc.npy")
+        self.post_tf = load_array(folder / "postings_tf.npy")
+        self.lengths = load_array(folder / "lengths.npy")
+        self.published = load_array(folder / "published.npy")
+        self.source_ids = load_array(folder / "source_ids.npy")
         self.sources: list[str] = json.loads((folder / "sources.json").read_text("utf-8"))
         terms = json.loads((folder / "terms.json").read_text("utf-8"))
         self.vocab: dict[str, int] = {t: i for i, t in enumerate(terms)}
@@ -447,7 +467,7 @@ class Segment:
         n_art = entry["articles"]
         self.deleted_articles = np.zeros(n_art, dtype=bool)
         if entry.get("deleted"):
-            self.deleted_articles = np.load(index_dir / entry["deleted"])
+            self.deleted_articles = load_array(index_dir / entry["deleted"], mmap=False)
         n = entry["passages"]
         self.live: np.ndarray | None = None  # None: every passage is live
         if self.deleted_articles.any():

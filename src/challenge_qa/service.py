@@ -10,10 +10,11 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .changes import Staleness, staleness
 from .config import Settings
 from .engine import get_engine, get_index
 from .errors import ChallengeQAError, IndexNotFoundError
-from .indexer import Staleness, build_index, staleness
+from .indexer import build_index
 from .searcher import Index
 
 log = logging.getLogger(__name__)
