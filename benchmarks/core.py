@@ -31,12 +31,14 @@ from ._common import (
     breakdown,
     copy_corpus,
     fmt_s,
+    judged_queries,
     load_avg,
     median,
     print_breakdown,
     print_table,
     print_targets,
     probe_build,
+    quality,
     read_jsonl,
     section,
     summary,
@@ -213,6 +215,8 @@ def run(ctx: Context) -> dict[str, Any]:
               flush=True)
         b = bench_build(corpus_file, tmp, s, ctx.repeats)
         loads["after_build"] = load_avg()
+        judged, qrels = judged_queries(folder, corpus_file)
+        q = quality(b["index_dir"], s, judged, qrels)
         print("2) retrieve() warm latency", flush=True)
         r = bench_retrieve(b["index_dir"], s, queries, warm)
         loads["after_retrieve"] = load_avg()
@@ -269,6 +273,8 @@ def run(ctx: Context) -> dict[str, Any]:
                f"{fmt_s(inc['median_s'])} vs {fmt_s(b['build_median_s'])}; "
                f"changed=1: {'yes' if inc['reports_ok'] else 'NO'}"),
     ]
+    section(f"retrieval quality of the built index ({len(judged)} judged test queries)")
+    print_table(list(q), [list(q.values())])
     section("targets")
     print_targets(targets)
     busy = [k for k, v in loads.items() if v is not None and v > usable_cpus() + 0.5]
@@ -291,6 +297,7 @@ def run(ctx: Context) -> dict[str, Any]:
                                 "backend": b["backend"],
                                 "batch_size": b["batch_size"], **s.chunking()}},
         "build": build, "retrieve": r, "incremental": inc,
+        "quality": {"judged_queries": len(judged), **q},
         "targets": [t.as_dict() for t in targets], "checks": checks,
         "passed": all(t.passed for t in targets) and not bad,
     }

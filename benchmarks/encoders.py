@@ -30,10 +30,12 @@ from ._common import (
     bench_build,
     copy_corpus,
     fmt_s,
+    judged_queries,
     load_avg,
     median,
     print_table,
     print_targets,
+    quality,
     section,
     write_results,
 )
@@ -45,35 +47,6 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 QUICK_ARTICLES = 150
 QUALITY_TOLERANCE = 0.005
 TARGET_SPEEDUP = 2.0
-METRICS = ("ndcg@10", "recall@10", "recall@100")
-
-
-def judged_queries(folder: Path, corpus_file: Path) -> tuple[dict[str, str], dict]:
-    """Test queries and qrels, restricted to queries answerable from ``corpus_file``."""
-    import json
-
-    from challenge_qa.evaluation import load_qrels, load_queries
-
-    with open(corpus_file, encoding="utf-8") as f:
-        ids = {str(json.loads(line)["_id"]) for line in f if line.strip()}
-    qrels = load_qrels(folder / "qrels" / "test.tsv")
-    texts = load_queries(folder / "queries.jsonl")
-    keep = {q: rel for q, rel in qrels.items() if q in texts and set(rel) <= ids}
-    return {q: texts[q] for q in keep}, keep
-
-
-def quality(index_dir: Path, s, queries: dict[str, str], qrels: dict) -> dict[str, float]:
-    from ranx import Qrels, Run
-    from ranx import evaluate as ranx_evaluate
-
-    from challenge_qa.evaluation import run_queries
-    from challenge_qa.searcher import load_index
-
-    if not queries:
-        return dict.fromkeys(METRICS, float("nan"))
-    run = run_queries(load_index(index_dir, settings=s), queries)
-    scores = ranx_evaluate(Qrels(qrels), Run(run), list(METRICS))
-    return {m: round(float(scores[m]), 4) for m in METRICS}
 
 
 def run(ctx: Context) -> dict[str, Any]:

@@ -1,12 +1,12 @@
-"""The README's figure tables, generated from ``benchmarks/results/*.json``.
+"""The figure tables of README.md and docs/, generated from ``benchmarks/results/*.json``.
 
-    python -m benchmarks.report           # rewrite the tables in README.md
-    python -m benchmarks.report --check   # exit 1 when README.md differs from the results
+    python -m benchmarks.report           # rewrite the tables in the documents
+    python -m benchmarks.report --check   # exit 1 when a document differs from the results
 
-Each table stands in README.md between ``<!-- figures:NAME -->`` and
+Each table stands in a document between ``<!-- figures:NAME -->`` and
 ``<!-- /figures:NAME -->``; what is between the markers is replaced, everything else is
 left alone. A benchmark run writes new JSON; this script carries its figures into the
-README, and the test suite fails when the two disagree.
+documents, and the test suite fails when the two disagree.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 from ._common import PROJECT_ROOT, RESULTS_DIR
 
 README = PROJECT_ROOT / "README.md"
+#: The documents whose figures are generated.
+DOCUMENTS = (README, PROJECT_ROOT / "docs" / "scale.md")
 BLOCK = re.compile(r"(<!-- figures:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)"
                    r"(<!-- /figures:(?P=name) -->)", re.S)
 
@@ -126,28 +128,30 @@ def _segments(serve: dict) -> str:
 def scale() -> str:
     d = _load("scale")
     rows = []
+
+    def serving(sv: dict) -> list[str]:
+        recall = sv.get("dense_recall@10")
+        return [f"{sv['rank_ms']['p50']:.1f} / {sv['dense_search_ms']['p50']:.1f} / "
+                f"{sv['bm25_scores_ms']['p50']:.1f} ms",
+                f"{recall:.4f}" if recall is not None else "",
+                f"{sv['anon_bytes_per_passage']:,.0f} / {sv['rss_bytes_per_passage']:,.0f} B"]
+
     for r in d["sizes"]:
         b, u, sv = r["build"], r["update"], r["serve"]
         rows.append([f"{r['passages']:,}", _segments(sv), f"{b['build_s']:,.0f} s",
-                     f"{b['peak_rss_mb']:,.0f} MB", f"{u['add_median_s']:.2f} s",
-                     f"{u['delete_median_s']:.2f} s",
-                     f"{sv['rank_ms']['p50']:.1f} / {sv['rank_ms_faiss_1_thread']['p50']:.1f} ms",
-                     f"{sv['anon_bytes_per_passage']:,.0f} / {sv['rss_bytes_per_passage']:,.0f} B"])
+                     f"{b['peak_rss_mb']:,.0f} MB", f"{u['add_median_s'] * 1000:.0f} ms",
+                     f"{u['delete_median_s'] * 1000:.0f} ms", *serving(sv)])
         if "serve_optimized" in r:
             for label, key in (("as built, again", "serve_as_built"),
                                ("optimized", "serve_optimized")):
-                sv = r[key]
                 first = (f"+{r['optimize']['seconds']:,.0f} s (optimize)",
                          f"{r['optimize']['peak_rss_mb']:,.0f} MB") if label == "optimized" \
                     else ("", "")
-                rows.append([f"{r['passages']:,} {label}", _segments(sv), *first, "", "",
-                             f"{sv['rank_ms']['p50']:.1f} / "
-                             f"{sv['rank_ms_faiss_1_thread']['p50']:.1f} ms",
-                             f"{sv['anon_bytes_per_passage']:,.0f} / "
-                             f"{sv['rss_bytes_per_passage']:,.0f} B"])
+                rows.append([f"{r['passages']:,} {label}", _segments(r[key]), *first, "", "",
+                             *serving(r[key])])
     table = _table(["passages", "segments (dense index)", "build (excl. encoding)",
                     "build peak RSS", "add 1 article", "delete 1 article",
-                    "rank() p50 (FAISS default / 1 thread)",
+                    "p50: rank() / dense / BM25", "dense recall@10",
                     "serving memory per passage (private / resident)"], rows)
     targets = _table(["target", "measured", "limit"],
                      [[t["name"], f"{t['value']:.3f} ({t['detail']})", _verdict(t)]
@@ -155,12 +159,117 @@ def scale() -> str:
     return table + "\n" + targets + (
         f"\n{d['queries']} SQuAD questions per index (query vectors precomputed); updates: "
         f"medians of {d['repeats']} `build_index` calls; segment_passages "
-        f"{d['settings']['segment_passages']:,}; full run {d['runtime_s'] / 60:.0f} min.\n")
+        f"{d['settings']['segment_passages']:,}; dense index: "
+        f"{d['settings']['dense_index']}; {d['settings'].get('search', '')}; the run took "
+        f"{d['runtime_s'] / 60:.0f} min.\n")
+
+
+def scifact() -> str:
+    d = _load("core")
+    q = d["quality"]
+    return _table(["nDCG@10", "Recall@10", "Recall@100", "MRR@10", "judged test queries"],
+                  [[f"{q['ndcg@10']:.4f}", f"{q['recall@10']:.4f}", f"{q['recall@100']:.4f}",
+                    f"{q['mrr@10']:.4f}", q["judged_queries"]]])
+
+
+def encoders() -> str:
+    d = _load("encoders")
+    rows = []
+    for name, r in d["backends"].items():
+        label = f"`{name}`" + (" (fp32)" if name == "onnx" else "") + (
+            " (default on a CPU)" if name == d["auto_picks"] else "")
+        batch = ("1 per run, one run per core" if name == "onnx-int8" and r["batch_size"] == 1
+                 else r["batch_size"])
+        speed = f"{r['speedup_vs_torch']:.2f}"
+        if name == d["fastest_at_equal_quality"] and name != "torch":
+            speed = f"**{speed}**"
+        rows.append([label, batch, f"{r['build_passages_per_s']:.1f}", speed,
+                     f"{r['build_per_encode']:.3f}", f"{r['quality']['ndcg@10']:.4f}",
+                     f"{r['quality']['recall@100']:.4f}"])
+    return _table(["backend", "batch", "build passages/s", "vs torch",
+                   "build / same encoder alone", "SciFact nDCG@10", "Recall@100"], rows)
+
+
+def load() -> str:
+    d = _load("load")
+    c, r = d["config"], d["load"]
+    lat = r["latency_ms"]
+    return _table(["clients", "seconds", "requests", "errors", "wrong answers", "requests/s",
+                   "latency p50 / p95", "queue (concurrency / size)", "machine load"],
+                  [[c["clients"], f"{c['duration_s']:.0f}", r["requests"], r["errors"],
+                    r["wrong"], f"{r['throughput_rps']:.1f}",
+                    f"{lat['p50'] / 1000:.1f} / {lat['p95'] / 1000:.1f} s",
+                    f"{c['queue']['default_concurrency_limit']} / {c['queue']['max_size']}",
+                    f"{c['load_avg_1min']['before']:.0f}-{c['load_avg_1min']['after']:.0f}"]])
+
+
+def scale_disk() -> str:
+    d = _load("scale")
+    cols = [(f"{r['passages']:,}", r["disk"]) for r in d["sizes"]]
+    big = d["sizes"][-1]
+    if "disk_optimized" in big:
+        cols.append((f"{big['passages']:,} merged", big["disk_optimized"]))
+    kinds = list(dict.fromkeys(k for _, disk in cols for k in disk if k != "total"))
+    kinds.append("total")
+    return _table(["bytes per passage", *(name for name, _ in cols)],
+                  [[k, *(f"{disk[k]['bytes_per_passage']:,.0f}" if k in disk else ""
+                         for _, disk in cols)] for k in kinds])
+
+
+def scale_segments() -> str:
+    d = _load("scale")
+    big = d["sizes"][-1]
+    rows = []
+    for label, key in (("as built", "serve_as_built"), ("merged", "serve_optimized")):
+        for x in big.get(key, {}).get("segment_dense_search", []):
+            rows.append([label, f"{x['passages']:,}", x["type"],
+                         x["efSearch"] if x.get("efSearch") else "exact",
+                         f"{x['p50_ms']:.2f} ms"])
+    return _table(["index at " + f"{big['passages']:,}", "segment passages", "dense index",
+                   "efSearch", "search p50 (alone)"], rows)
+
+
+def lexical_engines() -> str:
+    d = _load("lexical_engines")
+    rows = []
+    for name, e in d["engines"].items():
+        other = e["top10_overlap_vs_project_k1_1.2_b_0.75"]
+        rows.append([name, f"{e['same_tokens_as_project']:.3f}",
+                     f"{e['top10_overlap_vs_project']:.3f}",
+                     f"{other:.3f}" if other is not None else "", f"{e['ndcg@10']:.4f}",
+                     f"{e['query_ms']['p50']:.2f} ms"])
+    out = _table(["engine", "same tokens as the project", "top-10 overlap with the project "
+                  "(k1 0.9, b 0.4)", "with the project at k1 1.2, b 0.75", "nDCG@10 (BM25 alone)",
+                  "query p50"], rows)
+    diff = d["tantivy_score_rel_diff_top10"]
+    out += (f"\n{d['passages']:,} SciFact passages, {d['queries']} judged test queries; "
+            f"{d['tantivy_version']}. Fed the same tokens, tantivy's top-10 scores differ from "
+            f"the project's at k1 1.2, b 0.75 by {diff['p50'] * 100:.1f} % at the median "
+            f"({diff['max'] * 100:.1f} % at most). Over {d['segments_multi']} segments the "
+            f"project's scores differ from one segment's by at most "
+            f"{d['segment_score_max_diff']:g}.\n")
+    sc = d.get("at_scale")
+    if sc:
+        out += ("\n" + _table(
+            [f"at {sc['passages']:,} passages", "query p50 / p95", "index size", "indexing"],
+            [[f"the project ({sc['segments']} segments)",
+              f"{sc['project_bm25_ms']['p50']:.1f} / {sc['project_bm25_ms']['p95']:.1f} ms",
+              f"{sc['project_postings_mb']:,.0f} MB (postings)",
+              f"{sc['project_build_s']:,.0f} s (the whole build, stand-in vectors)"],
+             [f"tantivy ({sc['tantivy_segments']} segments)",
+              f"{sc['tantivy_ms']['p50']:.1f} / {sc['tantivy_ms']['p95']:.1f} ms",
+              f"{sc['tantivy_mb']:,.0f} MB", f"{sc['tantivy_index_s']:,.0f} s (after "
+              f"{sc['tokenize_s']:,.0f} s of tokenizing)"]])
+            + f"\nTop-10 overlap at k1 1.2, b 0.75 over {sc['queries']} SQuAD questions: "
+              f"{sc['top10_overlap_at_k1_1.2_b_0.75']:.3f}.\n")
+    return out
 
 
 TABLES: dict[str, Callable[[], str]] = {
     "squad": squad, "reader": reader, "answerability": answerability, "core": core,
-    "latency": latency, "scale": scale}
+    "latency": latency, "scale": scale, "scifact": scifact, "encoders": encoders,
+    "load": load, "scale_disk": scale_disk, "scale_segments": scale_segments,
+    "lexical_engines": lexical_engines}
 
 
 def render(text: str) -> str:
@@ -168,7 +277,7 @@ def render(text: str) -> str:
     def repl(m: re.Match) -> str:
         name = m.group("name")
         if name not in TABLES:
-            raise KeyError(f"README names an unknown figures block {name!r}")
+            raise KeyError(f"a document names an unknown figures block {name!r}")
         return m.group(1) + TABLES[name]() + m.group(4)
     return BLOCK.sub(repl, text)
 
@@ -177,20 +286,28 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true",
-                   help="exit 1 when README.md differs from the results")
+                   help="exit 1 when a document differs from the results")
     args = p.parse_args(argv)
-    text = README.read_text(encoding="utf-8")
-    new = render(text)
-    found = {m.group("name") for m in BLOCK.finditer(text)}
-    if args.check:
-        if new != text:
-            print("README.md figures differ from benchmarks/results: run "
-                  "`python -m benchmarks.report`", file=sys.stderr)
-            return 1
-        print(f"README.md figures match benchmarks/results ({', '.join(sorted(found))})")
-        return 0
-    README.write_text(new, encoding="utf-8")
-    print(f"README.md figures regenerated ({', '.join(sorted(found))})")
+    differ = []
+    for doc in DOCUMENTS:
+        text = doc.read_text(encoding="utf-8")
+        new = render(text)
+        found = ", ".join(sorted({m.group("name") for m in BLOCK.finditer(text)}))
+        name = doc.relative_to(PROJECT_ROOT)
+        if args.check:
+            if new != text:
+                differ.append(str(name))
+            else:
+                print(f"{name} figures match benchmarks/results ({found})")
+        elif new != text:
+            doc.write_text(new, encoding="utf-8")
+            print(f"{name} figures regenerated ({found})")
+        else:
+            print(f"{name} figures already match ({found})")
+    if differ:
+        print(f"{', '.join(differ)}: figures differ from benchmarks/results: run "
+              "`python -m benchmarks.report`", file=sys.stderr)
+        return 1
     return 0
 
 
