@@ -46,9 +46,25 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 _HEADING = re.compile(r"[ \t]*#{1,6}[ \t][^\n]*")
 
 
+_ASCII_VISIBLE = re.compile(r"[!-~]")
+
+
+def has_text(s: str) -> bool:
+    """Whether ``s`` holds a visible character: printable and not a blank. Control and
+    format characters (a stray backspace, a zero-width space) say nothing on their own.
+
+    Example:
+        >>> has_text(" \\x08"), has_text("\\u200b\\n"), has_text(" é ")
+        (False, False, True)
+    """
+    if _ASCII_VISIBLE.search(s):  # nearly always, and at C speed
+        return True
+    return any(ch.isprintable() and not ch.isspace() for ch in s)
+
+
 def _split_block(text: str, lo: int, hi: int, out: list[tuple[int, int]]) -> None:
     block = text[lo:hi]
-    if not block.strip():
+    if not has_text(block):
         return
     head = _HEADING.match(block)
     if head and "\n" in block[head.end():head.end() + 1]:
@@ -57,13 +73,17 @@ def _split_block(text: str, lo: int, hi: int, out: list[tuple[int, int]]) -> Non
         out.append((lo + a, lo + len(block[:head.end()].rstrip())))
         _split_block(text, lo + head.end() + 1, hi, out)
         return
+    found = len(out)
     for a, b in _sentence_offsets(block):
         # blingfire's spans exclude surrounding blanks; guard anyway so offsets stay exact
         s = block[a:b]
         a += len(s) - len(s.lstrip())
         b -= len(s) - len(s.rstrip())
-        if b > a:
+        if b > a and has_text(block[a:b]):
             out.append((lo + a, lo + b))
+    if len(out) == found:  # visible text that blingfire gave no sentence: keep it whole
+        a = len(block) - len(block.lstrip())
+        out.append((lo + a, lo + len(block.rstrip())))
 
 
 def _sentence_offsets(block: str) -> list[tuple[int, int]]:
