@@ -156,3 +156,29 @@ def test_changing_the_ann_threshold_keeps_the_index(small_corpus, tmp_path):
     idx = load_index(s.index_dir, settings=low)
     assert [seg.entry["faiss"]["type"] for seg in idx.segments] == ["IndexFlatIP",
                                                                      "IndexHNSWSQ"]
+
+
+_FORKED: dict = {}
+
+
+@pytest.mark.slow
+def test_a_forked_process_searches_with_its_own_threads(small_index_ro):
+    """A process forked after searching (a worker pool, a server's workers) gets no live
+    threads from its parent; its searches must not wait for them."""
+    import multiprocessing
+
+    idx = load_index(small_index_ro[0], settings=SMALL)
+    q = idx.embedder.encode_queries(["Who won the chess match?"])
+    before = idx.search_dense(q, 5)[0].tolist()  # the parent's search threads exist now
+    _FORKED.update(index=idx, q=q)  # the child inherits them; an Index does not pickle
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1) as pool:
+            got = pool.apply_async(_search_in_child).get(timeout=60)
+    finally:
+        _FORKED.clear()
+    assert got == before
+
+
+def _search_in_child() -> list[int]:
+    return _FORKED["index"].search_dense(_FORKED["q"], 5)[0].tolist()

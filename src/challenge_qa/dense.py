@@ -24,13 +24,28 @@ from .segments import Segment
 
 
 def search_threads(s: Settings) -> int:
-    """Threads for per-segment searches: ``search_threads``, or (0) the machine's cores,
-    at most 8."""
-    return s.search_threads or min(8, os.cpu_count() or 1)
+    """Threads for per-segment searches: ``search_threads``, or (0) the cores this
+    process may use, at most 8."""
+    if s.search_threads:
+        return s.search_threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return min(8, cores or os.cpu_count() or 1)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
+
+
+def _forget_pools() -> None:
+    """In a forked child the pools' threads do not exist: a pool inherited from the parent
+    would take tasks and never run them. The child starts its own."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
 
 
 def _single_threaded_faiss() -> None:
