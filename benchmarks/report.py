@@ -78,9 +78,13 @@ def answerability() -> str:
 
 def core() -> str:
     d = _load("core")
+    noop = d["incremental"]["noop"]
     return _table(["figure", "measured", "target"],
                   [[t["name"], f"{t['value']:.3f} ({t['detail']})", _verdict(t)]
-                   for t in d["targets"]])
+                   for t in d["targets"]]) + (
+        f"\nRe-indexing with nothing changed: {noop['seconds'] * 1000:,.1f} ms (no file is "
+        f"read, nothing is rewritten, no model loads); {d['build']['passages']:,} passages, "
+        f"1-minute load average {d['config']['load_avg_1min']['start']} at the start.\n")
 
 
 def latency() -> str:
@@ -247,7 +251,13 @@ def lexical_engines() -> str:
             f"the project's at k1 1.2, b 0.75 by {diff['p50'] * 100:.1f} % at the median "
             f"({diff['max'] * 100:.1f} % at most). Over {d['segments_multi']} segments the "
             f"project's scores differ from one segment's by at most "
-            f"{d['segment_score_max_diff']:g}.\n")
+            f"{d['segment_score_max_diff']:g}.")
+    dl = d.get("tantivy_deletion")
+    if dl:
+        out += (f" After {dl['deleted']:,} of the {dl['df_before']:,} passages holding "
+                f"\"{dl['term']}\" were deleted, tantivy still counted a document frequency of "
+                f"{dl['df_after_delete']:,} (the live passages: {dl['live_df']:,}) until a merge.")
+    out += "\n"
     sc = d.get("at_scale")
     if sc:
         out += ("\n" + _table(

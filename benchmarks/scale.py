@@ -76,9 +76,11 @@ QUICK_QUERIES = 50
 WARMUP = 10
 #: What decides the dense side's speed (a change starts the work folder's steps afresh).
 ANN_MIN = Settings().ann_min_passages
-SEARCH = (f"segments searched side by side on {Settings().search_threads or 'all'} "
-          f"threads, each HNSW segment with efSearch {Settings().hnsw_ef_search} x "
-          "sqrt(its share of the passages)")
+SEARCH = ("segments searched side by side, "
+          + (f"{Settings().search_threads} threads" if Settings().search_threads
+             else "a thread per core")
+          + f", each HNSW segment with efSearch {Settings().hnsw_ef_search} x sqrt(its "
+          "share of the passages)")
 DEPTH = 10
 RSS_LIMIT_MB = 2500
 ADD_LIMIT_S = 5.0

@@ -19,7 +19,8 @@ COMMANDS = sorted(cli.commands)
 #: Modules whose examples run without a model, an index or the network.
 PURE = ["chunking", "config", "errors", "followup", "fusion", "lexical", "reader", "answer",
         "dates", "news", "timeline", "segments", "indexer", "merging", "changes", "searcher",
-        "filters", "bm25", "dense", "retrieval", "pdf", "export", "ingest", "fetch", "render"]
+        "filters", "bm25", "dense", "tables", "retrieval", "pdf", "export", "ingest", "fetch",
+        "render"]
 
 
 def table_row(command: str) -> str:
@@ -68,3 +69,13 @@ def test_readme_figures_match_the_benchmark_results():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "<!-- figures:" in README
+
+
+def test_every_generated_table_stands_in_a_document():
+    """A table ``benchmarks.report`` can generate but no document shows is a figure
+    somebody copies by hand instead."""
+    from benchmarks.report import BLOCK, DOCUMENTS, TABLES
+
+    shown = {m.group("name") for doc in DOCUMENTS
+             for m in BLOCK.finditer(doc.read_text(encoding="utf-8"))}
+    assert set(TABLES) <= shown, sorted(set(TABLES) - shown)
