@@ -113,6 +113,42 @@ def test_index_again_is_incremental_and_full_reembeds(tmp_path):
 
 
 @slow
+def test_ask_waits_for_the_first_build_another_process_runs(tmp_path, monkeypatch):
+    """The chat builds the first index in the background; an `ask` meanwhile waits for
+    that build and answers from its index, instead of failing on the build lock."""
+    import threading
+    import time
+
+    from challenge_qa import segments
+    from challenge_qa.indexer import build_index
+
+    corpus = write_files(tmp_path / "corpus", SMALL_FILES)
+    index_dir = tmp_path / "index"
+    real_commit = segments.commit
+    ask_started = threading.Event()
+
+    def late_commit(*args):  # the other build holds its lock until `ask` is waiting
+        ask_started.wait(timeout=60)
+        time.sleep(1.5)
+        real_commit(*args)
+
+    monkeypatch.setattr(segments, "commit", late_commit)
+    other = threading.Thread(target=build_index, args=(corpus, index_dir), daemon=True)
+    other.start()
+    deadline = time.monotonic() + 60
+    while not segments.build_running(index_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert segments.build_running(index_dir)
+    ask_started.set()
+    result = ok(invoke("ask", "Who won the national chess championship?", "--corpus", corpus,
+                       "--index", index_dir))
+    other.join(timeout=60)
+    assert "waiting for it" in result.stderr and "Error" not in result.stderr
+    assert "Leeds" in result.stdout
+    assert not segments.build_running(index_dir)
+
+
+@slow
 def test_index_reads_environment(tmp_path):
     corpus = write_files(tmp_path / "corpus", {"a.txt": "Alpha\nThe alpha article text."})
     index_dir = tmp_path / "envindex"

@@ -97,6 +97,27 @@ def _build(s: Settings, full: bool = False):
     return report
 
 
+def _first_build(s: Settings) -> None:
+    """Build the first index; when another process (the chat, another ``ask``) is
+    building it already, wait for that build instead of failing, then use its index."""
+    from .errors import IndexLockedError
+    from .segments import build_running, read_manifest_quiet
+
+    global _BUILDING
+    while True:
+        try:
+            _print_skipped(_build(s).skipped)
+            return
+        except IndexLockedError:
+            _BUILDING = False
+        click.echo(f"Another process is building {s.index_dir}; waiting for it ...", err=True)
+        while build_running(Path(s.index_dir)):
+            time.sleep(0.5)
+        if read_manifest_quiet(Path(s.index_dir)):
+            return
+        # that build left no index (it failed or was stopped): build it here
+
+
 def _print_skipped(skipped: list[str]) -> None:
     for reason in skipped:
         click.secho(f"Warning: {reason}", err=True, fg="yellow")
@@ -119,7 +140,7 @@ def _ensure_index(s: Settings, corpus=None):
         idx = get_index(s)
     except IndexNotFoundError:
         click.echo(f"No index in {s.index_dir} yet.", err=True)
-        _print_skipped(_build(s).skipped)
+        _first_build(s)
         idx = get_index(s)
     stale = staleness(idx, _explicit_corpus(corpus))
     if stale.stale:

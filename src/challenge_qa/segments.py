@@ -416,6 +416,21 @@ def build_lock(index_dir: Path):
         os.close(fd)
 
 
+def build_running(index_dir: Path) -> bool:
+    """Whether a build (or merge) of ``index_dir`` holds its lock right now."""
+    try:
+        fd = os.open(index_dir / LOCK, os.O_RDWR)
+    except OSError:  # no lock file: no build ever started here
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the lock taken to probe
+    return False
+
+
 def read_manifest_quiet(index_dir: Path) -> dict | None:
     try:
         m = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
