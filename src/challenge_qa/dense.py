@@ -79,11 +79,10 @@ def _search_segment(seg: Segment, q: np.ndarray, k: int, ef: int,
     params: Any = faiss.SearchParametersHNSW() if hnsw else faiss.SearchParameters()  # type: ignore[attr-defined]
     if hnsw:
         params.efSearch = ef
+    bits = None
     if mask is not None:
-        bits = np.packbits(mask, bitorder="little")
+        bits = np.packbits(mask, bitorder="little")  # alive until the search returns
         params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
-        # ``bits`` outlives the search: the selector reads it
-        return seg.dense.search(q, k, params=params)
     return seg.dense.search(q, k, params=params)
 
 
