@@ -19,8 +19,14 @@ settings and the abstention threshold. Odd articles are held out for every repor
 For each training question: the sentences holding a gold answer are positives (with the
 first gold answer that fits inside as the span target); negatives are other sentences of
 the same paragraph, the sentences of other paragraphs of the article that BM25 ranks highest
-for the question, and the best BM25 sentence of another article (so that the reader learns
-"no answer"). Sentences holding a gold answer's text are never negatives.
+for the question, the best BM25 sentence of another article (so that the reader learns
+"no answer"), and the question with one of the words it shares with its answer sentence
+swapped for another word of the article (``perturb``: "Who is the head of Universal?" ->
+"Who is the head of Roscosmos?", asked of the Universal sentence), so that it learns that a
+sentence about the right people need not answer. Sentences holding a gold answer's text are
+never negatives. The loss is binary cross-entropy on each sentence (calibrated: the
+probability that it answers), plus a listwise term over each question's sentences (the
+right one must outscore the others), plus the span loss.
 
 ``train`` writes ``reader_int8.onnx`` (ONNX Runtime, int8 weights), the tokenizer, and
 ``reader.json`` (version, recipe, hash) to ``--out``; ``evaluate`` adds the held-out
@@ -60,7 +66,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks"
 #: Even articles kept out of training: the answer settings and threshold are tuned on them.
 TUNE_ARTICLES = (10, 22, 34, 46)
 MAX_LEN = 192
-VERSION = "reader-1"
+VERSION = "reader-2"
 PUNCT = set(string.punctuation)
 
 
@@ -169,14 +175,92 @@ def mine(path: Path, sents, questions) -> dict[str, list[int]]:
     return out
 
 
+_WORD = re.compile(r"[A-Za-z][\w'-]*|\d[\d,.]*")
+_WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"}
+
+
+def _stop() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return frozenset(STOPWORDS_EN_PLUS) | _WH
+
+
+def _kind(word: str) -> str:
+    """What a word may be swapped with: numbers with numbers of as many digits, names with
+    names, other words with words of the same ending (-ing, -ed, -ly, -s), so that the
+    swapped question still reads as a question."""
+    if word[0].isdigit():
+        return f"num{sum(c.isdigit() for c in word)}"
+    if word[0].isupper():
+        return "name"
+    for end in ("ing", "ed", "ly", "s"):
+        if word.endswith(end):
+            return f"word-{end}"
+    return "word"
+
+
+def swap_pools(sents, split: str) -> dict[tuple[int, str], list[str]]:
+    """(article, kind) -> the content words of the article's sentences, for
+    ``perturb``."""
+    stop = _stop()
+    pools: dict[tuple[int, str], set[str]] = {}
+    for s in sents:
+        if split_of(s.article) != split:
+            continue
+        for m in _WORD.finditer(s.text):
+            w = m.group()
+            if len(w) < 4 or w.lower() in stop or "'" in w or (
+                    w[0].isupper() and s.text[:m.start()].rstrip()[-1:] in ("", ".", '"')):
+                continue  # a capital that only starts a sentence is no name
+            pools.setdefault((s.article, _kind(w)), set()).add(w)
+    return {k: sorted(v) for k, v in pools.items()}
+
+
+def perturb(question: str, sentence: str, paragraph: str, article: int,
+            pools: dict[tuple[int, str], list[str]], rng: random.Random) -> str | None:
+    """The question with one of the words it shares with its answer sentence (a name, a
+    number or another content word) replaced by a word of the same kind from elsewhere in
+    the article that its paragraph never uses: a question that sounds like the article
+    but that the sentence no longer answers ("Who is the head of Universal Pictures?" ->
+    "Who is the head of Roscosmos?"). None when no word can be swapped.
+
+    Example:
+        >>> pools = {(0, "name"): ["Roscosmos"], (0, "word"): ["budget"]}
+        >>> perturb("Who is the head of Universal?", "Langley, the head of Universal, said.",
+        ...         "Langley, the head of Universal, said.", 0, pools, random.Random(1))
+        'Who is the head of Roscosmos?'
+    """
+    stop = _stop()
+    low = paragraph.lower()
+    in_sentence = {w.lower() for w in _WORD.findall(sentence)}
+    shared = [m for m in _WORD.finditer(question) if m.start() > 0 and len(m.group()) >= 4
+              and m.group().lower() not in stop and m.group().lower() in in_sentence]
+    if not shared:
+        return None
+    # names and numbers first: the near misses people ask swap whom or what is asked about
+    named = [m for m in shared if not _kind(m.group()).startswith("word")]
+    m = rng.choice(named if named and rng.random() < 0.6 else shared)
+    options = [w for w in pools.get((article, _kind(m.group())), ())
+               if w.lower() not in low]
+    if not options:
+        return None
+    new = rng.choice(options)
+    return question[:m.start()] + new + question[m.end():]
+
+
 def build_examples(split: str, sents, para_sents, questions, rng: random.Random,
                    n_same: int = 2, n_article: int = 2, n_other: int = 1,
-                   mined: dict[str, list[int]] | None = None, n_hard: int = 4):
+                   mined: dict[str, list[int]] | None = None, n_hard: int = 4,
+                   n_perturbed: int = 0):
     """(question, sentence id, label, span) tuples for the questions of ``split``: the
     positives, ``n_hard`` of the hardest wrong sentences of the question's shortlist
     (``mined``), ``n_same`` other sentences of the paragraph, ``n_article`` BM25-ranked
-    sentences of other paragraphs and ``n_other`` of another article."""
+    sentences of other paragraphs and ``n_other`` of another article; with
+    ``n_perturbed``, also the question ``perturb``ed against its answer sentence (a
+    negative: the sentence no longer answers it)."""
     import bm25s
+
+    pools = swap_pools(sents, split) if n_perturbed else {}
 
     pool = [i for i, s in enumerate(sents) if split_of(s.article) == split]
     retriever = bm25s.BM25()
@@ -215,12 +299,20 @@ def build_examples(split: str, sents, para_sents, questions, rng: random.Random,
                 other.append(i)
         for i in negs + article + other:
             out.append((q["q"], i, 0, None))
+        for i in list(pos)[:n_perturbed]:
+            s = sents[i]
+            para = " ".join(sents[j].text for j in ids)
+            q2 = perturb(q["q"], s.text, para, q["article"], pools, rng)
+            if q2 is not None:
+                out.append((q2, i, 0, None))
     return out
 
 
 def encode(tok, examples, sents):
-    """Token ids and targets; start/end are -100 where there is no span target."""
+    """Token ids, targets and question group; start/end are -100 where there is no span
+    target."""
     rows = []
+    groups: dict[str, int] = {}
     for question, i, label, span in examples:
         s = sents[i]
         text_b, sent_at = pair_text(s.title, s.prev, s.text)
@@ -237,21 +329,49 @@ def encode(tok, examples, sents):
                     and offs[t][1] > a]
             if toks:
                 st, en = toks[0], toks[-1]
-        rows.append((enc["input_ids"], enc["token_type_ids"], allowed, label, st, en))
+        rows.append((enc["input_ids"], enc["token_type_ids"], allowed, label, st, en,
+                     groups.setdefault(question, len(groups))))
     return rows
 
 
 def batches(rows, size: int, rng: random.Random):
-    """Length-bucketed batches in random order: little padding, shuffled every epoch."""
-    order = list(range(len(rows)))
-    rng.shuffle(order)
-    chunk = size * 50
+    """Batches of whole questions (a question's positives and negatives stay together,
+    for the listwise loss), length-bucketed (little padding), shuffled every epoch."""
+    by_group: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_group.setdefault(r[6], []).append(i)
+    groups = list(by_group.values())
+    rng.shuffle(groups)
+    chunk = 400
     out = []
-    for c in range(0, len(order), chunk):
-        part = sorted(order[c:c + chunk], key=lambda i: len(rows[i][0]))
-        out += [part[b:b + size] for b in range(0, len(part), size)]
+    for c in range(0, len(groups), chunk):
+        part = sorted(groups[c:c + chunk], key=lambda g: max(len(rows[i][0]) for i in g))
+        batch: list[int] = []
+        for g in part:
+            batch += g
+            if len(batch) >= size:
+                out.append(batch)
+                batch = []
+        if batch:
+            out.append(batch)
     rng.shuffle(out)
     return out
+
+
+def listwise(answer, label, group):
+    """Mean over the batch's questions with a positive and a negative of
+    -log(softmax mass of the positives): the right sentence must outscore the question's
+    wrong ones, not only clear a bar."""
+    import torch
+
+    losses = []
+    for g in torch.unique(group).tolist():
+        m = group == g
+        lab = label[m] > 0.5
+        if lab.any() and (~lab).any():
+            x = answer[m]
+            losses.append(torch.logsumexp(x, 0) - torch.logsumexp(x[lab], 0))
+    return torch.stack(losses).mean() if losses else torch.zeros(())
 
 
 def collate(rows, idx):
@@ -271,7 +391,8 @@ def collate(rows, idx):
     label = torch.tensor([rows[i][3] for i in idx], dtype=torch.float)
     st = torch.tensor([rows[i][4] for i in idx])
     en = torch.tensor([rows[i][5] for i in idx])
-    return ids, tt, mask, allowed, label, st, en
+    group = torch.tensor([rows[i][6] for i in idx])
+    return ids, tt, mask, allowed, label, st, en, group
 
 
 def make_model(base: Path):
@@ -323,7 +444,8 @@ def train(args) -> None:
         examples = build_examples("train", sents, para_sents, questions, rng, n_same=1,
                                   n_article=0, mined=mined)
     else:
-        examples = build_examples("train", sents, para_sents, questions, rng)
+        examples = build_examples("train", sents, para_sents, questions, rng,
+                                  n_perturbed=args.perturbed)
     if args.limit:
         examples = examples[:args.limit]
     rows = encode(tok, examples, sents)
@@ -332,7 +454,11 @@ def train(args) -> None:
           f"{len({e[0] for e in examples})} questions in {time.perf_counter() - t0:.0f} s",
           flush=True)
 
+    args.init_recipe = None
     model = make_model(base)
+    if args.init:  # go on from an earlier run's weights (its reader.pt)
+        args.init_recipe = json.loads((Path(args.init) / "reader.json").read_text())["recipe"]
+        model.load_state_dict(torch.load(Path(args.init) / "reader.pt", weights_only=True))
     model.train()
     steps = args.epochs * math.ceil(len(rows) / args.batch)
     decay = [p for n, p in model.named_parameters() if "bias" not in n and "LayerNorm" not in n]
@@ -347,7 +473,7 @@ def train(args) -> None:
     for epoch in range(args.epochs):
         run = [0.0, 0.0]
         for b, idx in enumerate(batches(rows, args.batch, rng)):
-            ids, tt, mask, allowed, label, st, en = collate(rows, idx)
+            ids, tt, mask, allowed, label, st, en, group = collate(rows, idx)
             answer, start, end = model(ids, mask, tt)
             neg = torch.finfo(start.dtype).min
             start = start.masked_fill(~allowed, neg)
@@ -357,7 +483,8 @@ def train(args) -> None:
             # a batch without a span target adds nothing (masked logits would sum to -inf)
             l_span = (ce(start[has], st[has]) + ce(end[has], en[has])) / 2 if has.any() \
                 else torch.zeros(())
-            loss = l_ans + args.span_weight * l_span
+            l_list = listwise(answer, label, group) if args.listwise else torch.zeros(())
+            loss = l_ans + args.span_weight * l_span + args.listwise * l_list
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -386,14 +513,20 @@ def train(args) -> None:
         "data": "SQuAD v1.1 dev (CC BY-SA 4.0): even-index articles except "
                 f"{list(TUNE_ARTICLES)} (tuning); odd-index articles held out",
         "recipe": {"seed": SEED, "tune_articles": list(TUNE_ARTICLES), "epochs": args.epochs,
+                   "init": args.init_recipe,
                    "batch": args.batch, "lr": args.lr,
-                   "span_weight": args.span_weight, "max_len": MAX_LEN,
+                   "span_weight": args.span_weight, "listwise": args.listwise,
+                   "perturbed": args.perturbed, "max_len": MAX_LEN,
                    "pairs": len(rows), "positives": n_pos, "threads": args.threads,
                    "negatives": ("4 hardest wrong sentences of the answer() shortlist, "
                                  "1 same paragraph, 1 BM25 other article") if args.mine else
-                                "2 same paragraph, 2 BM25 same article, 1 BM25 other article",
+                                "2 same paragraph, 2 BM25 same article, 1 BM25 other article"
+                                + (f", {args.perturbed} perturbed question"
+                                   if args.perturbed else ""),
                    "prev_chars": MAX_PREV_CHARS, "sentence_chars": MAX_SENTENCE_CHARS},
-        "train_minutes": round(minutes, 1),
+        # with --init, the earlier run's minutes too: the time the shipped weights took
+        "train_minutes": round(minutes + (json.loads((Path(args.init) / "reader.json")
+                                          .read_text())["train_minutes"] if args.init else 0), 1),
         "sha256": hashlib.sha256((out / "reader_int8.onnx").read_bytes()).hexdigest(),
     }
     (out / "reader.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -550,6 +683,13 @@ def main(argv=None) -> None:
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--lr", type=float, default=5e-5)
     t.add_argument("--span-weight", type=float, default=1.0)
+    t.add_argument("--listwise", type=float, default=1.0,
+                   help="weight of the listwise loss over each question's sentences")
+    t.add_argument("--perturbed", type=int, default=1,
+                   help="negatives per question: the question with a word swapped "
+                        "(see perturb)")
+    t.add_argument("--init", metavar="DIR",
+                   help="start from the reader.pt an earlier run wrote to DIR")
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--limit", type=int, default=0, help="first N pairs only (a smoke run)")
     t.add_argument("--mine", action="store_true",
