@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import Settings
 from .engine import get_engine, get_index
-from .followup import resolve_in_history
+from .followup import names, resolve_in_history
 from .lexical import find_terms, tokenize
 from .news import asks_when, corroboration, in_sentence, same_facts, with_dates
 from .reader import Reading
@@ -160,6 +160,84 @@ def narrow_list(span: str, question_terms: set[str]) -> tuple[int, int] | None:
     if not rest or not all(w.group()[0].isupper() for w in rest):
         return None  # the role word is not followed by a name alone
     return rest[0].start(), rest[-1].end()
+
+
+_FOCUS = re.compile(r"^\W*(?:(?:which|what)\s+((?:\w+\s+){0,1}\w+)\s+(\w+)|who\s+(\w+))",
+                    re.I)
+_NAMED = re.compile(r"(?<![\w-])([A-Za-z]+)[ -]+((?:[A-Z][\w'’.-]*)(?:\s+[A-Z][\w'’-]*)+)")
+_FOCUS_STOP = frozenset({"is", "was", "are", "were", "did", "does", "do", "has", "had", "the",
+                         "a", "an", "of", "in", "on", "to", "be", "been", "will", "can"})
+
+
+def _focus(question: str) -> set[str]:
+    """Five-letter prefixes of the words that say what a "which"/"what"/"who" question asks
+    for: the noun after "which"/"what" and the verb after it, or the verb after "who"."""
+    m = _FOCUS.match(question)
+    if not m:
+        return set()
+    words = " ".join(g for g in m.groups() if g).lower().split()
+    return {w[:5] for w in words if len(w) >= 5 and w not in _FOCUS_STOP}
+
+
+def role_name(sentence: str, span: tuple[int, int], question: str) -> tuple[int, int] | None:
+    """When the sentence names several people by role ("actress Yulia Peresild, Director
+    Klim Shipenko and cosmonaut Anton Shkaplerov"), the short answer sits on a name whose
+    role is not the one asked about, and exactly one other name carries that role: the
+    ``(start, end)`` of that name in the sentence; else None. The role asked about is the
+    noun after "which"/"what" or the verb after it or after "who" (prefixes of five
+    letters match: "directed" finds "Director").
+
+    Example:
+        >>> s = "a crew of actress Yulia Peresild, Director Klim Shipenko and cosmonaut Anton"
+        >>> a, b = role_name(s, (18, 32), "Who directed the film?"); s[a:b]
+        'Klim Shipenko'
+        >>> role_name(s, (43, 56), "Who directed the film?") is None  # already right
+        True
+    """
+    focus = _focus(question)
+    if not focus:
+        return None
+    items = [(r.group(1).lower(), r.start(2), r.end(2)) for r in _NAMED.finditer(sentence)]
+    a, b = span
+    said = [it for it in items if it[1] < b and a < it[2]]
+    if len(said) != 1 or said[0][0][:5] in focus:
+        return None  # the short answer is no labelled name, or already the one asked for
+    # a role is a noun: "designed Sage Gateshead" is a verb and its object
+    asked = [it for it in items if it[0][:5] in focus and not it[0].endswith(("ed", "ing"))]
+    if len(asked) != 1:
+        return None
+    return asked[0][1], asked[0][2]
+
+
+def whole_name(sentence: str, span: tuple[int, int], question: str = "") -> tuple[int, int]:
+    """A short answer that is part of a name, widened to the whole name: the reader's span
+    can stop a word short ("One Russia" of "Channel One Russia"). A leading word that is
+    the role the question asks about stays out ("Klim Shipenko", not "Director Klim
+    Shipenko", for "Who directed it?").
+
+    Example:
+        >>> s = "Produced by the studio and Channel One Russia – a state TV station."
+        >>> a, b = whole_name(s, (35, 45)); s[a:b]
+        'Channel One Russia'
+        >>> whole_name(s, (16, 22))  # not a name
+        (16, 22)
+        >>> s = "a crew of Director Klim Shipenko"
+        >>> a, b = whole_name(s, (19, 32), "Who directed it?"); s[a:b]
+        'Klim Shipenko'
+    """
+    a, b = span
+    piece = sentence[a:b]
+    if not piece or names(piece) != [piece]:
+        return span
+    for n in names(sentence):
+        for m in re.finditer(re.escape(n), sentence):
+            if m.start() <= a and b <= m.end():
+                first = re.match(r"\S+\s+", m.group())
+                if first and a >= m.start() + first.end() and \
+                        first.group().strip().lower()[:5] in _focus(question):
+                    return m.start() + first.end(), m.end()
+                return m.start(), m.end()
+    return span
 
 
 def date_answer(sentence: str, start: int, mentions: list[dict], span: tuple[int, int],
@@ -407,7 +485,10 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
         narrow = narrow_list(short, set(idx.lexical.question_terms(query)))
         if narrow is not None:
             sa, sb = sa + narrow[0], sa + narrow[1]
-            short = texts[best][sa:sb]
+        else:
+            sa, sb = role_name(texts[best], (sa, sb), query) or (sa, sb)
+        sa, sb = whole_name(texts[best], (sa, sb), query)
+        short = texts[best][sa:sb]
     start = cands[keys[best]][1]
     short_date = None
     if asks_when(query):  # the date the question asks about, resolved

@@ -157,6 +157,27 @@ def _fuller(ref: str, text: str) -> str:
     return max(longer, key=len, default=ref)
 
 
+_NAME_RUN = r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*"
+
+
+def _plural(ref: str, text: str) -> str:
+    """For "they": the pair a one-person referent stands in within ``text`` ("Doug Liman"
+    -> "Cruise and director Doug Liman"), else ``ref``.
+
+    Example:
+        >>> _plural("Doug Liman", "Cruise and director Doug Liman had hoped to film.")
+        'Cruise and director Doug Liman'
+        >>> _plural("Doug Liman", "Doug Liman had hoped to film.")
+        'Doug Liman'
+    """
+    if " and " in ref:
+        return ref
+    r = re.escape(ref)
+    m = re.search(rf"{_NAME_RUN}\s+and\s+(?:[a-z]+\s+)?{r}\b", text) or re.search(
+        rf"\b{r}\s+and\s+(?:[a-z]+\s+)?{_NAME_RUN}", text)
+    return m.group(0) if m else ref
+
+
 def resolve(question: str, prev: Resolved | None, prev_short: str | None,
             prev_answer: str = "") -> Resolved:
     """Resolve one question against the previous (already resolved) one and the short
@@ -184,6 +205,8 @@ def resolve(question: str, prev: Resolved | None, prev_short: str | None,
             m.group(0), prev.query, prev_short)
         if ref:
             ref = _fuller(ref, prev_answer)
+            if kind == "plural":
+                ref = _plural(ref, prev_answer)
         if ref and ref.lower() not in question.lower():
             return Resolved(_substitute(question, m, ref), ref, True, question, kind)
         return Resolved(f"{question} ({context})", None, True, question, context=context)
