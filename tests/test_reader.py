@@ -53,7 +53,8 @@ def test_reader_finds_the_answer_sentence_and_its_words():
         (TITLE, "", "The space race has expanded to new frontiers in recent years."),
     ])
     assert int(np.argmax(res.score)) == 1
-    assert res.score[1] > 0.2 + max(res.score[0], res.score[2]), res.score
+    # far surer of the answer sentence than of the others (reader-2: 0.17 against 0.0006)
+    assert res.score[1] > 20 * max(res.score[0], res.score[2]), res.score
     a, b = res.spans[1]
     assert PATIENT[a:b] == "Oleg Novitskiy"
     assert r.read("Who?", []).spans == []

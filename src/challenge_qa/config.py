@@ -120,9 +120,9 @@ class Settings:
     timeline_same_event: float = 0.7
     #: Below this final score for the best sentence, the articles "do not cover" the
     #: question (calibrated: python -m benchmarks.answerability --calibrate).
-    answer_threshold: float = 1.15
+    answer_threshold: float = 0.90
     #: Further statements need at least this reader probability.
-    answer_also: float = 0.2
+    answer_also: float = 0.1
     #: Two sentences this similar (cosine) say the same thing: said once, both cited.
     same_statement: float = 0.8
     show_progress: bool = True
