@@ -146,6 +146,29 @@ def test_answer_leads_with_the_short_answer(docs, question, short):
     assert a.reader.startswith("reader-")
 
 
+def test_who_is_question_is_answered_with_what_the_person_is_not_a_photo_caption(docs):
+    """The ISS article's photo caption names Yulia Peresild too, but a caption is no
+    statement; the short answer says who she is, not her name again."""
+    idx, articles, _ = docs
+    a = answer("Who is Yulia Peresild?", index=idx)
+    assert a.found
+    check_citations(a, articles)
+    assert "Image:" not in a.text
+    assert a.short == "Russian actress", (a.short, a.text)
+    assert "Russian actress Yulia Peresild" in a.statements[0].text
+
+
+def test_short_answer_keeps_a_name_that_starts_with_the_asked_noun(docs):
+    """"Which TV channel…?" is answered "Channel One Russia", whole, and a follow-up's
+    "it" is that name."""
+    idx, _, _ = docs
+    q1 = "Which TV channel co-produced the film?"
+    a1 = answer(q1, index=idx)
+    assert a1.short == "Channel One Russia", (a1.short, a1.text)
+    a2 = answer("Is it state-run?", history=[(q1, a1)], index=idx)
+    assert a2.query == "Is Channel One Russia state-run?"
+
+
 @pytest.mark.parametrize("question", ["Was the film shot in space?",
                                       "Is Oleg Novitskiy a real cosmonaut?"])
 def test_yes_no_question_has_no_short_answer_but_a_statement(docs, question):

@@ -37,8 +37,6 @@ CONVERSATIONS = TABLE["conversations"]
 KNOWN_FAILURES = {
     "producers_then_sourdough": "turn 1: 'Who produced The Challenge?' answered with the "
                                 "trailer sentence",
-    "peresild_then_super_bowl": "turn 1: 'Who is Yulia Peresild?' answered with the photo "
-                                "caption",
     "director_shoot_days": "turn 3: a near-miss about Peresild's other films is answered",
     "actress_character_crew": "turn 2: the crew sentence instead of the Zhenya sentence",
     "film_release_cost": "turn 1: 'What is The Challenge about?' answered with the ISS "
@@ -55,8 +53,8 @@ KNOWN_FAILURES = {
                             "the first statement's expected words",
     "launch_date_then_site": "turn 2: a near-miss (the launch site) is answered",
     "lighting_problem": "turn 3: a near-miss (the lamps' brand) is answered",
-    "channel_one_state_run": "turn 2: the referent is cut to 'One Russia' and the sentence is "
-                             "judged not an answer",
+    "channel_one_state_run": "turn 2: 'Is Channel One Russia state-run?' finds the "
+                             "state-controlled sentence but judges it not an answer",
 }
 
 

@@ -209,11 +209,68 @@ def role_name(sentence: str, span: tuple[int, int], question: str) -> tuple[int,
     return asked[0][1], asked[0][2]
 
 
+_WHO_IS = re.compile(r"^\W*who\s+(?:is|was|are|were)\s+(.+?)\W*$", re.I)
+_NOT_DESCRIPTOR = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "in",
+    "into", "of", "on", "or", "the", "to", "with", "consisting", "including", "like",
+    "such", "than", "that", "which", "who", "whose", "said", "says", "told"})
+
+
+def describe(sentence: str, span: tuple[int, int], question: str) -> tuple[int, int] | None:
+    """For "Who is X?", when the short answer is X itself (or another name), the words
+    that say who X is: an appositive after the name ("X, a Russian actress,") or the
+    title before it ("Russian actress X"): their ``(start, end)``; else None.
+
+    Example:
+        >>> s = "a crew consisting of Russian actress Yulia Peresild and Director Klim"
+        >>> a, b = describe(s, (37, 51), "Who is Yulia Peresild?"); s[a:b]
+        'Russian actress'
+        >>> s = "Oleg Novitskiy, a veteran cosmonaut, plays the patient."
+        >>> a, b = describe(s, (0, 14), "Who is Oleg Novitskiy?"); s[a:b]
+        'veteran cosmonaut'
+        >>> describe(s, (0, 14), "Who plays the patient?") is None
+        True
+    """
+    m = _WHO_IS.match(question)
+    if not m:
+        return None
+    who = m.group(1)
+    at = sentence.lower().find(who.lower())
+    if at < 0:
+        return None
+    short = sentence[span[0]:span[1]]
+    if not (span[0] < at + len(who) and at < span[1]) and names(short) != [short]:
+        return None  # the reader found something else than a name: keep it
+    after = re.match(r"\s*(?:\([^)]*\)\s*)?,\s+(?:an?|the)\s+([^,.;:()]{3,60}?)\s*[,.;]",
+                     sentence[at + len(who):])
+    if after:
+        return at + len(who) + after.start(1), at + len(who) + after.end(1)
+    words = list(re.finditer(r"[\w’'-]+", sentence[:at]))
+    keep: list[re.Match] = []
+    for w in reversed(words):
+        gap = sentence[w.end():keep[0].start() if keep else at]
+        if len(keep) == 3 or gap.strip() or w.group().lower() in _NOT_DESCRIPTOR:
+            break
+        keep.insert(0, w)
+    if not keep:
+        return None
+    return keep[0].start(), keep[-1].end()
+
+
+# words that stand before a person's name as a title, not as part of the name
+_TITLES = frozenset({"actor", "actress", "anchor", "astronaut", "author", "captain",
+    "cardinal", "ceo", "chairman", "chairwoman", "chancellor", "chief", "coach",
+    "commander", "composer", "cosmonaut", "director", "doctor", "dr", "editor", "engineer",
+    "general", "governor", "judge", "king", "lieutenant", "lord", "minister", "mr", "mrs",
+    "ms", "pilot", "pope", "president", "prime", "prince", "princess", "producer",
+    "professor", "queen", "reporter", "senator", "sir", "writer"})
+
+
 def whole_name(sentence: str, span: tuple[int, int], question: str = "") -> tuple[int, int]:
     """A short answer that is part of a name, widened to the whole name: the reader's span
-    can stop a word short ("One Russia" of "Channel One Russia"). A leading word that is
+    can stop a word short ("One Russia" of "Channel One Russia"). A leading title that is
     the role the question asks about stays out ("Klim Shipenko", not "Director Klim
-    Shipenko", for "Who directed it?").
+    Shipenko", for "Who directed it?"); a leading word that is no title stays in ("Channel
+    One Russia" for "Which TV channel co-produced it?").
 
     Example:
         >>> s = "Produced by the studio and Channel One Russia – a state TV station."
@@ -224,6 +281,9 @@ def whole_name(sentence: str, span: tuple[int, int], question: str = "") -> tupl
         >>> s = "a crew of Director Klim Shipenko"
         >>> a, b = whole_name(s, (19, 32), "Who directed it?"); s[a:b]
         'Klim Shipenko'
+        >>> s = "Produced by Channel One Russia."
+        >>> a, b = whole_name(s, (20, 30), "Which TV channel produced it?"); s[a:b]
+        'Channel One Russia'
     """
     a, b = span
     piece = sentence[a:b]
@@ -233,8 +293,9 @@ def whole_name(sentence: str, span: tuple[int, int], question: str = "") -> tupl
         for m in re.finditer(re.escape(n), sentence):
             if m.start() <= a and b <= m.end():
                 first = re.match(r"\S+\s+", m.group())
-                if first and a >= m.start() + first.end() and \
-                        first.group().strip().lower()[:5] in _focus(question):
+                word = first.group().strip().lower().rstrip(".") if first else ""
+                if first and a >= m.start() + first.end() and word in _TITLES and \
+                        word[:5] in _focus(question):
                     return m.start() + first.end(), m.end()
                 return m.start(), m.end()
     return span
@@ -335,7 +396,28 @@ def _candidates(idx: Index, ranking, top: list[Hit]):
     keys = list(cands)
     texts = [cands[k][0].text[cands[k][1] - cands[k][0].start:cands[k][2] - cands[k][0].start]
              for k in keys]
-    return keys, cands, texts
+    keep = [i for i, t in enumerate(texts) if not is_caption(t)] or list(range(len(keys)))
+    keys = [keys[i] for i in keep]
+    return keys, {k: cands[k] for k in keys}, [texts[i] for i in keep]
+
+
+_CAPTION = re.compile(r"^\W*\[[^\]]*\b(?:image|photo|picture|credit|source)s?\s*:[^\]]*\]\W*$"
+                      r"|^\W*(?:image|photo|picture|credit)s?\s*:", re.I)
+
+
+def is_caption(sentence: str) -> bool:
+    """A photo caption or credit line ("[The crew (left to right); Image: Roscosmos]"): it
+    names who is in a picture, it does not state facts, so it is never the answer.
+
+    Example:
+        >>> is_caption("[Yulia Peresild and Klim Shipenko; Image: Roscosmos]")
+        True
+        >>> is_caption("Photo: NASA")
+        True
+        >>> is_caption("The image of the crew was released by Roscosmos.")
+        False
+    """
+    return bool(_CAPTION.search(sentence))
 
 
 @dataclass(frozen=True)
@@ -488,6 +570,7 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
         else:
             sa, sb = role_name(texts[best], (sa, sb), query) or (sa, sb)
         sa, sb = whole_name(texts[best], (sa, sb), query)
+        sa, sb = describe(texts[best], (sa, sb), query) or (sa, sb)
         short = texts[best][sa:sb]
     start = cands[keys[best]][1]
     short_date = None
