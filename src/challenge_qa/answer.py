@@ -137,6 +137,8 @@ def narrow_list(span: str, question_terms: set[str]) -> tuple[int, int] | None:
         >>> narrow_list("Klim Shipenko", {"direct"}) is None
         True
         >>> narrow_list("a crew consisting of actress Yulia Peresild and Director Klim", {"crew"})
+        >>> a, b = narrow_list(s, {"cosmonaut", "peresild", "shipenko"}); s[a:b]
+        'Anton'
     """
     cuts = [(m.start(), m.end()) for m in _ITEM_SEP.finditer(span)]
     if not cuts:
@@ -151,15 +153,16 @@ def narrow_list(span: str, question_terms: set[str]) -> tuple[int, int] | None:
         role = next((i for i, st in enumerate(stems)
                      if any(x.startswith(t) or t.startswith(x) for x in st if len(x) >= 4
                             for t in terms)), None)
-        if role is not None:
-            found.append((words, role))
+        if role is None:
+            continue
+        rest = words[role + 1:]
+        # a role word followed by a name alone; an item the question names itself
+        # ("... flew with Peresild?") is one of the others, not the one asked for
+        if rest and all(w.group()[0].isupper() for w in rest):
+            found.append(rest)
     if len(found) != 1:
         return None
-    words, role = found[0]
-    rest = words[role + 1:]
-    if not rest or not all(w.group()[0].isupper() for w in rest):
-        return None  # the role word is not followed by a name alone
-    return rest[0].start(), rest[-1].end()
+    return found[0][0].start(), found[0][-1].end()
 
 
 _FOCUS = re.compile(r"^\W*(?:(?:which|what)\s+((?:\w+\s+){0,1}\w+)\s+(\w+)|who\s+(\w+))",
