@@ -22,7 +22,7 @@ import pytest  # noqa: E402
 
 from challenge_qa.answer import NOT_FOUND, answer  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.followup import names  # noqa: E402
+from challenge_qa.followup import names, resolve_in_history  # noqa: E402
 from challenge_qa.indexer import build_index  # noqa: E402
 from challenge_qa.searcher import load_index  # noqa: E402
 
@@ -79,6 +79,23 @@ def _case(conv):
     reason = KNOWN_FAILURES.get(conv["name"])
     marks = [pytest.mark.xfail(strict=True, reason=f"reader-2: {reason}")] if reason else []
     return pytest.param(conv, id=conv["name"], marks=marks)
+
+
+@pytest.mark.parametrize(("previous", "said", "question", "searched"), [
+    ("Who plays the patient?", "Oleg Novitskiy", "Is he a real cosmonaut?",
+     "Is Oleg Novitskiy a real cosmonaut?"),
+    ("Which TV channel co-produced the film?", "Channel One Russia", "Is it state-run?",
+     "Is Channel One Russia state-run?"),
+    # the answer was a person: "it" is the thing the question named
+    ("Who directed the film?", "Klim Shipenko", "When was it released?",
+     "When was the film released?"),
+    ("Who narrated the documentary?", "Tom Cruise", "What was its title?",
+     "What was the documentary's title?"),
+])
+def test_pronoun_is_replaced_by_what_it_points_to(previous, said, question, searched):
+    history = [{"role": "user", "content": previous},
+               {"role": "assistant", "content": f"**{said}** — a sentence. [1]"}]
+    assert resolve_in_history(question, history).query == searched
 
 
 def test_known_failures_name_real_conversations():

@@ -125,11 +125,43 @@ def _referent(pronoun: str, prev_query: str, prev_short: str | None) -> str | No
     if p in _THING:
         if _is_name(prev_short) and not asked_person:
             return prev_short
-        return in_question[0] if in_question else None
+        return in_question[0] if in_question else definite(prev_query)
     if prev_short and not any(ch.isdigit() for ch in prev_short) and (
             _is_name(prev_short) or (" and " in prev_short and len(prev_short.split()) <= 8)):
         return prev_short
     return " and ".join(in_question) if in_question else None
+
+
+_THE = re.compile(r"\bthe\s+([a-z][a-z-]*)(?:\s+([a-z][a-z-]*))?")
+_NOT_NOUN = _QUESTION_WORDS | {"aboard", "after", "before", "into", "over", "under", "during",
+                               "shot", "made", "set", "run", "built", "known", "seen",
+                               "done", "given", "taken", "first", "last", "same", "other"}
+
+
+def definite(question: str) -> str | None:
+    """The last "the ..." phrase of a question: what "it" points to when the answer was a
+    person ("Who directed the film?" -> "the film").
+
+    Example:
+        >>> definite("Who narrated the documentary?")
+        'the documentary'
+        >>> definite("Who plays the patient in the film?")
+        'the film'
+        >>> definite("Who directed the movie shot aboard the ISS?"), definite("Who is Klim?")
+        ('the movie', None)
+        >>> definite("What does the new trailer show?")
+        'the new trailer'
+    """
+    found = None
+    for m in _THE.finditer(question):
+        words = []
+        for w in m.groups():
+            if not w or w in _NOT_NOUN or w.endswith(("ed", "ing")):
+                break
+            words.append(w)
+        if words:
+            found = "the " + " ".join(words)
+    return found
 
 
 def _substitute(question: str, match: re.Match, referent: str) -> str:
