@@ -582,14 +582,17 @@ def export(model, tok, out: Path) -> None:
 
 
 def evaluate(args) -> None:
-    """Held-out figures on the odd articles with the shipped int8 reader."""
+    """Held-out figures on the odd articles with the shipped int8 reader, written into its
+    card; with ``--split tune``, the same figures on the tuning articles (for choosing
+    between runs; printed, not written)."""
     from challenge_qa.reader import Reader
 
     model_dir = Path(args.model)
     reader = Reader(model_dir)
     _, sents, para_sents, questions = load(squad_path(args.data))
     rng = random.Random(SEED)
-    qs = [q for q in questions if q["article"] % 2 == 1]
+    pool = list(range(1, 48, 2)) if args.split == "odd" else list(TUNE_ARTICLES)
+    qs = [q for q in questions if q["article"] in set(pool)]
     qs = sorted(rng.sample(qs, min(args.sample, len(qs))), key=lambda q: q["id"])
     by_article: dict[int, list[int]] = {}
     for i, s in enumerate(sents):
@@ -618,7 +621,7 @@ def evaluate(args) -> None:
         em += max(exact(pred, g) for g in golds)
         f1 += max(token_f1(pred, g) for g in golds)
         # the same question asked of another article's best-matching sentences
-        other = rng.choice([x for x in range(1, 48, 2) if x != q["article"]])
+        other = rng.choice([x for x in pool if x != q["article"]])
         wrong = rng.sample(by_article[other], min(8, len(by_article[other])))
         r2 = reader.read(q["q"], [(sents[i].title, sents[i].prev, sents[i].text)
                                   for i in wrong])
@@ -631,14 +634,16 @@ def evaluate(args) -> None:
         "span_f1_in_gold_sentence": round(f1 / n_span, 4),
         "answerable_vs_wrong_article_auc": round(auc(pos_scores, neg_scores), 4),
         "seconds": round(time.perf_counter() - t0, 1),
-        "setting": "odd articles; candidates: the gold paragraph's sentences + 6 random "
+        "setting": f"{args.split} articles; candidates: the gold paragraph's sentences + 6 random "
                    "sentences of the same article (as the issue's prototype)",
     }
+    print(json.dumps(figures, indent=2))
+    if args.split != "odd":
+        return
     card_path = model_dir / "reader.json"
     card = json.loads(card_path.read_text())
     card["held_out"] = figures
     card_path.write_text(json.dumps(card, indent=2) + "\n")
-    print(json.dumps(figures, indent=2))
 
 
 def _squad_norm(s: str) -> str:
@@ -699,6 +704,9 @@ def main(argv=None) -> None:
     e.add_argument("--data")
     e.add_argument("--model", default=str(READER_DIR))
     e.add_argument("--sample", type=int, default=1500)
+    e.add_argument("--split", choices=["odd", "tune"], default="odd",
+                   help="odd: held-out figures, written into the card; tune: the tuning "
+                        "articles, to choose between runs")
     args = ap.parse_args(argv)
     if args.cmd == "train":
         train(args)
