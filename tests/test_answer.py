@@ -156,6 +156,9 @@ def test_who_is_question_is_answered_with_what_the_person_is_not_a_photo_caption
     assert "Image:" not in a.text
     assert a.short == "Russian actress", (a.short, a.text)
     assert "Russian actress Yulia Peresild" in a.statements[0].text
+    # a question about the picture is answered by its caption
+    photo = answer("Who is on the far left in the photo of the crew?", index=idx)
+    assert photo.found and "Image: Roscosmos" in photo.statements[0].text, photo.text
 
 
 def test_short_answer_keeps_a_name_that_starts_with_the_asked_noun(docs):

@@ -272,8 +272,9 @@ def whole_name(sentence: str, span: tuple[int, int], question: str = "") -> tupl
     """A short answer that is part of a name, widened to the whole name: the reader's span
     can stop a word short ("One Russia" of "Channel One Russia"). A leading title that is
     the role the question asks about stays out ("Klim Shipenko", not "Director Klim
-    Shipenko", for "Who directed it?"); a leading word that is no title stays in ("Channel
-    One Russia" for "Which TV channel co-produced it?").
+    Shipenko", for "Who directed it?"), and so does a possessive ("Russia's"); a leading
+    word that is no title stays in ("Channel One Russia" for "Which TV channel co-produced
+    it?").
 
     Example:
         >>> s = "Produced by the studio and Channel One Russia – a state TV station."
@@ -287,6 +288,9 @@ def whole_name(sentence: str, span: tuple[int, int], question: str = "") -> tupl
         >>> s = "Produced by Channel One Russia."
         >>> a, b = whole_name(s, (20, 30), "Which TV channel produced it?"); s[a:b]
         'Channel One Russia'
+        >>> s = "the first human to space (Russia's Yuri Gagarin)"
+        >>> a, b = whole_name(s, (35, 47)); s[a:b]  # a possessive is no part of the name
+        'Yuri Gagarin'
     """
     a, b = span
     piece = sentence[a:b]
@@ -297,8 +301,8 @@ def whole_name(sentence: str, span: tuple[int, int], question: str = "") -> tupl
             if m.start() <= a and b <= m.end():
                 first = re.match(r"\S+\s+", m.group())
                 word = first.group().strip().lower().rstrip(".") if first else ""
-                if first and a >= m.start() + first.end() and word in _TITLES and \
-                        word[:5] in _focus(question):
+                if first and a >= m.start() + first.end() and (word.endswith(("'s", "’s")) or (
+                        word in _TITLES and word[:5] in _focus(question))):
                     return m.start() + first.end(), m.end()
                 return m.start(), m.end()
     return span
@@ -377,9 +381,10 @@ def rerank_by_sentences(hits: list[Hit], passage_of: list[str], score: np.ndarra
     return [replace(h, rank=r) for r, h in enumerate(head + hits[top:], 1)]
 
 
-def _candidates(idx: Index, ranking, top: list[Hit]):
+def _candidates(idx: Index, ranking, top: list[Hit], captions: bool = False):
     """The distinct sentences of the ``top`` passages: (hit, start, end) article spans,
-    their texts, and each one's previous sentence in the same paragraph ("" after a break)."""
+    their texts, and each one's previous sentence in the same paragraph ("" after a break).
+    Photo captions only with ``captions`` (a question about a picture)."""
     cands: dict[tuple[str, int], list] = {}
     spans = sentence_spans(idx, ranking.rows[:len(top)].tolist(), [h.text for h in top],
                            [h.start for h in top])
@@ -399,7 +404,8 @@ def _candidates(idx: Index, ranking, top: list[Hit]):
     keys = list(cands)
     texts = [cands[k][0].text[cands[k][1] - cands[k][0].start:cands[k][2] - cands[k][0].start]
              for k in keys]
-    keep = [i for i, t in enumerate(texts) if not is_caption(t)] or list(range(len(keys)))
+    keep = [i for i, t in enumerate(texts) if captions or not is_caption(t)] or list(
+        range(len(keys)))
     keys = [keys[i] for i in keep]
     return keys, {k: cands[k] for k in keys}, [texts[i] for i in keep]
 
@@ -408,9 +414,14 @@ _CAPTION = re.compile(r"^\W*\[[^\]]*\b(?:image|photo|picture|credit|source)s?\s*
                       r"|^\W*(?:image|photo|picture|credit)s?\s*:", re.I)
 
 
+_ABOUT_PICTURE = re.compile(r"\b(?:photo\w*|pic(?:ture[sd]?|s)?|image|caption|pictured|shown|"
+                            r"foreground|background)\b", re.I)
+
+
 def is_caption(sentence: str) -> bool:
     """A photo caption or credit line ("[The crew (left to right); Image: Roscosmos]"): it
-    names who is in a picture, it does not state facts, so it is never the answer.
+    names who is in a picture and states nothing else, so it answers only a question about
+    the picture ("Who is on the left in the photo?").
 
     Example:
         >>> is_caption("[Yulia Peresild and Klim Shipenko; Image: Roscosmos]")
@@ -451,7 +462,8 @@ def shortlist(query: str, idx: Index, depth: int, *, per_article: bool = False,
     if not hits:
         return None
     top = hits[: s.answer_passages]
-    keys, cands, texts = _candidates(idx, ranking[0], top)
+    keys, cands, texts = _candidates(idx, ranking[0], top,
+                                     captions=bool(_ABOUT_PICTURE.search(query)))
     svecs = get_engine(idx.settings).sentence_vectors.get(
         idx, [(d, a, cands[(d, a)][2]) for d, a in keys], texts)
     cover = term_coverage(idx.lexical.term_weights(idx.lexical.question_terms(query)),
