@@ -91,6 +91,8 @@ def _case(conv):
      "When was the film released?"),
     ("Who narrated the documentary?", "Tom Cruise", "What was its title?",
      "What was the documentary's title?"),
+    ("When did the crew launch to the orbital outpost?", "October 5, 2021",
+     "Where did they launch from?", "Where did the crew launch from?"),
 ])
 def test_pronoun_is_replaced_by_what_it_points_to(previous, said, question, searched):
     history = [{"role": "user", "content": previous},

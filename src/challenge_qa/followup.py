@@ -129,7 +129,7 @@ def _referent(pronoun: str, prev_query: str, prev_short: str | None) -> str | No
     if prev_short and not any(ch.isdigit() for ch in prev_short) and (
             _is_name(prev_short) or (" and " in prev_short and len(prev_short.split()) <= 8)):
         return prev_short
-    return " and ".join(in_question) if in_question else None
+    return " and ".join(in_question) if in_question else definite(prev_query, plural=True)
 
 
 _THE = re.compile(r"\bthe\s+([a-z][a-z-]*)(?:\s+([a-z][a-z-]*))?")
@@ -138,9 +138,14 @@ _NOT_NOUN = _QUESTION_WORDS | {"aboard", "after", "before", "into", "over", "und
                                "done", "given", "taken", "first", "last", "same", "other"}
 
 
-def definite(question: str) -> str | None:
+_GROUPS = {"crew", "team", "cast", "band", "government", "company", "agency", "studio",
+           "audience", "public", "police", "family", "couple", "pair", "staff", "committee"}
+
+
+def definite(question: str, plural: bool = False) -> str | None:
     """The last "the ..." phrase of a question: what "it" points to when the answer was a
-    person ("Who directed the film?" -> "the film").
+    person ("Who directed the film?" -> "the film"); with ``plural``, for "they", the first
+    one naming a group or several ("When did the crew launch?" -> "the crew").
 
     Example:
         >>> definite("Who narrated the documentary?")
@@ -151,6 +156,8 @@ def definite(question: str) -> str | None:
         ('the movie', None)
         >>> definite("What does the new trailer show?")
         'the new trailer'
+        >>> definite("When did the crew launch to the orbital outpost?", plural=True)
+        'the crew'
     """
     found = None
     for m in _THE.finditer(question):
@@ -159,8 +166,15 @@ def definite(question: str) -> str | None:
             if not w or w in _NOT_NOUN or w.endswith(("ed", "ing")):
                 break
             words.append(w)
-        if words:
-            found = "the " + " ".join(words)
+        if not words:
+            continue
+        if plural:
+            for n in range(len(words), 0, -1):
+                noun = words[n - 1]
+                if noun in _GROUPS or (noun.endswith("s") and not noun.endswith("ss")):
+                    return "the " + " ".join(words[:n])
+            continue
+        found = "the " + " ".join(words)
     return found
 
 
