@@ -299,12 +299,18 @@ def build_examples(split: str, sents, para_sents, questions, rng: random.Random,
                 other.append(i)
         for i in negs + article + other:
             out.append((q["q"], i, 0, None))
-        for i in list(pos)[:n_perturbed]:
-            s = sents[i]
+        if n_perturbed and pos:
+            i = next(iter(pos))
             para = " ".join(sents[j].text for j in ids)
-            q2 = perturb(q["q"], s.text, para, q["article"], pools, rng)
-            if q2 is not None:
-                out.append((q2, i, 0, None))
+            made: set[str] = set()
+            # one try for one (as reader-2 was trained), a few for several distinct ones
+            for _ in range(1 if n_perturbed == 1 else 3 * n_perturbed):
+                if len(made) == n_perturbed:
+                    break
+                q2 = perturb(q["q"], sents[i].text, para, q["article"], pools, rng)
+                if q2 is not None and q2 not in made:
+                    made.add(q2)
+                    out.append((q2, i, 0, None))
     return out
 
 
