@@ -34,6 +34,10 @@ MAX_SENTENCE_CHARS = 600
 MAX_LEN = 192
 #: Longest short answer, in tokens.
 MAX_ANSWER_TOKENS = 24
+#: Taken off a span's start + end logit per token of length: the span head alone runs
+#: long ("March 2007" for "What year…?"). Chosen on the SQuAD tuning articles, end to end:
+#: short answer EM 0.453 at 0, 0.466 at 0.08, 0.473 at 0.15, 0.472 at 0.3.
+SPAN_LENGTH_PENALTY = 0.15
 _MARK = " [SEP] "
 
 
@@ -176,16 +180,20 @@ class Reader:
 
 
 def best_spans(start: np.ndarray, end: np.ndarray, allowed: np.ndarray, offs: np.ndarray,
-               max_tokens: int = MAX_ANSWER_TOKENS) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """The highest start + end logit span per row with start <= end < start + max_tokens,
-    over allowed tokens; as character offsets taken from ``offs``.
+               max_tokens: int = MAX_ANSWER_TOKENS, length_penalty: float = SPAN_LENGTH_PENALTY
+               ) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The best span per row with start <= end < start + max_tokens over allowed tokens, by
+    start + end logit less ``length_penalty`` per token after the first; as character
+    offsets taken from ``offs``, with each row's best start + end logit (no penalty).
 
     Example:
         >>> s = np.array([[0., 5., 1., 0.]]); e = np.array([[0., 0., 1., 4.]])
         >>> ok = np.array([[False, True, True, True]])
         >>> o = np.array([[[0, 0], [0, 3], [4, 6], [7, 9]]])
-        >>> best_spans(s, e, ok, o)
+        >>> best_spans(s, e, ok, o, length_penalty=0)
         ([(0, 9)], array([9.]))
+        >>> best_spans(s, e, ok, o, length_penalty=3)  # a long span must earn its length
+        ([(0, 3)], array([9.]))
     """
     neg = np.float32(-1e9)
     s = np.where(allowed, start, neg)
@@ -193,14 +201,15 @@ def best_spans(start: np.ndarray, end: np.ndarray, allowed: np.ndarray, offs: np
     t = s.shape[1]
     i, j = np.indices((t, t))
     band = (j >= i) & (j < i + max_tokens)
-    total = s[:, :, None] + e[:, None, :]
-    total = np.where(band[None], total, neg)
-    flat = total.reshape(len(s), -1).argmax(axis=1)
+    total = np.where(band[None], s[:, :, None] + e[:, None, :], neg)
+    # the penalty picks the span; the score stays the best start + end logit, so that a
+    # sentence's final score (and the answer's confidence) does not depend on it
+    flat = (total - np.float32(length_penalty) * (j - i)[None]).reshape(len(s), -1).argmax(
+        axis=1)
     a, b = np.divmod(flat, t)
-    rows = np.arange(len(s))
     spans = [(int(offs[r, x, 0]), int(offs[r, y, 1])) for r, x, y in zip(
-        rows.tolist(), a.tolist(), b.tolist(), strict=True)]
-    return spans, total[rows, a, b].astype(np.float64)
+        range(len(s)), a.tolist(), b.tolist(), strict=True)]
+    return spans, total.reshape(len(s), -1).max(axis=1).astype(np.float64)
 
 
 def reader_dir() -> str | Path:
