@@ -2,8 +2,9 @@
 
     python -m benchmarks.answerability [--calibrate] [--quick] [--set key=value ...]
 
-``Answer.confidence`` is the first statement's final score (the reader's probability that
-it answers, plus the weighted cheap score and short-answer logit); ``found`` is
+``Answer.confidence`` is the best candidate sentence's final score (the reader's probability
+that it answers, plus the weighted cheap score and short-answer logit; the passage score
+that helps choose the first statement is left out); ``found`` is
 ``confidence >= Settings.answer_threshold``. Two question sources:
 
 - the bundled articles (``docs_corpus/``) with the hand-written questions of

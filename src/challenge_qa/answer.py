@@ -80,8 +80,8 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)
     #: The text actually searched: the question, with a follow-up's pronoun resolved.
     query: str = ""
-    #: The first statement's score: the reader's probability that it answers, plus the
-    #: weighted cheap score and short-answer logit (``Settings.answer_w_*``).
+    #: The best candidate sentence's score: the reader's probability that it answers,
+    #: plus the weighted cheap score and short-answer logit (``Settings.answer_w_*``).
     confidence: float = 0.0
     #: The short answer: the exact words of the first statement that answer the question,
     #: at ``short_start:short_end`` in the article of ``citations[0]``.
@@ -531,12 +531,17 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
     if asks_when(query):  # a "when" question prefers a sentence whose date resolves
         dated = np.array([any(m["value"] and not m["qualifier"] for m in ds) for ds in dates])
         score[read] += s.answer_w_date * dated[read]
-    order = np.argsort(-score, kind="stable")
+    # the passage's retrieval score helps choose among the sentences (on the tuning
+    # articles the first statement held the answer for 75.5 % against 74.1 %), but being a
+    # z-score among this question's passages it says nothing of whether any answers
+    passage = s.answer_w_hit * np.array([cands[kk][0].score for kk in keys])
+    order = np.argsort(-(score + passage), kind="stable")
     best = int(order[0])
-    # the score that ranks also judges: on the bundled dev questions it separates answerable
-    # from near-miss questions better than the reader's probability alone (ROC AUC 0.89
-    # against 0.83)
-    confidence = float(score[best])
+    # the rest of the score judges whether any sentence answers: on the bundled dev
+    # questions it separates answerable from near-miss questions better than the reader's
+    # probability alone (ROC AUC 0.89 against 0.83)
+    confidence = float(score.max())
+    score = score + passage
     hits = rerank_by_sentences(hits, [cands[kk][0].passage_id for kk in keys], score,
                                len(top))
     if confidence < s.answer_threshold:

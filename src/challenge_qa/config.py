@@ -110,6 +110,9 @@ class Settings:
     answer_w_span: float = 0.03
     #: Added for a "when" question to a sentence holding a resolved date.
     answer_w_date: float = 0.2
+    #: Added, for choosing the sentence only (not to the confidence), w_hit * its
+    #: passage's fused retrieval score.
+    answer_w_hit: float = 0.2
     #: Timelines: articles considered (best passage per article, dense cosine with the
     #: topic at least ``timeline_min_article``; at most ``timeline_articles``), and the
     #: sentence cosine above which two reports of the same day (or of agreeing dates at
@@ -120,7 +123,7 @@ class Settings:
     timeline_same_event: float = 0.7
     #: Below this final score for the best sentence, the articles "do not cover" the
     #: question (calibrated: python -m benchmarks.answerability --calibrate).
-    answer_threshold: float = 0.90
+    answer_threshold: float = 0.88
     #: Further statements need at least this reader probability.
     answer_also: float = 0.1
     #: Two sentences this similar (cosine) say the same thing: said once, both cited.
