@@ -134,6 +134,8 @@ def test_answer_states_and_cites_the_fact(docs, question, facts, expected_docs):
     ("Who directed The Challenge?", "Klim Shipenko"),
     ("Who plays the patient?", "Oleg Novitskiy"),
     ("When did the crew launch to the ISS?", "October 5, 2021"),
+    # the sentence names the crew by role; "who was the cosmonaut" asks for one of them
+    ("Who was the cosmonaut who flew with Peresild and Shipenko?", "Anton Shkaplerov"),
 ])
 def test_answer_leads_with_the_short_answer(docs, question, short):
     idx, articles, _ = docs

@@ -165,8 +165,8 @@ def narrow_list(span: str, question_terms: set[str]) -> tuple[int, int] | None:
     return found[0][0].start(), found[0][-1].end()
 
 
-_FOCUS = re.compile(r"^\W*(?:(?:which|what)\s+((?:\w+\s+){0,1}\w+)\s+(\w+)|who\s+(\w+))",
-                    re.I)
+_FOCUS = re.compile(r"^\W*(?:(?:which|what)\s+((?:\w+\s+){0,1}\w+)\s+(\w+)"
+                    r"|who\s+(?:is|was|are|were)\s+(?:the|an?)\s+(\w+)|who\s+(\w+))", re.I)
 _NAMED = re.compile(r"(?<![\w-])([A-Za-z]+)[ -]+((?:[A-Z][\w'’.-]*)(?:\s+[A-Z][\w'’-]*)+)")
 _FOCUS_STOP = frozenset({"is", "was", "are", "were", "did", "does", "do", "has", "had", "the",
                          "a", "an", "of", "in", "on", "to", "be", "been", "will", "can"})
@@ -174,7 +174,15 @@ _FOCUS_STOP = frozenset({"is", "was", "are", "were", "did", "does", "do", "has",
 
 def _focus(question: str) -> set[str]:
     """Five-letter prefixes of the words that say what a "which"/"what"/"who" question asks
-    for: the noun after "which"/"what" and the verb after it, or the verb after "who"."""
+    for: the noun after "which"/"what" and the verb after it, the noun of "who was the
+    ...", or the verb after "who".
+
+    Example:
+        >>> sorted(_focus("Who was the cosmonaut who flew with Peresild?"))
+        ['cosmo']
+        >>> sorted(_focus("Who directed the film?"))
+        ['direc']
+    """
     m = _FOCUS.match(question)
     if not m:
         return set()
@@ -196,6 +204,9 @@ def role_name(sentence: str, span: tuple[int, int], question: str) -> tuple[int,
         'Klim Shipenko'
         >>> role_name(s, (43, 56), "Who directed the film?") is None  # already right
         True
+        >>> s += " Shkaplerov"
+        >>> a, b = role_name(s, (18, 32), "Who was the cosmonaut with them?"); s[a:b]
+        'Anton Shkaplerov'
     """
     focus = _focus(question)
     if not focus:
