@@ -1,7 +1,8 @@
 """Train the answer reader: does this sentence answer the question, and which words do?
 
-    python training/train_reader.py train [--data DIR] [--out DIR] [--epochs N] [--limit N]
-    python training/train_reader.py evaluate [--data DIR] [--model DIR]
+    python training/train_reader.py train [--data DIR] [--out DIR] [--questions N] [--work DIR]
+    python training/train_reader.py curve [--data DIR] [--work DIR] [--sample N]
+    python training/train_reader.py evaluate [--data DIR] [--model DIR] [--split odd|tune]
 
 The reader is the bundled all-MiniLM-L6-v2 encoder (a 6-layer BERT) with two heads: one
 logit on the pooled [CLS] token ("this sentence answers the question") and start/end logits
@@ -11,23 +12,28 @@ on every token (the short answer inside the sentence). Its input is
 
 so that "he" or "it" in the sentence can be read against what came before it.
 
-Training data: SQuAD v1.1 dev (CC BY-SA 4.0), read from ``../shared/benchmarks/squad`` or
-``--data``, never copied into the project. Articles with an even index (0-based, file order)
-are for training and tuning; of those, TUNE_ARTICLES are kept out of training for the answer
-settings and the abstention threshold. Odd articles are held out for every reported figure.
+Training data (CC BY-SA 4.0), read from ``../shared/benchmarks/squad`` or ``--data``, never
+copied into the project: ``--questions`` questions drawn (seeded) from SQuAD v1.1 train, and
+the unanswerable SQuAD v2.0 questions of the even dev articles except TUNE_ARTICLES. No
+question of SQuAD v1.1 dev is trained on: TUNE_ARTICLES (even) are kept for the answer
+settings, the calibration and the threshold, and the odd articles for every reported figure.
 
-For each training question: the sentences holding a gold answer are positives (with the
-first gold answer that fits inside as the span target); negatives are other sentences of
-the same paragraph, the sentences of other paragraphs of the article that BM25 ranks highest
-for the question, the best BM25 sentence of another article (so that the reader learns
-"no answer"), and the question with one of the words it shares with its answer sentence
-swapped for another word of the article (``perturb``: "Who is the head of Universal?" ->
-"Who is the head of Roscosmos?", asked of the Universal sentence), so that it learns that a
-sentence about the right people need not answer. Sentences holding a gold answer's text are
-never negatives. The loss is binary cross-entropy on each sentence (calibrated: the
-probability that it answers), plus a listwise term over each question's sentences (the
-right one must outscore the others), plus the span loss.
+For each training question: the sentence holding its answer is the positive (with the
+answer as the span target); negatives are the other sentence of its paragraph that BM25
+ranks highest for the question, the best BM25 sentence of another paragraph of the
+article, and the question with one of the words it shares with its answer sentence swapped
+for another word of the article (``perturb``: "Who is the head of Universal?" -> "Who is the
+head of Roscosmos?", asked of the Universal sentence), so that it learns that a sentence
+about the right people need not answer. An unanswerable v2.0 question (written to look
+answerable from its paragraph) is asked of the two sentences of its paragraph that BM25
+ranks highest, both negatives. Sentences holding a gold answer's text are never negatives.
+The loss is binary cross-entropy on each sentence (the probability that it answers), plus
+a listwise term over each question's sentences (the right one must outscore the others),
+plus the span loss.
 
+A run checkpoints to ``--work`` (outside git) every ``--save-every`` steps and resumes
+from there when started again with the same recipe; each checkpoint's weights stay for
+``curve``, which scores them on held-out questions against the questions seen so far.
 ``train`` writes ``reader_int8.onnx`` (ONNX Runtime, int8 weights), the tokenizer, and
 ``reader.json`` (version, recipe, hash) to ``--out``; ``evaluate`` adds the held-out
 figures (odd articles, through ``challenge_qa.reader``, i.e. the shipped int8 file) to
@@ -39,7 +45,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import random
 import re
 import string
@@ -66,16 +71,22 @@ DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks"
 #: Even articles kept out of training: the answer settings and threshold are tuned on them.
 TUNE_ARTICLES = (10, 22, 34, 46)
 MAX_LEN = 192
-VERSION = "reader-2"
+VERSION = "reader-3"
+TRAIN_FILE = "train-v1.1.json"
+V2_FILE = "dev-v2.0-even.json"
+#: Article numbers of the v2.0 file start here, after those of the train file.
+V2_BASE = 1000
 PUNCT = set(string.punctuation)
 
 
-def squad_path(data: str | None) -> Path:
+def squad_path(data: str | None, name: str = "dev-v1.1.json") -> Path:
     root = Path(data).expanduser() if data else DEFAULT_DATA
-    for cand in (root, root / "dev-v1.1.json", root / "squad" / "dev-v1.1.json"):
+    if root.is_file():
+        root = root.parent
+    for cand in (root / name, root / "squad" / name):
         if cand.is_file():
             return cand
-    raise SystemExit(f"SQuAD dev-v1.1.json not found under {root}: pass --data DIR")
+    raise SystemExit(f"SQuAD {name} not found under {root}: pass --data DIR")
 
 
 @dataclass
@@ -89,13 +100,16 @@ class Sent:
     title: str
 
 
-def load(path: Path):
-    """Articles as lists of paragraphs; every paragraph's sentences; questions."""
+def load(path: Path, base: int = 0, sents: list[Sent] | None = None,
+         para_sents: dict[tuple[int, int], list[int]] | None = None):
+    """Articles as lists of paragraphs; every paragraph's sentences; questions. Article
+    numbers start at ``base``; with ``sents`` and ``para_sents`` given, the file's
+    sentences are added to them (several files in one namespace)."""
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    sents: list[Sent] = []
-    para_sents: dict[tuple[int, int], list[int]] = {}
+    sents = [] if sents is None else sents
+    para_sents = {} if para_sents is None else para_sents
     questions = []
-    for a, art in enumerate(data):
+    for a, art in enumerate(data, start=base):
         title = art["title"].replace("_", " ")
         for p, para in enumerate(art["paragraphs"]):
             ctx = para["context"]
@@ -108,7 +122,8 @@ def load(path: Path):
             para_sents[(a, p)] = ids
             for qa in para["qas"]:
                 questions.append({"id": qa["id"], "q": qa["question"], "article": a,
-                                  "para": p, "answers": qa["answers"]})
+                                  "para": p, "answers": qa["answers"],
+                                  "dev_index": art.get("v11_dev_index")})
     return data, sents, para_sents, questions
 
 
@@ -138,43 +153,6 @@ def positives(q: dict, ids: list[int], sents: list[Sent]) -> dict[int, tuple[int
     return out
 
 
-def mine(path: Path, sents, questions) -> dict[str, list[int]]:
-    """Each training question's shortlist, as ``answer()`` makes it, over an index of the
-    training articles alone: the sentences the reader will have to tell apart, best cheap
-    score first."""
-    import tempfile
-
-    from challenge_qa.answer import shortlist
-    from challenge_qa.config import Settings
-    from challenge_qa.indexer import build_index
-    from challenge_qa.searcher import load_index
-
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    by_text = {(s.title, s.text): i for i, s in enumerate(sents)}
-    out: dict[str, list[int]] = {}
-    with tempfile.TemporaryDirectory(prefix="reader-mine-") as tmp:
-        corpus = Path(tmp) / "train.jsonl"
-        with open(corpus, "w", encoding="utf-8") as f:
-            for a, art in enumerate(data):
-                if split_of(a) == "train":
-                    f.write(json.dumps({"id": art["title"], "title": art["title"].replace(
-                        "_", " "), "text": "\n\n".join(p["context"] for p in art[
-                            "paragraphs"])}) + "\n")
-        st = Settings(corpus_dir=corpus, index_dir=Path(tmp) / "index", show_progress=False)
-        build_index(corpus, st.index_dir, settings=st)
-        idx = load_index(st.index_dir, settings=st)
-        for q in questions:
-            if split_of(q["article"]) != "train":
-                continue
-            sl = shortlist(q["q"], idx, st.answer_passages)
-            if sl is None:
-                continue
-            got = (by_text.get((sl.cands[sl.keys[c]][0].title, sl.texts[c]))
-                   for c in sl.read.tolist())
-            out[q["id"]] = [i for i in got if i is not None]
-    return out
-
-
 _WORD = re.compile(r"[A-Za-z][\w'-]*|\d[\d,.]*")
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"}
 
@@ -199,13 +177,13 @@ def _kind(word: str) -> str:
     return "word"
 
 
-def swap_pools(sents, split: str) -> dict[tuple[int, str], list[str]]:
-    """(article, kind) -> the content words of the article's sentences, for
-    ``perturb``."""
+def swap_pools(sents, keep) -> dict[tuple[int, str], list[str]]:
+    """(article, kind) -> the content words of the sentences of the articles ``keep``
+    accepts, for ``perturb``."""
     stop = _stop()
     pools: dict[tuple[int, str], set[str]] = {}
     for s in sents:
-        if split_of(s.article) != split:
+        if not keep(s.article):
             continue
         for m in _WORD.finditer(s.text):
             w = m.group()
@@ -248,25 +226,26 @@ def perturb(question: str, sentence: str, paragraph: str, article: int,
     return question[:m.start()] + new + question[m.end():]
 
 
-def build_examples(split: str, sents, para_sents, questions, rng: random.Random,
-                   n_same: int = 2, n_article: int = 2, n_other: int = 1,
-                   mined: dict[str, list[int]] | None = None, n_hard: int = 4,
-                   n_perturbed: int = 0):
-    """(question, sentence id, label, span) tuples for the questions of ``split``: the
-    positives, ``n_hard`` of the hardest wrong sentences of the question's shortlist
-    (``mined``), ``n_same`` other sentences of the paragraph, ``n_article`` BM25-ranked
-    sentences of other paragraphs and ``n_other`` of another article; with
-    ``n_perturbed``, also the question ``perturb``ed against its answer sentence (a
-    negative: the sentence no longer answers it)."""
+def build_examples(keep, sents, para_sents, questions, rng: random.Random,
+                   n_same: int = 1, n_article: int = 1, n_other: int = 0,
+                   n_perturbed: int = 1, n_unanswerable: int = 2):
+    """(question, sentence id, label, span) tuples for the questions of the articles that
+    ``keep`` accepts: the positives, the ``n_same`` other sentences of the paragraph that
+    BM25 ranks highest for the question, ``n_article`` of other paragraphs of the article
+    and ``n_other`` of another article; with ``n_perturbed``, also the question
+    ``perturb``ed against its answer sentence (a negative: the sentence no longer answers
+    it). A question without answers (SQuAD v2.0's unanswerable ones, written to look
+    answerable from their paragraph) gives the ``n_unanswerable`` sentences of its
+    paragraph that BM25 ranks highest, as negatives."""
     import bm25s
 
-    pools = swap_pools(sents, split) if n_perturbed else {}
+    pools = swap_pools(sents, keep) if n_perturbed else {}
 
-    pool = [i for i, s in enumerate(sents) if split_of(s.article) == split]
+    pool = [i for i, s in enumerate(sents) if keep(s.article)]
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize([sents[i].text for i in pool], stopwords="en",
                                    show_progress=False), show_progress=False)
-    qs = [q for q in questions if split_of(q["article"]) == split]
+    qs = [q for q in questions if keep(q["article"])]
     found, _ = retriever.retrieve(bm25s.tokenize([q["q"] for q in qs], stopwords="en",
                                                  show_progress=False),
                                   k=min(60, len(pool)), show_progress=False, n_threads=2)
@@ -282,14 +261,19 @@ def build_examples(split: str, sents, para_sents, questions, rng: random.Random,
 
         for i, span in pos.items():
             out.append((q["q"], i, 1, span))
-        hard = [i for i in (mined or {}).get(q["id"], []) if i not in pos
-                and not holds_gold(i)][:n_hard]
-        same = [i for i in ids if i not in pos and not holds_gold(i) and i not in hard]
-        rng.shuffle(same)
-        negs = hard + same[:n_same]
+        ranked = [pool[j] for j in hits.tolist()]
+        in_para = set(ids)
+        same = [i for i in ranked if i in in_para]
+        rest = [i for i in ids if i not in same]
+        rng.shuffle(rest)
+        # the paragraph's sentences that look most like an answer first
+        same = [i for i in same + rest if i not in pos and not holds_gold(i)]
+        if not q["answers"]:
+            out += [(q["q"], i, 0, None) for i in same[:n_unanswerable]]
+            continue
+        negs = same[:n_same]
         article, other = [], []
-        for j in hits.tolist():
-            i = pool[j]
+        for i in ranked:
             s = sents[i]
             if i in pos or i in negs or holds_gold(i):
                 continue
@@ -303,8 +287,7 @@ def build_examples(split: str, sents, para_sents, questions, rng: random.Random,
             i = next(iter(pos))
             para = " ".join(sents[j].text for j in ids)
             made: set[str] = set()
-            # one try for one (as reader-2 was trained), a few for several distinct ones
-            for _ in range(1 if n_perturbed == 1 else 3 * n_perturbed):
+            for _ in range(3 * n_perturbed):
                 if len(made) == n_perturbed:
                     break
                 q2 = perturb(q["q"], sents[i].text, para, q["article"], pools, rng)
@@ -427,6 +410,30 @@ def make_model(base: Path):
     return Reader()
 
 
+def training_examples(args, rng: random.Random):
+    """The sentences and (question, sentence, label, span) examples of the recipe:
+    ``args.questions`` questions drawn from SQuAD v1.1 train, and the unanswerable SQuAD
+    v2.0 questions of the even dev articles outside TUNE_ARTICLES."""
+    sents: list[Sent] = []
+    para_sents: dict[tuple[int, int], list[int]] = {}
+    _, _, _, train_qs = load(squad_path(args.data, TRAIN_FILE), 0, sents, para_sents)
+    rng.shuffle(train_qs)
+    train_qs = train_qs[:args.questions] if args.questions else train_qs
+    examples = build_examples(lambda a: a < V2_BASE, sents, para_sents, train_qs, rng,
+                              n_same=args.same, n_article=args.article,
+                              n_perturbed=args.perturbed)
+    n_unans = 0
+    if args.unanswerable:
+        _, _, _, v2_qs = load(squad_path(args.data, V2_FILE), V2_BASE, sents, para_sents)
+        tune = {q["article"] for q in v2_qs if q["dev_index"] in TUNE_ARTICLES}
+        v2_qs = [q for q in v2_qs if not q["answers"] and q["article"] not in tune]
+        n_unans = len(v2_qs)
+        examples += build_examples(lambda a: a >= V2_BASE and a not in tune, sents,
+                                   para_sents, v2_qs, rng, n_perturbed=0,
+                                   n_unanswerable=args.unanswerable)
+    return sents, examples, len(train_qs), n_unans
+
+
 def train(args) -> None:
     import torch
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
@@ -440,18 +447,8 @@ def train(args) -> None:
     rng = random.Random(SEED)
     base = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
     tok = AutoTokenizer.from_pretrained(base)
-    path = squad_path(args.data)
-    _, sents, para_sents, questions = load(path)
     t0 = time.perf_counter()
-    if args.mine:
-        mined = mine(path, sents, questions)
-        print(f"shortlists of {len(mined)} questions mined in "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
-        examples = build_examples("train", sents, para_sents, questions, rng, n_same=1,
-                                  n_article=0, mined=mined)
-    else:
-        examples = build_examples("train", sents, para_sents, questions, rng,
-                                  n_perturbed=args.perturbed)
+    sents, examples, n_train_qs, n_unans = training_examples(args, rng)
     if args.limit:
         examples = examples[:args.limit]
     rows = encode(tok, examples, sents)
@@ -459,26 +456,40 @@ def train(args) -> None:
     print(f"{len(rows)} pairs ({n_pos} positive) from "
           f"{len({e[0] for e in examples})} questions in {time.perf_counter() - t0:.0f} s",
           flush=True)
+    dev = load(squad_path(args.data))[1:]
 
     args.init_recipe = None
     model = make_model(base)
     if args.init:  # go on from an earlier run's weights (its reader.pt)
         args.init_recipe = json.loads((Path(args.init) / "reader.json").read_text())["recipe"]
         model.load_state_dict(torch.load(Path(args.init) / "reader.pt", weights_only=True))
+    # the word embeddings stay as pre-trained: 12M of the 23M weights, whose updates cost a
+    # tenth of each step on a CPU and which a reader of sentences needs least
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     model.train()
-    steps = args.epochs * math.ceil(len(rows) / args.batch)
-    decay = [p for n, p in model.named_parameters() if "bias" not in n and "LayerNorm" not in n]
-    rest = [p for n, p in model.named_parameters() if "bias" in n or "LayerNorm" in n]
+    plan = [batches(rows, args.batch, rng) for _ in range(args.epochs)]
+    steps = sum(len(p) for p in plan)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in params if "bias" not in n and "LayerNorm" not in n]
+    rest = [p for n, p in params if "bias" in n or "LayerNorm" in n]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
                              {"params": rest, "weight_decay": 0.0}], lr=args.lr)
     sched = get_linear_schedule_with_warmup(opt, int(0.06 * steps), steps)
     bce = torch.nn.BCEWithLogitsLoss()
     ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
-    step = 0
-    started = time.perf_counter()
-    for epoch in range(args.epochs):
-        run = [0.0, 0.0]
-        for b, idx in enumerate(batches(rows, args.batch, rng)):
+    recipe = recipe_of(args, len(rows), n_pos, n_train_qs, n_unans)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    step, seen, spent = resume(work, recipe, model, opt, sched)
+    started = time.perf_counter() - spent
+    seen_groups: set[int] = set()
+    for epoch, plan_e in enumerate(plan):
+        run = [0.0, 0.0, 0]
+        for b, idx in enumerate(plan_e):
+            done = sum(len(p) for p in plan[:epoch]) + b
+            if done < step:  # resumed: these batches are in the checkpoint
+                seen_groups.update(rows[i][6] for i in idx)
+                continue
             ids, tt, mask, allowed, label, st, en, group = collate(rows, idx)
             answer, start, end = model(ids, mask, tt)
             neg = torch.finfo(start.dtype).min
@@ -497,15 +508,20 @@ def train(args) -> None:
             sched.step()
             opt.zero_grad()
             step += 1
+            seen_groups.update(rows[i][6] for i in idx)
+            seen = len(seen_groups)
             run[0] += l_ans.item()
             run[1] += l_span.item()
+            run[2] += 1
+            el = time.perf_counter() - started
             if step % 50 == 0:
-                el = time.perf_counter() - started
-                print(f"epoch {epoch + 1} step {step}/{steps} answer {run[0] / (b + 1):.4f} "
-                      f"span {run[1] / (b + 1):.4f} {el / 60:.1f} min, "
+                print(f"epoch {epoch + 1} step {step}/{steps} answer {run[0] / run[2]:.4f} "
+                      f"span {run[1] / run[2]:.4f} {el / 60:.1f} min, "
                       f"eta {(steps - step) * el / step / 60:.1f} min", flush=True)
+            if step % args.save_every == 0 or step == steps:
+                checkpoint(work, recipe, model, opt, sched, step, seen, el)
         print(f"epoch {epoch + 1}: tune-split right sentence first "
-              f"{validate(model, tok, sents, para_sents, questions):.4f}", flush=True)
+              f"{validate(model, tok, *dev):.4f}", flush=True)
         model.train()
     minutes = (time.perf_counter() - started) / 60
     out = Path(args.out)
@@ -516,20 +532,10 @@ def train(args) -> None:
     card = {
         "version": VERSION,
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)",
-        "data": "SQuAD v1.1 dev (CC BY-SA 4.0): even-index articles except "
-                f"{list(TUNE_ARTICLES)} (tuning); odd-index articles held out",
-        "recipe": {"seed": SEED, "tune_articles": list(TUNE_ARTICLES), "epochs": args.epochs,
-                   "init": args.init_recipe,
-                   "batch": args.batch, "lr": args.lr,
-                   "span_weight": args.span_weight, "listwise": args.listwise,
-                   "perturbed": args.perturbed, "max_len": MAX_LEN,
-                   "pairs": len(rows), "positives": n_pos, "threads": args.threads,
-                   "negatives": ("4 hardest wrong sentences of the answer() shortlist, "
-                                 "1 same paragraph, 1 BM25 other article") if args.mine else
-                                "2 same paragraph, 2 BM25 same article, 1 BM25 other article"
-                                + (f", {args.perturbed} perturbed question"
-                                   if args.perturbed else ""),
-                   "prev_chars": MAX_PREV_CHARS, "sentence_chars": MAX_SENTENCE_CHARS},
+        "data": f"SQuAD v1.1 train (CC BY-SA 4.0): {n_train_qs} questions; SQuAD v2.0 dev: "
+                f"the {n_unans} unanswerable questions of the even dev articles except "
+                f"{list(TUNE_ARTICLES)} (tuning); no question of SQuAD v1.1 dev",
+        "recipe": recipe,
         # with --init, the earlier run's minutes too: the time the shipped weights took
         "train_minutes": round(minutes + (json.loads((Path(args.init) / "reader.json")
                                           .read_text())["train_minutes"] if args.init else 0), 1),
@@ -537,6 +543,59 @@ def train(args) -> None:
     }
     (out / "reader.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"trained in {minutes:.1f} min; wrote {out}", flush=True)
+
+
+def recipe_of(args, pairs: int, n_pos: int, n_train_qs: int, n_unans: int) -> dict:
+    return {"seed": SEED, "tune_articles": list(TUNE_ARTICLES), "epochs": args.epochs,
+            "init": args.init_recipe, "batch": args.batch, "lr": args.lr,
+            "span_weight": args.span_weight, "listwise": args.listwise,
+            "train_questions": n_train_qs, "unanswerable_questions": n_unans,
+            "negatives": f"{args.same} same paragraph (BM25 first), {args.article} BM25 same "
+                         f"article, {args.perturbed} perturbed question; unanswerable: "
+                         f"{args.unanswerable} of the paragraph (BM25 first)",
+            "max_len": MAX_LEN, "pairs": pairs, "positives": n_pos, "threads": args.threads,
+            "frozen": "word embeddings", "limit": args.limit,
+            "prev_chars": MAX_PREV_CHARS, "sentence_chars": MAX_SENTENCE_CHARS}
+
+
+def checkpoint(work: Path, recipe: dict, model, opt, sched, step: int, seen: int,
+               seconds: float) -> None:
+    """Everything a resumed run needs, replaced atomically, and the weights alone at this
+    step for the learning curve (``curve``)."""
+    import torch
+
+    tmp = work / "state.pt.tmp"
+    torch.save({"recipe": recipe, "model": model.state_dict(), "opt": opt.state_dict(),
+                "sched": sched.state_dict(), "step": step, "seen": seen,
+                "seconds": seconds, "rng": torch.get_rng_state()}, tmp)
+    tmp.replace(work / "state.pt")
+    torch.save(model.state_dict(), work / f"weights-{step:06d}.pt")
+    log = work / "curve.json"
+    points = json.loads(log.read_text()) if log.exists() else []
+    points = [p for p in points if p["step"] < step] + [
+        {"step": step, "questions_seen": seen, "minutes": round(seconds / 60, 1)}]
+    log.write_text(json.dumps(points, indent=1) + "\n")
+    print(f"checkpoint at step {step} ({seen} questions seen) in {work}", flush=True)
+
+
+def resume(work: Path, recipe: dict, model, opt, sched) -> tuple[int, int, float]:
+    """Load ``work``'s checkpoint when it was written by this recipe: (step, questions
+    seen, seconds spent); (0, 0, 0.0) for a fresh start."""
+    import torch
+
+    path = work / "state.pt"
+    if not path.exists():
+        return 0, 0, 0.0
+    state = torch.load(path, weights_only=False)
+    if state["recipe"] != recipe:
+        raise SystemExit(f"{path} was written by another recipe: remove {work} or pass "
+                         "another --work")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    torch.set_rng_state(state["rng"])
+    print(f"resumed from step {state['step']} in {work}", flush=True)
+    return state["step"], state["seen"], state["seconds"]
 
 
 def validate(model, tok, sents, para_sents, questions, n: int = 300) -> float:
@@ -594,12 +653,89 @@ def evaluate(args) -> None:
     from challenge_qa.reader import Reader
 
     model_dir = Path(args.model)
-    reader = Reader(model_dir)
-    _, sents, para_sents, questions = load(squad_path(args.data))
+    figures = reader_figures(Reader(model_dir), load(squad_path(args.data))[1:], args.split,
+                             args.sample)
+    print(json.dumps(figures, indent=2))
+    if args.split != "odd":
+        return
+    card_path = model_dir / "reader.json"
+    card = json.loads(card_path.read_text())
+    card["held_out"] = figures
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+
+
+class TorchReader:
+    """A checkpoint's weights behind ``challenge_qa.reader.Reader.read`` (fp32, torch)."""
+
+    def __init__(self, weights: Path):
+        import torch
+        from tokenizers import Tokenizer
+
+        from challenge_qa.embedding import resolve_model
+
+        base = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
+        self.model = make_model(base)
+        self.model.load_state_dict(torch.load(weights, weights_only=True))
+        self.model.eval()
+        self.tok = Tokenizer.from_file(str(READER_DIR / "tokenizer.json"))
+        self.tok.enable_truncation(MAX_LEN, strategy="longest_first")
+
+    def read(self, question: str, items):
+        import torch
+
+        from challenge_qa.reader import Reading, best_spans
+
+        pairs = [pair_text(*it) for it in items]
+        encs = self.tok.encode_batch([(question, b) for b, _ in pairs])
+        n, t = len(encs), max(len(e.ids) for e in encs)
+        ids, types, mask = (np.zeros((n, t), np.int64) for _ in range(3))
+        allowed = np.zeros((n, t), bool)
+        offs = np.zeros((n, t, 2), np.int64)
+        for r, (e, (_, at)) in enumerate(zip(encs, pairs, strict=True)):
+            m = len(e.ids)
+            ids[r, :m], types[r, :m], mask[r, :m] = e.ids, e.type_ids, 1
+            o = np.asarray(e.offsets, np.int64).reshape(-1, 2)
+            offs[r, :m] = o - at
+            seq = np.array([x if x is not None else -1 for x in e.sequence_ids])
+            allowed[r, :m] = (seq == 1) & (o[:, 0] >= at) & (o[:, 1] > o[:, 0])
+        with torch.no_grad():
+            a, st, en = self.model(*(torch.from_numpy(x) for x in (ids, mask, types)))
+        spans, span_score = best_spans(st.numpy(), en.numpy(), allowed, offs)
+        return Reading(1 / (1 + np.exp(-a.numpy().astype(np.float64))), spans, span_score)
+
+
+def curve(args) -> None:
+    """The learning curve: each checkpoint of ``--work`` scored as ``evaluate`` scores
+    the shipped reader (odd articles: held out), against the questions it had seen."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    points = json.loads((work / "curve.json").read_text())
+    if args.steps:
+        points = [p for p in points if p["step"] in set(args.steps)]
+    dev = load(squad_path(args.data))[1:]
+    out = []
+    for p in points:
+        path = work / f"weights-{p['step']:06d}.pt"
+        if not path.exists():
+            continue
+        fig = reader_figures(TorchReader(path), dev, args.split, args.sample)
+        out.append({**p, **fig})
+        print(json.dumps(out[-1]), flush=True)
+    (work / f"curve.{args.split}.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+def reader_figures(reader, dev, split: str, sample: int) -> dict:
+    """The reader alone on ``sample`` questions of the odd (or tuning) dev articles: right
+    sentence first among the gold paragraph's sentences and 6 random ones of the article,
+    the short answer in the gold sentence, and the ROC AUC of its score between the gold
+    sentence and the best of 8 sentences of another article."""
+    sents, para_sents, questions = dev
     rng = random.Random(SEED)
-    pool = list(range(1, 48, 2)) if args.split == "odd" else list(TUNE_ARTICLES)
+    pool = list(range(1, 48, 2)) if split == "odd" else list(TUNE_ARTICLES)
     qs = [q for q in questions if q["article"] in set(pool)]
-    qs = sorted(rng.sample(qs, min(args.sample, len(qs))), key=lambda q: q["id"])
+    qs = sorted(rng.sample(qs, min(sample, len(qs))), key=lambda q: q["id"])
     by_article: dict[int, list[int]] = {}
     for i, s in enumerate(sents):
         by_article.setdefault(s.article, []).append(i)
@@ -633,23 +769,16 @@ def evaluate(args) -> None:
                                   for i in wrong])
         neg_scores.append(float(np.max(r2.score)))
     n = len(pos_scores)
-    figures = {
+    return {
         "questions": n,
         "right_sentence_first": round(first / n, 4),
         "span_em_in_gold_sentence": round(em / n_span, 4),
         "span_f1_in_gold_sentence": round(f1 / n_span, 4),
         "answerable_vs_wrong_article_auc": round(auc(pos_scores, neg_scores), 4),
         "seconds": round(time.perf_counter() - t0, 1),
-        "setting": f"{args.split} articles; candidates: the gold paragraph's sentences + 6 random "
+        "setting": f"{split} articles; candidates: the gold paragraph's sentences + 6 random "
                    "sentences of the same article (as the issue's prototype)",
     }
-    print(json.dumps(figures, indent=2))
-    if args.split != "odd":
-        return
-    card_path = model_dir / "reader.json"
-    card = json.loads(card_path.read_text())
-    card["held_out"] = figures
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def _squad_norm(s: str) -> str:
@@ -690,7 +819,19 @@ def main(argv=None) -> None:
     t = sub.add_parser("train")
     t.add_argument("--data")
     t.add_argument("--out", default=str(READER_DIR))
-    t.add_argument("--epochs", type=int, default=2)
+    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--questions", type=int, default=18000,
+                   help="questions drawn from SQuAD v1.1 train (0: all 87,589)")
+    t.add_argument("--same", type=int, default=1,
+                   help="negatives per question from its paragraph")
+    t.add_argument("--article", type=int, default=1,
+                   help="negatives per question from other paragraphs of its article")
+    t.add_argument("--unanswerable", type=int, default=2,
+                   help="negatives per SQuAD v2.0 unanswerable question (0: none)")
+    t.add_argument("--work", default=str(ROOT / "build" / "reader-work"),
+                   help="checkpoints (resumed from when present) and the learning curve's "
+                        "weights; outside git")
+    t.add_argument("--save-every", type=int, default=150, help="steps between checkpoints")
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--lr", type=float, default=5e-5)
     t.add_argument("--span-weight", type=float, default=1.0)
@@ -703,9 +844,13 @@ def main(argv=None) -> None:
                    help="start from the reader.pt an earlier run wrote to DIR")
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--limit", type=int, default=0, help="first N pairs only (a smoke run)")
-    t.add_argument("--mine", action="store_true",
-                   help="negatives from answer()'s own shortlist (tried: worse end to end, "
-                        "SQuAD tune (a) 0.714 against 0.736; see the README)")
+    c = sub.add_parser("curve")
+    c.add_argument("--data")
+    c.add_argument("--work", default=str(ROOT / "build" / "reader-work"))
+    c.add_argument("--sample", type=int, default=500)
+    c.add_argument("--split", choices=["odd", "tune"], default="odd")
+    c.add_argument("--steps", type=int, nargs="*", help="only these checkpoints")
+    c.add_argument("--threads", type=int, default=2)
     e = sub.add_parser("evaluate")
     e.add_argument("--data")
     e.add_argument("--model", default=str(READER_DIR))
@@ -714,10 +859,7 @@ def main(argv=None) -> None:
                    help="odd: held-out figures, written into the card; tune: the tuning "
                         "articles, to choose between runs")
     args = ap.parse_args(argv)
-    if args.cmd == "train":
-        train(args)
-    else:
-        evaluate(args)
+    {"train": train, "curve": curve, "evaluate": evaluate}[args.cmd](args)
 
 
 if __name__ == "__main__":
