@@ -24,9 +24,11 @@ from ._common import (  # noqa: E402
 #: Benchmark name -> module under ``benchmarks``; each module has ``run(ctx) -> dict``.
 BENCHMARKS = {"core": "core", "encoders": "encoders", "latency": "latency", "scale": "scale",
               "squad": "squad", "load": "load", "answerability": "answerability",
-              "tune_fusion": "tune_fusion", "lexical_engines": "lexical_engines"}
-#: Run only when named with --only: tuning grids and comparisons, not the suite's figures.
-ON_REQUEST = {"tune_fusion", "lexical_engines"}
+              "squad_v2": "squad_v2", "tune_fusion": "tune_fusion",
+              "lexical_engines": "lexical_engines"}
+#: Run only when named with --only: tuning grids, comparisons and the tuning articles'
+#: SQuAD v2.0 figures (calibration data, no held-out figure), not the suite's figures.
+ON_REQUEST = {"tune_fusion", "lexical_engines", "squad_v2"}
 
 
 def _positive(value: str) -> int:

@@ -432,6 +432,8 @@ def parse_value(raw: str) -> Any:
         return low == "true"
     if low in ("none", "null"):
         return None
+    if "+" in raw or low == "()":  # a tuple: "a+b", "a+" (one item) or "()" (none)
+        return tuple(parse_value(x) for x in raw.split("+") if x.strip() and x.strip() != "()")
     for kind in (int, float):
         try:
             return kind(raw)

@@ -2,10 +2,10 @@
 
     python -m benchmarks.answerability [--calibrate] [--quick] [--set key=value ...]
 
-``Answer.confidence`` is the best candidate sentence's final score (the reader's probability
-that it answers, plus the weighted cheap score and short-answer logit; the passage score
-that helps choose the first statement is left out); ``found`` is
-``confidence >= Settings.answer_threshold``. Two question sources:
+``Answer.confidence`` is the calibrated probability that the best candidate sentence
+answers (Platt scaling of its final score: the reader's probability plus the weighted cheap
+score and short-answer logit; the passage score that helps choose the first statement is
+left out); ``found`` is ``confidence >= Settings.answer_threshold``. Two question sources:
 
 - the bundled articles (``docs_corpus/``) with the hand-written questions of
   ``benchmarks/questions/bundled.json``: answerable ones (each with its short answers) and
@@ -65,7 +65,7 @@ DOCS_CORPUS = PROJECT_ROOT / "docs_corpus"
 QUESTIONS = Path(__file__).resolve().parent / "questions" / "bundled.json"
 KEEP = 0.97
 SQUAD_SAMPLE = 600
-ALWAYS = -1e9  # a threshold every score passes: every question is answered
+ALWAYS = 0.0  # a threshold every probability passes: every question is answered
 TARGETS = {"near_miss_refused": 0.90, "answerable_answered": 0.97}
 
 
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_squad = threshold_keeping(conf(squad["positives"], True), KEEP) if squad else 1.0
         best = math.floor((keep_squad if squad else keep_docs) * 100) / 100
         sweep = [report(t, docs, squad) for t in sorted(
-            {round(x, 2) for x in np.arange(0.3, 1.81, 0.1)} | {best})]
+            {round(x, 2) for x in np.arange(0.05, 0.96, 0.05)} | {best})]
         keys = list(sweep[0])
         print_table(keys, [[f"{r[k]:.3f}" for k in keys] for r in sweep])
         print(f"\nrecommended threshold: {best:.2f}, the highest keeping {KEEP:.0%} of the SQuAD "
