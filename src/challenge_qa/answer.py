@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .config import Settings
+from .config import TIDY_RULES, Settings
 from .engine import get_engine, get_index
 from .followup import names, resolve_in_history
 from .lexical import find_terms, tokenize
@@ -80,8 +80,10 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)
     #: The text actually searched: the question, with a follow-up's pronoun resolved.
     query: str = ""
-    #: The best candidate sentence's score: the reader's probability that it answers,
-    #: plus the weighted cheap score and short-answer logit (``Settings.answer_w_*``).
+    #: The probability (0..1) that the first statement answers the question: the best
+    #: candidate sentence's final score (the reader's probability plus the weighted cheap
+    #: score and short-answer logit, ``Settings.answer_w_*``), calibrated
+    #: (``Settings.answer_calibration``).
     confidence: float = 0.0
     #: The short answer: the exact words of the first statement that answer the question,
     #: at ``short_start:short_end`` in the article of ``citations[0]``.
@@ -488,6 +490,74 @@ def shortlist(query: str, idx: Index, depth: int, *, per_article: bool = False,
     return Shortlist(hits, keys, cands, texts, cheap, svecs, read, docs)
 
 
+def calibrated(score: np.ndarray, platt: tuple[float, float]) -> np.ndarray:
+    """The probability that a sentence answers the question, from its final score:
+    ``1 / (1 + exp(-(a * score + b)))`` with ``(a, b) = platt``, fitted on the tuning
+    articles (``python -m benchmarks.squad_v2 --calibrate``). A sentence the reader did not
+    read (score -inf) gets 0.
+
+    Example:
+        >>> calibrated(np.array([0.0, 1.0, -np.inf]), (2.0, -1.0)).round(3)
+        array([0.269, 0.731, 0.   ])
+    """
+    a, b = platt
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = np.where(np.isfinite(score), a * score + b, -np.inf)
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+_WHY = re.compile(r"^\W*(?:why\b|how\s+come\b|for\s+what\s+reasons?\b)", re.I)
+
+
+def asks_why(question: str) -> bool:
+    """A question for a reason, answered by a clause ("because ...", "to ...").
+
+    Example:
+        >>> asks_why("Why did Russia want to leave the ISS?"), asks_why("Who left?")
+        (True, False)
+    """
+    return bool(_WHY.match(question))
+
+
+_REASON = re.compile(r"^(?:because|to|so|since|due|as|for|in order|by|after|owing)\b", re.I)
+
+
+def is_clause(span: str, min_words: int) -> bool:
+    """A span that can answer "why": it starts with a word giving a reason or a purpose
+    ("because ...", "to popularize ...") or runs to ``min_words`` words.
+
+    Example:
+        >>> is_clause("the space station", 4), is_clause("to popularize space", 4)
+        (False, True)
+    """
+    return bool(_REASON.match(span.strip())) or len(span.split()) >= min_words
+
+
+def tidy_short(sentence: str, span: tuple[int, int], question: str, terms: set[str],
+               rules: Iterable[str] = TIDY_RULES) -> tuple[int, int]:
+    """The reader's short answer ``span`` in ``sentence`` after the named tidying rules.
+
+    Example:
+        >>> s = "Produced by Channel One Russia."
+        >>> a, b = tidy_short(s, (20, 30), "Which channel?", set()); s[a:b]
+        'Channel One Russia'
+        >>> tidy_short(s, (20, 30), "Which channel?", set(), rules=())
+        (20, 30)
+    """
+    rules = set(rules)
+    sa, sb = span
+    narrow = narrow_list(sentence[sa:sb], terms) if "narrow_list" in rules else None
+    if narrow is not None:
+        sa, sb = sa + narrow[0], sa + narrow[1]
+    elif "role_name" in rules:
+        sa, sb = role_name(sentence, (sa, sb), question) or (sa, sb)
+    if "whole_name" in rules:
+        sa, sb = whole_name(sentence, (sa, sb), question)
+    if "describe" in rules:
+        sa, sb = describe(sentence, (sa, sb), question) or (sa, sb)
+    return sa, sb
+
+
 def answer(question: str, *, history=(), k: int | None = None, index: Index | None = None,
            per_article: bool = False, settings: Settings | None = None,
            since: object = None, until: object = None,
@@ -548,10 +618,10 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
     passage = s.answer_w_hit * np.array([cands[kk][0].score for kk in keys])
     order = np.argsort(-(score + passage), kind="stable")
     best = int(order[0])
-    # the rest of the score judges whether any sentence answers: on the bundled dev
-    # questions it separates answerable from near-miss questions better than the reader's
-    # probability alone (ROC AUC 0.89 against 0.83)
-    confidence = float(score.max())
+    # the rest of the score judges whether a sentence answers, as a probability
+    # calibrated on the tuning articles (``calibrated``)
+    answers = calibrated(score, s.answer_calibration)
+    confidence = float(answers.max())
     score = score + passage
     hits = rerank_by_sentences(hits, [cands[kk][0].passage_id for kk in keys], score,
                                len(top))
@@ -561,8 +631,6 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
 
     chosen: list[list[int]] = []  # each statement: candidate ids, first is the one said
     for i in order[: len(read)].tolist():
-        if i != best and prob[i] < s.answer_also:
-            break
         same = next((st for st in chosen if texts[i] == texts[st[0]] or (
             float(svecs[i] @ svecs[st[0]]) >= s.same_statement and same_facts(
                 texts[i], keys[i][1], dates[i], texts[st[0]], keys[st[0]][1], dates[st[0]]))),
@@ -571,6 +639,8 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
             if all(keys[j][0] != keys[i][0] for j in same):
                 same.append(i)  # another article says the same: cite it too
             continue
+        if i != best and answers[i] < s.answer_also:
+            continue  # a further statement must answer too
         if len(chosen) < s.answer_sentences:
             chosen.append([i])
 
@@ -594,14 +664,11 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
                     for st, i in zip(statements, chosen, strict=True))
     sa, sb = reading.spans[int(np.flatnonzero(read == best)[0])]
     short = texts[best][sa:sb] if sb > sa and not is_yes_no(query) else None
+    if short and asks_why(query) and not is_clause(short, s.answer_why_words):
+        short = None  # a "why" is answered by a clause, not by a word of the sentence
     if short:
-        narrow = narrow_list(short, set(idx.lexical.question_terms(query)))
-        if narrow is not None:
-            sa, sb = sa + narrow[0], sa + narrow[1]
-        else:
-            sa, sb = role_name(texts[best], (sa, sb), query) or (sa, sb)
-        sa, sb = whole_name(texts[best], (sa, sb), query)
-        sa, sb = describe(texts[best], (sa, sb), query) or (sa, sb)
+        sa, sb = tidy_short(texts[best], (sa, sb), query,
+                            set(idx.lexical.question_terms(query)), s.answer_tidy)
         short = texts[best][sa:sb]
     start = cands[keys[best]][1]
     short_date = None

@@ -27,6 +27,10 @@ ENV_VARS = {
 }
 
 
+#: The short-answer tidying rules of ``answer.tidy_short``, in the order they run.
+TIDY_RULES = ("narrow_list", "role_name", "whole_name", "describe")
+
+
 @dataclass(frozen=True)
 class Settings:
     """All tunable defaults of challenge_qa.
@@ -103,7 +107,7 @@ class Settings:
     answer_w_type: float = 0.15
     answer_w_passage: float = 0.1
     #: How many of the cheapest-scored best candidate sentences the reader reads.
-    answer_read: int = 8
+    answer_read: int = 16
     #: Final sentence score = reader probability + w_evidence * cheap score
     #: + w_span * the short answer's start + end logit.
     answer_w_evidence: float = 0.6
@@ -121,11 +125,21 @@ class Settings:
     timeline_min_article: float = 0.2
     timeline_same_day: float = 0.45
     timeline_same_event: float = 0.7
-    #: Below this final score for the best sentence, the articles "do not cover" the
-    #: question (calibrated: python -m benchmarks.answerability --calibrate).
-    answer_threshold: float = 0.88
-    #: Further statements need at least this reader probability.
-    answer_also: float = 0.1
+    #: Platt scaling (a, b) of a sentence's final score into the probability that it
+    #: answers the question (``Answer.confidence`` is the best sentence's); fitted on the
+    #: tuning articles' SQuAD v1.1 and v2.0 questions: python -m benchmarks.squad_v2
+    #: --calibrate.
+    answer_calibration: tuple[float, float] = (1.8852, -3.7294)
+    #: Below this probability for the best sentence, the articles "do not cover" the
+    #: question (chosen by the same command).
+    answer_threshold: float = 0.12
+    #: Further statements need at least this probability that they answer too.
+    answer_also: float = 0.5
+    #: A "why" question's short answer must start with a word of reason or purpose
+    #: ("because", "to") or run to this many words (a clause), else there is none.
+    answer_why_words: int = 4
+    #: The short-answer tidying rules that run after the reader (``answer.TIDY_RULES``).
+    answer_tidy: tuple[str, ...] = TIDY_RULES
     #: Two sentences this similar (cosine) say the same thing: said once, both cited.
     same_statement: float = 0.8
     show_progress: bool = True
@@ -203,6 +217,11 @@ class Settings:
             problems.append(f"max_file_mb must be at least 1, not {self.max_file_mb}")
         if self.max_upload_mb < 1:
             problems.append(f"max_upload_mb must be at least 1, not {self.max_upload_mb}")
+        if unknown := set(self.answer_tidy) - set(TIDY_RULES):
+            problems.append(f"answer_tidy names unknown rules {sorted(unknown)}; the rules "
+                            f"are {', '.join(TIDY_RULES)}")
+        if not (0.0 <= self.answer_threshold <= 1.0 and 0.0 <= self.answer_also <= 1.0):
+            problems.append("answer_threshold and answer_also are probabilities (0 to 1)")
         if self.answer_read < 1 or self.answer_sentences < 1:
             problems.append("answer_read and answer_sentences must be at least 1")
         if not 1 <= self.k <= 1000:
