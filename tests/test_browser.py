@@ -181,7 +181,8 @@ CHAT_CONVERSATIONS = {
                  "Is Oleg Novitskiy a real cosmonaut?")],
     "pronoun_then_near_miss": [("Who plays Zhenya?", "Yulia Peresild", None),
                                ("How old is she?", None, "How old is Yulia Peresild?")],
-    "off_topic_switch": [("Who directed The Challenge?", "Klim Shipenko", None),
+    "off_topic_switch": [("Who was the cosmonaut who flew with Peresild and Shipenko?",
+                          "Anton Shkaplerov", None),
                          ("How do I bake sourdough bread?", None, None)],
 }
 
