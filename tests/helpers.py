@@ -128,13 +128,14 @@ def assert_one_error_line(result: Result, *fragments: str) -> str:
 
 
 @contextmanager
-def running_chat(corpus: Path, index_dir: Path):
-    """The chat for ``corpus`` on 127.0.0.1, its index built first: yields
-    ``(demo, service, url)`` and closes the server afterwards."""
+def running_chat(corpus: Path, index_dir: Path, **settings):
+    """The chat for ``corpus`` on 127.0.0.1 (with these ``Settings`` fields), its index
+    built first: yields ``(demo, service, url)`` and closes the server afterwards."""
     from challenge_qa.service import IndexService
     from challenge_qa.ui import launch
 
-    svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False))
+    svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False,
+                                **settings))
     svc.ensure()
     svc.wait()
     assert svc.status().state == "ready", svc.status()

@@ -478,12 +478,13 @@ def web_page(tmp_path_factory):
 
 @pytest.fixture
 def writable_chat(browser, tmp_path):
-    """The chat over a copy of docs_corpus that articles can be added to."""
+    """The chat over a copy of docs_corpus that articles can be added to (from 127.0.0.1
+    too: the test's web page is there)."""
     import shutil
 
     corpus = tmp_path / "corpus"
     shutil.copytree(DOCS, corpus)
-    with running_chat(corpus, tmp_path / "index") as (_, _, url):
+    with running_chat(corpus, tmp_path / "index", allow_private_urls=True) as (_, _, url):
         yield url, corpus
 
 

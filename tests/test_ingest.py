@@ -90,6 +90,13 @@ class _Site(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(autouse=True)
+def _local_site_allowed(monkeypatch):
+    """The test site is on 127.0.0.1: these tests opt in to private addresses, as an
+    intranet would (test_security.py checks that the default refuses them)."""
+    monkeypatch.setenv("CHALLENGE_QA_ALLOW_PRIVATE_URLS", "1")
+
+
 @pytest.fixture(scope="module")
 def site():
     """A web server on 127.0.0.1: its base URL; ``_Site.hits`` counts requests per path."""
@@ -355,7 +362,7 @@ def test_bad_urls_are_refused_and_change_nothing(site, corpus, path, settings, f
     url = path() if callable(path) else site + path
     before = snapshot(corpus)
     t0 = time.perf_counter()
-    report = add_url(url, corpus, settings=Settings(**settings), timeout=0.5)
+    report = add_url(url, corpus, settings=Settings.from_env(**settings), timeout=0.5)
     assert time.perf_counter() - t0 < 2.5  # the timeout holds
     assert report.saved == [] and report.duplicates == []
     ((name, message),) = report.refused

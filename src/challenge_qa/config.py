@@ -24,6 +24,7 @@ ENV_VARS = {
     "CHALLENGE_QA_MAX_UPLOAD_MB": "max_upload_mb",
     "CHALLENGE_QA_RAY": "ray",
     "CHALLENGE_QA_SEGMENT_PASSAGES": "segment_passages",
+    "CHALLENGE_QA_ALLOW_PRIVATE_URLS": "allow_private_urls",
 }
 
 
@@ -149,6 +150,11 @@ class Settings:
     #: Files added from the chat or ``challenge-qa add`` (and fetched pages) larger than this
     #: many MiB are refused unsaved.
     max_upload_mb: int = 20
+    #: Fetch pages whose address is on this machine or a private network (loopback,
+    #: private, link-local, reserved ranges). Off: ``add URL`` and the chat's add-by-URL
+    #: refuse them, so that no one can read internal pages back through the chat. On only
+    #: for intranets and tests.
+    allow_private_urls: bool = False
     #: A build commits a segment every this many passages: memory holds one segment, and a
     #: killed build resumes from its last commit.
     segment_passages: int = 50_000
@@ -176,6 +182,14 @@ class Settings:
             kind = types[name]
             if "Path" in str(kind):
                 values[name] = Path(raw)
+            elif str(kind) == "bool":
+                flag = raw.strip().lower()
+                if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                    from .errors import InvalidArgumentError
+
+                    raise InvalidArgumentError(f"{var} must be 1 or 0, not {raw!r}.",
+                                               hint=f"Unset {var} or set it to 1 or 0.")
+                values[name] = flag in ("1", "true", "yes", "on")
             elif str(kind).startswith("int"):  # int, and "int | None"
                 try:
                     values[name] = int(raw)

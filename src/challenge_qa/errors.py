@@ -98,6 +98,14 @@ class FetchError(AddArticleError):
             "and add the file.")
 
 
+class BlockedAddressError(AddArticleError):
+    """An address (given, redirected to, or resolved) this machine must not fetch."""
+
+    hint = ("Only public web addresses are fetched. For a page on an intranet or this "
+            "machine, set CHALLENGE_QA_ALLOW_PRIVATE_URLS=1 (Settings.allow_private_urls), or "
+            "save the page and add the file.")
+
+
 class NotAnArticleError(AddArticleError):
     hint = ("Give the address of one article's page (not a home or section page), or save "
             "the article's text as a .txt file and add that.")

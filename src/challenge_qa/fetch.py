@@ -7,18 +7,21 @@ what came back, and writes the result in the corpus's Markdown form.
 
 from __future__ import annotations
 
+import functools
+import http.client
+import ipaddress
 import re
 import socket
 import unicodedata
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import yaml
 
 from . import __version__
-from .errors import AddArticleError, FetchError, NotAnArticleError
+from .errors import AddArticleError, BlockedAddressError, FetchError, NotAnArticleError
 
 #: Fewer words than this, or no paragraph of ``MIN_PARAGRAPH_WORDS``, is not an article
 #: (a home page's link lists and a cookie notice are).
@@ -74,13 +77,137 @@ def same_url(url: str) -> str:
     return f"{host}{p.path.rstrip('/')}" + (f"?{p.query}" if p.query else "")
 
 
-def fetch(url: str, *, timeout: float, max_bytes: int) -> Page:
-    """GET ``url`` (redirects followed); only an HTML page of at most ``max_bytes`` passes."""
+def refused_address(address: str) -> str | None:
+    """Why an IP address (IPv4 or IPv6, any notation ``ipaddress`` reads) must not be
+    fetched by default, or None for a public one.
+
+    Example:
+        >>> [refused_address(a) for a in ("127.0.0.1", "::ffff:10.0.0.1", "169.254.169.254",
+        ...                               "::", "93.184.215.14")]
+        ['loopback', 'private', 'link-local', 'unspecified', None]
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone is no part of it
+    if isinstance(ip, ipaddress.IPv6Address):
+        # an IPv4 address inside an IPv6 one is judged as that IPv4 address
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo or (None, None))[1]
+        if inner is None and ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None:
+            return refused_address(str(inner))
+    for why, hit in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
+                     ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
+                     ("private", ip.is_private), ("reserved", ip.is_reserved),
+                     ("non-public", not ip.is_global)):
+        if hit:
+            return why
+    return None
+
+
+def _connect(address: tuple[str, int], timeout: float | None, source: object = None, *,
+             allow_private: bool) -> socket.socket:
+    """A connection to ``address`` on an address it resolves to that may be fetched; the
+    check is made on the very address connected to, so a name that resolves once to a
+    public address and then to a private one (DNS rebinding) cannot slip through."""
+    host, port = address
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not allow_private:  # every address the name has must be public, not only one
+        for *_, sockaddr in infos:
+            if why := refused_address(sockaddr[0]):
+                shown = host if host == sockaddr[0] else f"{host} ({sockaddr[0]})"
+                raise BlockedAddressError(f"{shown} is a {why} address: it is not fetched.")
+    err: OSError | None = None
+    for family, kind, proto, _, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not None:
+                sock.settimeout(timeout)
+            if source:
+                sock.bind(source)
+            sock.connect(sockaddr)
+            peer = sock.getpeername()[0]
+            if not allow_private and (why := refused_address(peer)):
+                raise BlockedAddressError(f"{host} ({peer}) is a {why} address: it is not "
+                                          "fetched.")
+            return sock
+        except OSError as e:
+            sock.close()
+            err = e
+        except BlockedAddressError:
+            sock.close()
+            raise
+    raise err or OSError(f"{host} has no address")
+
+
+class _HTTP(http.client.HTTPConnection):
+    def __init__(self, *args, allow_private: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = functools.partial(_connect, allow_private=allow_private)
+
+
+class _HTTPS(http.client.HTTPSConnection):
+    def __init__(self, *args, allow_private: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = functools.partial(_connect, allow_private=allow_private)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, allow_private: bool):
+        super().__init__()
+        self.allow_private = allow_private
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_HTTP, allow_private=self.allow_private), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, allow_private: bool):
+        super().__init__()
+        self.allow_private = allow_private
+
+    def https_open(self, req):
+        return self.do_open(functools.partial(_HTTPS, allow_private=self.allow_private), req,
+                            context=self._context)
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows at most 5 redirects, each to an http(s) address (whose host is checked
+    again when connected to)."""
+
+    max_redirections = 5
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        target = headers.get("location") or headers.get("uri")
+        if target:
+            newurl = urljoin(req.full_url, target.strip())
+            if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+                fp.close()
+                raise BlockedAddressError(f"{req.full_url} redirects to {newurl}: only "
+                                          "http:// and https:// addresses are fetched.")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def opener(allow_private: bool = False) -> urllib.request.OpenerDirector:
+    """An opener for http(s) only: no file:, ftp: or data: handler, no proxy from the
+    environment, redirects checked, and (unless ``allow_private``) only connections to
+    public addresses (``refused_address``)."""
+    o = urllib.request.OpenerDirector()
+    for h in (_HTTPHandler(allow_private), _HTTPSHandler(allow_private), _Redirects(),
+              urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+        o.add_handler(h)
+    return o
+
+
+def fetch(url: str, *, timeout: float, max_bytes: int, allow_private: bool = False) -> Page:
+    """GET ``url`` (redirects followed); only an HTML page of at most ``max_bytes`` passes.
+    Loopback, private, link-local, multicast and reserved addresses are refused (also after
+    a redirect, and on the address connected to) unless ``allow_private``."""
     req = urllib.request.Request(url, headers={
         "User-Agent": f"challenge-qa/{__version__} (+article import)",
         "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with opener(allow_private).open(req, timeout=timeout) as resp:
             final = resp.geturl()
             ctype = (resp.headers.get_content_type() if resp.headers.get("Content-Type")
                      else "")
@@ -91,6 +218,8 @@ def fetch(url: str, *, timeout: float, max_bytes: int) -> Page:
     except urllib.error.HTTPError as e:
         raise FetchError(f"The server answered {e.code} {e.reason} for {url}.") from None
     except urllib.error.URLError as e:
+        if isinstance(e.reason, BlockedAddressError):
+            raise e.reason from None
         if isinstance(e.reason, TimeoutError):
             raise _timeout(url, timeout) from None
         raise FetchError(f"Could not reach {url} ({_reason(e.reason)}).") from None

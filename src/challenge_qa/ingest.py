@@ -104,7 +104,8 @@ def add_url(url: str, corpus_dir: str | Path, *, settings: Settings | None = Non
             if _known_url(Known(root, s), address, url, report):
                 return report
         # fetched outside the lock: a slow site does not hold up other adds
-        page = fetch(address, timeout=timeout, max_bytes=s.max_upload_mb * 2**20)
+        page = fetch(address, timeout=timeout, max_bytes=s.max_upload_mb * 2**20,
+                     allow_private=s.allow_private_urls)
         article = extract_article(page)
         with _LOCK:
             known = Known(root, s)

@@ -320,7 +320,9 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
             report = add_url(url, service.settings.corpus_dir, settings=service.settings)
         except ChallengeQAError as e:
             return f"- Refused: {esc(url)}: {esc(e.explain())}", url, *status_md()
-        return after_adding(report), "", *status_md()
+        # a refused address stays in the box, to be corrected
+        kept = url if report.refused and not (report.saved or report.duplicates) else ""
+        return after_adding(report), kept, *status_md()
 
     def rebuild():
         if not service.rebuild():
