@@ -205,3 +205,91 @@ def test_the_chat_refuses_a_loopback_address(port, tmp_path, corpus):
     assert "is a loopback address: it is not fetched" in shown, shown
     assert kept == url  # the address stays in the box to correct
     assert len(_Internal.hits) == before and files(corpus) == []
+
+
+# --------------------------------------------------------------------------- costly uploads
+
+def _refusal(report) -> str:
+    assert report.saved == [] and report.duplicates == [], report
+    ((_, message),) = report.refused
+    return message
+
+
+def test_a_pdf_of_100000_pages_is_refused_by_its_page_count(corpus):
+    """(This one is 27 MB; with shared objects as many pages fit in 600 KB.) Refused by the
+    count its page tree declares, before any page is read."""
+    from minipdf import make_pdf
+
+    from challenge_qa.ingest import add_files
+
+    data = make_pdf([["x"]] * 100_000)
+    report = add_files([("pages.pdf", data)], corpus, settings=Settings(max_upload_mb=40,
+                                                                          max_file_mb=40))
+    message = _refusal(report)
+    assert "it has 100,000 pages, more than the 2,000 a PDF may have" in message, message
+    assert "CHALLENGE_QA_MAX_PDF_PAGES" in message
+    assert files(corpus) == []
+
+
+TOO_MUCH = [
+    pytest.param("long.txt", "A sentence of the long article. " * 60, {"max_article_chars": 1000},
+                 "its text has 1,919 characters, more than the 1,000 an article may have",
+                 id="characters"),
+    pytest.param("many.md", "Short line here. " * 40,
+                 {"max_article_passages": 3, "chunk_chars": 50, "overlap_chars": 0},
+                 "makes 14 passages, more than the 3 an article may make", id="passages"),
+    pytest.param("text.pdf", None, {"max_article_chars": 60},
+                 "its text has more than the 60 characters an article may have",
+                 id="pdf-characters"),
+]
+
+
+@pytest.mark.parametrize("name, text, settings, fragment", TOO_MUCH)
+def test_an_article_beyond_a_limit_is_refused_naming_it(corpus, name, text, settings,
+                                                         fragment):
+    from minipdf import make_pdf
+
+    from challenge_qa.ingest import add_files
+
+    data = (make_pdf([["The first page of the report holds one long sentence of text."]] * 3)
+            if text is None else text.encode())
+    message = _refusal(add_files([(name, data)], corpus, settings=Settings(**settings)))
+    assert fragment in message, message
+    assert files(corpus) == []
+
+
+def test_a_build_skips_what_is_beyond_the_limits_and_indexes_the_rest(tmp_path):
+    import json
+
+    from challenge_qa.indexer import build_index
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "ok.md").write_text("# Bridge\n\nThe harbor bridge reopened on Thursday.\n")
+    (corpus / "long.txt").write_text("A sentence of the long article. " * 60)
+    (corpus / "feed.jsonl").write_text(
+        json.dumps({"id": "a", "text": "The ferry runs every forty minutes."}) + "\n"
+        + json.dumps({"id": "b", "text": "A very long line of text. " * 60}) + "\n")
+    report = build_index(corpus, tmp_path / "ix",
+                         settings=Settings(max_article_chars=1000, show_progress=False))
+    assert report.articles == 2  # ok.md and the JSONL file's first line
+    assert any(r.startswith("long.txt: skipped, its text has 1,919 characters")
+               for r in report.skipped), report.skipped
+    assert any(r.startswith("feed.jsonl:2: skipped, its text has") for r in report.skipped)
+
+
+def test_the_chat_refuses_an_upload_beyond_the_limits(tmp_path, corpus):
+    from challenge_qa.service import IndexService
+    from challenge_qa.ui import build_ui
+
+    demo = build_ui(service=IndexService(Settings(
+        corpus_dir=corpus, index_dir=tmp_path / "ix", show_progress=False,
+        max_article_chars=1000)))
+    (add_uploaded,) = [f.fn for f in demo.fns.values() if f.fn and f.fn.__name__ ==
+                       "add_uploaded"][:1]
+    upload = tmp_path / "up" / "long.txt"
+    upload.parent.mkdir()
+    upload.write_text("A sentence of the long article. " * 60)
+    shown, *_ = add_uploaded([str(upload)])
+    assert "more than the 1,000 an article may have" in shown, shown
+    assert files(corpus) == []

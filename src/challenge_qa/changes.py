@@ -21,7 +21,7 @@ import numpy as np
 
 from . import segments
 from .config import Settings
-from .corpus import Article, file_stamp, read_file, scan
+from .corpus import Article, ArticleLimits, file_stamp, read_file, scan
 from .segments import load_array
 
 if TYPE_CHECKING:
@@ -174,7 +174,8 @@ class Diff:
             stamp = file_stamp(file)
             seen: set[str] = set()
             duplicates = False
-            arts = read_file(file, rel, self.skipped, max_bytes=limit, base=base)
+            arts = read_file(file, rel, self.skipped, max_bytes=limit, base=base,
+                             limits=ArticleLimits.of(self.s))
             for part in chunks(arts, READ_GROUP):
                 found = self.view.lookup([a.id for a in part])
                 for art in part:

@@ -25,6 +25,9 @@ ENV_VARS = {
     "CHALLENGE_QA_RAY": "ray",
     "CHALLENGE_QA_SEGMENT_PASSAGES": "segment_passages",
     "CHALLENGE_QA_ALLOW_PRIVATE_URLS": "allow_private_urls",
+    "CHALLENGE_QA_MAX_PDF_PAGES": "max_pdf_pages",
+    "CHALLENGE_QA_MAX_ARTICLE_CHARS": "max_article_chars",
+    "CHALLENGE_QA_MAX_ARTICLE_PASSAGES": "max_article_passages",
 }
 
 
@@ -155,6 +158,14 @@ class Settings:
     #: refuse them, so that no one can read internal pages back through the chat. On only
     #: for intranets and tests.
     allow_private_urls: bool = False
+    #: What one article may cost (``corpus.ArticleLimits``): a PDF's pages (counted before
+    #: reading), its text's characters (about 300,000 words: a long book) and its passages.
+    #: Beyond them a file is refused by ``add`` and the chat, and skipped by a build,
+    #: naming the limit; a file's megabytes alone say little (a 600 KB PDF can hold
+    #: 100,000 pages).
+    max_pdf_pages: int = 2_000
+    max_article_chars: int = 2_000_000
+    max_article_passages: int = 5_000
     #: A build commits a segment every this many passages: memory holds one segment, and a
     #: killed build resumes from its last commit.
     segment_passages: int = 50_000
@@ -231,6 +242,9 @@ class Settings:
             problems.append(f"max_file_mb must be at least 1, not {self.max_file_mb}")
         if self.max_upload_mb < 1:
             problems.append(f"max_upload_mb must be at least 1, not {self.max_upload_mb}")
+        if min(self.max_pdf_pages, self.max_article_chars, self.max_article_passages) < 1:
+            problems.append("max_pdf_pages, max_article_chars and max_article_passages must "
+                            "be at least 1")
         if unknown := set(self.answer_tidy) - set(TIDY_RULES):
             problems.append(f"answer_tidy names unknown rules {sorted(unknown)}; the rules "
                             f"are {', '.join(TIDY_RULES)}")

@@ -116,19 +116,69 @@ def file_stamp(file: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
+@dataclass(frozen=True)
+class ArticleLimits:
+    """What one article may cost: a PDF's pages, its text's characters and the passages it
+    makes (chunked with ``chunk_chars`` / ``overlap_chars``). A file beyond them is skipped
+    by a build and refused by ``add``, naming the limit: a small file (a 600 KB PDF of
+    100,000 empty pages) must not keep a core busy for hours."""
+
+    max_pages: int | None = None
+    max_chars: int | None = None
+    max_passages: int | None = None
+    chunk_chars: int = 1000
+    overlap_chars: int = 200
+
+    @classmethod
+    def of(cls, s) -> ArticleLimits:
+        """The limits of a ``Settings``."""
+        return cls(s.max_pdf_pages, s.max_article_chars, s.max_article_passages,
+                   s.chunk_chars, s.overlap_chars)
+
+    def check(self, art: Article) -> None:
+        """Raise ``_Skip`` naming the limit ``art`` is beyond."""
+        n = len(art.text)
+        if self.max_chars is not None and n > self.max_chars:
+            raise _Skip(f"its text has {n:,} characters, more than the {self.max_chars:,} "
+                        "an article may have (raise CHALLENGE_QA_MAX_ARTICLE_CHARS to "
+                        "include it)")
+        # two passages in a row hold about chunk_chars - overlap_chars new characters (a
+        # passage ends where the next sentence does not fit), so a text this short cannot
+        # make too many; counting costs about 0.5 s per million characters
+        if self.max_passages is not None and n > self.max_passages * 20:
+            from .chunking import chunk_spans
+
+            got = len(chunk_spans(art.text, self.chunk_chars, self.overlap_chars))
+            if got > self.max_passages:
+                raise _Skip(f"it makes {got:,} passages, more than the "
+                            f"{self.max_passages:,} an article may make (raise "
+                            "CHALLENGE_QA_MAX_ARTICLE_PASSAGES to include it)")
+
+
 def read_file(file: Path, rel: str, skipped: list[str], *, max_bytes: int | None = None,
-              base: Path | None = None) -> Iterator[Article]:
+              base: Path | None = None,
+              limits: ArticleLimits | None = None) -> Iterator[Article]:
     """The articles of one corpus file, lazily (a JSONL file is read line by line);
-    reasons for skipping the file or a line are appended to ``skipped``."""
+    reasons for skipping the file or a line are appended to ``skipped``. An article
+    beyond ``limits`` is skipped (in a JSONL file, its line)."""
+    lim = limits or ArticleLimits()
     try:
         if base is not None and not file.resolve().is_relative_to(base.resolve()):
             raise _Skip("it is a link to a file outside the corpus")
         if SUFFIXES[file.suffix.lower()] == "jsonl":
-            yield from _load_jsonl(file, rel, skipped, max_bytes)
+            for n, art in _load_jsonl(file, rel, skipped, max_bytes):
+                try:
+                    lim.check(art)
+                except _Skip as why:
+                    skipped.append(f"{rel}:{n}: skipped, {why}")
+                    continue
+                yield art
             return
         if max_bytes is not None:
             _check_size(file, max_bytes)
-        arts = _load_file(file, rel)
+        arts = _load_file(file, rel, lim)
+        for art in arts:
+            lim.check(art)
     except _Skip as why:
         skipped.append(f"{rel}: skipped, {why}")
         return
@@ -178,10 +228,10 @@ def _read_text(file: Path) -> str:
     return text.replace("\r\n", "\n")
 
 
-def _load_file(file: Path, rel: str) -> list[Article]:
+def _load_file(file: Path, rel: str, limits: ArticleLimits) -> list[Article]:
     kind = SUFFIXES[file.suffix.lower()]
     if kind == "pdf":
-        return [_load_pdf(file, rel)]
+        return [_load_pdf(file, rel, limits)]
     raw = _read_text(file)
     if kind == "html":
         meta, text = _parse_html(raw)
@@ -199,7 +249,7 @@ def _load_file(file: Path, rel: str) -> list[Article]:
         url=meta.get("url"))]
 
 
-def _load_pdf(file: Path, rel: str) -> Article:
+def _load_pdf(file: Path, rel: str, limits: ArticleLimits) -> Article:
     from .pdf import UnreadablePdf, read_pdf
 
     try:
@@ -207,7 +257,7 @@ def _load_pdf(file: Path, rel: str) -> Article:
     except OSError as e:
         raise _Skip(f"cannot be read ({e.strerror or e})") from e
     try:
-        pdf = read_pdf(data)
+        pdf = read_pdf(data, max_pages=limits.max_pages, max_chars=limits.max_chars)
     except UnreadablePdf as why:
         raise _Skip(str(why)) from why
     # the text starts with page 1's first character: offsets (and pages) stay exact
@@ -240,7 +290,7 @@ def _split_front_matter(raw: str, rel: str) -> tuple[dict, str]:
 
 
 def _load_jsonl(file: Path, rel: str, skipped: list[str],
-                max_bytes: int | None) -> Iterator[Article]:
+                max_bytes: int | None) -> Iterator[tuple[int, Article]]:
     try:
         f = open(file, "rb")  # noqa: SIM115 - closed below, also when the caller stops
     except OSError as e:
@@ -274,7 +324,7 @@ def _load_jsonl(file: Path, rel: str, skipped: list[str],
                 continue
             art = _jsonl_article(rec, rel, n, skipped)
             if art is not None:
-                yield art
+                yield n, art
 
 
 def _jsonl_article(rec: dict, rel: str, n: int, skipped: list[str]) -> Article | None:

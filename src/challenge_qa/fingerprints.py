@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from .config import Settings
-from .corpus import Article, file_stamp, read_file, scan
+from .corpus import Article, ArticleLimits, file_stamp, read_file, scan
 from .errors import ChallengeQAError
 
 #: Hidden (so never read as articles): the fingerprints of the corpus's articles.
@@ -43,7 +43,8 @@ class Known:
             if not (isinstance(entry, dict) and entry.get("stamp") == stamp
                     and isinstance(entry.get("texts"), list)
                     and isinstance(entry.get("urls"), list)):
-                arts = read_file(file, rel, [], max_bytes=s.max_file_mb * 2**20, base=root)
+                arts = read_file(file, rel, [], max_bytes=s.max_file_mb * 2**20, base=root,
+                                 limits=ArticleLimits.of(s))
                 entry = {"stamp": stamp, "texts": [], "urls": []}
                 for a in arts:
                     entry["texts"].append(text_key(a))

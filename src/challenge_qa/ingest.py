@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .corpus import SUFFIXES, Article, read_file
+from .corpus import SUFFIXES, Article, ArticleLimits, read_file
 from .errors import AddArticleError, UploadRefusedError
 from .fingerprints import Known, text_key
 
@@ -216,7 +216,8 @@ def _read_as_corpus(name: str, data: bytes, s: Settings) -> list[Article]:
     with tempfile.TemporaryDirectory(prefix="challenge-qa-add-") as tmp:
         f = Path(tmp) / name
         f.write_bytes(data)
-        arts = list(read_file(f, name, skipped, max_bytes=s.max_file_mb * 2**20))
+        arts = list(read_file(f, name, skipped, max_bytes=s.max_file_mb * 2**20,
+                              limits=ArticleLimits.of(s)))
     if not arts:
         why = skipped[0].split(": skipped, ", 1)[-1] if skipped else "it holds no article"
         # the size limit's and a PDF's reasons already name the next step

@@ -26,11 +26,14 @@ class PdfText:
     date: str | None = None
 
 
-def read_pdf(data: bytes) -> PdfText:
+def read_pdf(data: bytes, *, max_pages: int | None = None,
+             max_chars: int | None = None) -> PdfText:
     """The pages' text joined by blank lines, each page's start offset, and the metadata.
 
     Raises:
-        UnreadablePdf: encrypted, damaged, or without a text layer (a scanned document).
+        UnreadablePdf: encrypted, damaged, without a text layer (a scanned document), with
+            more than ``max_pages`` pages (counted before any is read) or more than
+            ``max_chars`` characters of text (reading stops there).
     """
     try:
         import pypdf
@@ -45,7 +48,21 @@ def read_pdf(data: bytes) -> PdfText:
         if reader.is_encrypted and not reader.decrypt(""):
             raise UnreadablePdf("the PDF is encrypted (password-protected); save an unlocked "
                                 "copy and add that")
-        texts = [page.extract_text() or "" for page in reader.pages]
+        # the page tree's own count first: reading the tree of 100,000 pages takes long
+        n_pages = _declared_pages(reader) if max_pages is not None else None
+        if n_pages is None or max_pages is None or n_pages <= max_pages:
+            n_pages = len(reader.pages)
+        if max_pages is not None and n_pages > max_pages:
+            raise UnreadablePdf(f"it has {n_pages:,} pages, more than the {max_pages:,} a PDF "
+                                "may have (raise CHALLENGE_QA_MAX_PDF_PAGES to include it)")
+        texts, chars = [], 0
+        for page in reader.pages:
+            texts.append(page.extract_text() or "")
+            chars += len(texts[-1]) + 2
+            if max_chars is not None and chars > max_chars:
+                raise UnreadablePdf(f"its text has more than the {max_chars:,} characters an "
+                                    "article may have (raise CHALLENGE_QA_MAX_ARTICLE_CHARS "
+                                    "to include it)")
         info = reader.metadata
     except UnreadablePdf:
         raise
@@ -67,6 +84,15 @@ def read_pdf(data: bytes) -> PdfText:
         author = _clean(info.get("/Author"))
         date = pdf_date(_clean(info.get("/CreationDate")) or "")
     return PdfText(text=text, pages=pages, title=title, author=author, date=date)
+
+
+def _declared_pages(reader) -> int | None:
+    """The /Count the PDF's page tree declares (None if unreadable)."""
+    try:
+        n = reader.trailer["/Root"]["/Pages"]["/Count"]
+        return int(n) if int(n) >= 0 else None
+    except Exception:  # noqa: BLE001 - a damaged tree: the pages are counted instead
+        return None
 
 
 def join_pages(texts: list[str]) -> tuple[str, tuple[int, ...]]:
