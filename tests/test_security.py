@@ -293,3 +293,59 @@ def test_the_chat_refuses_an_upload_beyond_the_limits(tmp_path, corpus):
     shown, *_ = add_uploaded([str(upload)])
     assert "more than the 1,000 an article may have" in shown, shown
     assert files(corpus) == []
+
+
+# --------------------------------------------------------------------------- long builds
+
+def _many_articles(folder: Path, n: int = 800) -> None:
+    import json
+
+    lines = [json.dumps({"id": f"n{i}", "title": f"Note {i}",
+                         "text": f"Note {i} says the ferry number {i} left pier {i % 7}."})
+             for i in range(n)]
+    (folder / "notes.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_a_build_reports_progress_and_stops_when_cancelled(tmp_path):
+    from challenge_qa.errors import BuildCancelledError
+    from challenge_qa.indexer import build_index
+    from challenge_qa.searcher import load_index
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _many_articles(corpus)
+    stop, seen = threading.Event(), []
+
+    def progress(articles, passages):
+        seen.append((articles, passages))
+        stop.set()  # cancel once the first batch is in
+
+    s = Settings(show_progress=False)
+    with pytest.raises(BuildCancelledError, match="cancelled after 256 articles"):
+        build_index(corpus, tmp_path / "ix", settings=s, progress=progress, cancel=stop)
+    assert seen == [(256, 256)]
+    report = build_index(corpus, tmp_path / "ix", settings=s)  # a later build goes on
+    assert report.articles == 800
+    assert load_index(tmp_path / "ix", settings=s).manifest["counts"]["articles"] == 800
+
+
+def test_the_chat_service_cancels_a_build_and_answers_as_before(tmp_path):
+    import shutil
+
+    from challenge_qa.answer import answer
+    from challenge_qa.service import IndexService
+
+    corpus = tmp_path / "c"
+    shutil.copytree(Path(__file__).parent.parent / "docs_corpus", corpus)
+    svc = IndexService(Settings(corpus_dir=corpus, index_dir=tmp_path / "ix",
+                                show_progress=False))
+    svc.ensure()
+    svc.wait()
+    _many_articles(corpus)
+    assert svc.rebuild() and svc.cancel()
+    svc.wait()
+    st = svc.status()
+    assert st.state == "stale" and st.message.startswith("The build was cancelled after"), st
+    assert not svc.cancel()  # nothing running any more
+    a = answer("Who plays the patient?", index=svc.index())
+    assert a.found and "Novitskiy" in a.text

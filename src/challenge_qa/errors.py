@@ -55,6 +55,13 @@ class IndexCorruptError(ChallengeQAError):
     hint = "Rebuild it with: challenge-qa index --full"
 
 
+class BuildCancelledError(ChallengeQAError):
+    """A build was stopped on request; what it had committed stays, the rest is undone."""
+
+    hint = ("The index answers as before. Remove the file that takes long, or rebuild when "
+            "there is time.")
+
+
 class IndexLockedError(ChallengeQAError):
     hint = "Wait for the running build to finish, then try again."
 

@@ -21,6 +21,7 @@ the old index keeps answering until the rebuild's last commit swaps them in.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -122,14 +123,19 @@ def local_stage(s: Settings) -> Callable[[Iterable[list[Article]]], Iterator[Bat
 
 def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | None = None, *,
                 full: bool = False, settings: Settings | None = None,
-                ray: str | bool | None = None, merge: bool = True) -> IndexReport:
+                ray: str | bool | None = None, merge: bool = True,
+                progress: Callable[[int, int], None] | None = None,
+                cancel: threading.Event | None = None) -> IndexReport:
     """Index the articles under ``corpus_dir`` into ``index_dir``.
 
     Incremental: only new or changed articles are embedded, into a new segment; removed
     and replaced ones are marked deleted; the result ranks exactly as a full rebuild.
     ``full=True`` rebuilds everything (the old index answers until the rebuild commits).
     ``ray`` runs chunking and embedding as a Ray Data pipeline (True: a local cluster, or
-    a cluster address). ``merge=False`` skips the merges after the build.
+    a cluster address). ``merge=False`` skips the merges after the build. ``progress`` is
+    called with (articles, passages) embedded so far after each batch; once ``cancel`` is
+    set the build stops before its next batch with ``BuildCancelledError`` (segments it
+    committed stay: a later build goes on from them).
 
     Example:
         >>> build_index("docs_corpus", "index")  # doctest: +SKIP
@@ -152,7 +158,7 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
         else:
             stage = local_stage(s)
         try:
-            report = _Build(index_dir, s, full, stage).run(root, files, t0)
+            report = _Build(index_dir, s, full, stage, progress, cancel).run(root, files, t0)
         except CorpusEmptyError:
             if created:  # nothing to index: leave no index folder where there was none
                 _remove_empty_folder(index_dir)
@@ -186,8 +192,12 @@ def _replace(r: IndexReport, **kw) -> IndexReport:
 
 class _Build:
     def __init__(self, index_dir: Path, s: Settings, full: bool,
-                 stage: Callable[[Iterable[list[Article]]], Iterator[Batch]]):
+                 stage: Callable[[Iterable[list[Article]]], Iterator[Batch]],
+                 progress: Callable[[int, int], None] | None = None,
+                 cancel: threading.Event | None = None):
         self.index_dir, self.s, self.stage = index_dir, s, stage
+        self.progress, self.cancel = progress, cancel
+        self.articles_done = 0
         self.previous = read_manifest_quiet(index_dir)
         prev = self.previous
         # a damaged index (a file of a segment missing) is rebuilt, not extended
@@ -225,10 +235,19 @@ class _Build:
                        leave=False, delay=2.0)  # a quick build shows no bar
             try:
                 for batch in self.stage(diff.groups()):
+                    if self.cancel is not None and self.cancel.is_set():
+                        from .errors import BuildCancelledError
+
+                        raise BuildCancelledError(
+                            f"The build was cancelled after {self.articles_done} articles "
+                            f"({self.embedded} passages).")
                     if not batch.size and not batch.articles:
                         continue
                     self._write(batch, diff)
                     bar.update(batch.size)
+                    self.articles_done += len(batch.articles)
+                    if self.progress is not None:
+                        self.progress(self.articles_done, self.embedded)
             finally:  # also on an error, whose message must not follow the bar on its line
                 bar.close()
             last = self.writer is not None and self.writer.n_articles > 0

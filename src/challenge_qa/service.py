@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .changes import Staleness, staleness
 from .config import Settings
 from .engine import get_engine, get_index
-from .errors import ChallengeQAError, IndexNotFoundError
+from .errors import BuildCancelledError, ChallengeQAError, IndexNotFoundError
 from .indexer import build_index
 from .searcher import Index
 
@@ -26,6 +26,9 @@ class ServiceStatus:
     state: str  # "ready", "building", "error", "missing"
     message: str
     stale: Staleness | None = None
+    #: While building: what the build has embedded so far, as a sentence ("" before the
+    #: first batch); the message ends with it.
+    done: str = ""
 
 
 class IndexService:
@@ -37,6 +40,9 @@ class IndexService:
         self._building: threading.Thread | None = None
         self._error: str | None = None
         self._stale: tuple[float, Staleness] | None = None
+        self._cancel = threading.Event()
+        self._cancelled: str | None = None
+        self._progress = (0, 0)  # (articles, passages) the running build has embedded
 
     @property
     def building(self) -> bool:
@@ -58,11 +64,28 @@ class IndexService:
         with self._lock:
             if self.building:
                 return False
-            self._error = None
+            self._error = self._cancelled = None
+            self._cancel.clear()
+            self._progress = (0, 0)
             self._building = threading.Thread(target=self._build, args=(full,), daemon=True,
                                               name="challenge-qa-build")
             self._building.start()
             return True
+
+    @property
+    def cancelling(self) -> bool:
+        return self.building and self._cancel.is_set()
+
+    def cancel(self) -> bool:
+        """Stop the running build before its next batch (what it committed stays, the
+        index answers as before); False if none is running."""
+        if not self.building:
+            return False
+        self._cancel.set()
+        return True
+
+    def _on_progress(self, articles: int, passages: int) -> None:
+        self._progress = (articles, passages)
 
     def wait(self, timeout: float | None = None) -> None:
         t = self._building
@@ -74,13 +97,17 @@ class IndexService:
         started = time.perf_counter()
         try:
             report = build_index(s.corpus_dir, s.index_dir, full=full,
-                                 settings=s.replace(show_progress=False))
+                                 settings=s.replace(show_progress=False),
+                                 progress=self._on_progress, cancel=self._cancel)
             for reason in report.skipped:
                 log.warning("%s", reason)
             log.info("index built in %.1f s: %d articles, %d passages",
                      time.perf_counter() - started, report.articles, report.passages)
             self.index().embedder.load()  # the models load now, not at the first question
             get_engine(s).reader().load()
+        except BuildCancelledError as e:
+            self._cancelled = str(e)
+            log.warning("%s", e)
         except ChallengeQAError as e:
             self._error = e.explain()
             log.error("index build failed: %s", self._error)
@@ -103,8 +130,14 @@ class IndexService:
 
     def status(self) -> ServiceStatus:
         if self.building:
+            articles, passages = self._progress
+            done = (f" {articles:,} articles ({passages:,} passages) embedded so far."
+                    if articles else "")
+            if self._cancel.is_set():
+                return ServiceStatus("building", "Cancelling the build …" + done, done=done)
             return ServiceStatus("building", f"Building the index of {self.settings.corpus_dir}"
-                                 " … questions can be asked once it is ready.")
+                                 " … questions can be asked once it is ready." + done,
+                                 done=done)
         if self._error:
             return ServiceStatus("error", f"The last index build failed: {self._error}")
         try:
@@ -115,5 +148,6 @@ class IndexService:
         counts = idx.manifest["counts"]
         base = f"{counts['articles']} articles, {counts['passages']} passages"
         if st is not None and st.stale:
-            return ServiceStatus("stale", f"{base}. The index is {st.describe()}", st)
+            note = f"{self._cancelled} " if self._cancelled else ""
+            return ServiceStatus("stale", f"{note}{base}. The index is {st.describe()}", st)
         return ServiceStatus("ready", f"{base}, index up to date.", st)

@@ -176,13 +176,15 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
             rebuild_due.clear()
             service.rebuild()
         st = service.status()
-        if st.state == "building" and _has_index(service):
+        if st.state == "building" and _has_index(service) and not service.cancelling:
             st = replace(st, message="Adding the new and changed articles to the index; "
-                                     "questions are answered from the current one meanwhile.")
+                                     "questions are answered from the current one meanwhile."
+                                     + st.done)
         label = {"ready": "Ready", "building": "Building", "stale": "Stale",
                  "error": "Error"}.get(st.state, "Note")
         return (f"**{label}:** {esc(st.message)}",
-                gr.update(visible=st.state in ("stale", "error", "missing")))
+                gr.update(visible=st.state in ("stale", "error", "missing")),
+                gr.update(visible=st.state == "building"))
 
     def source_choices(seen):
         try:
@@ -287,14 +289,13 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
             return gr.update(), gr.update()
         return show_timeline(topic, since, until, as_of, srcs)
 
-    def start_rebuild() -> str:
-        if service.rebuild():
-            return "Rebuilding the index; questions are answered from the current one meanwhile."
-        rebuild_due.set()
-        return "A build is running; the new articles are indexed when it ends."
-
     def after_adding(report) -> str:
-        return render_added(report) + ("\n\n" + start_rebuild() if report.saved else "")
+        # the index is updated in the background; the status line above (refreshed every
+        # 2 s) shows its progress and a Cancel button, and says Ready when it is done: a
+        # note here would stay after it is over
+        if report.saved and not service.rebuild():
+            rebuild_due.set()  # a build is running: the new articles follow when it ends
+        return render_added(report)
 
     def add_uploaded(files):
         from .ingest import add_files
@@ -329,6 +330,11 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
             gr.Info("A rebuild is already running.")
         return status_md()
 
+    def cancel_build():
+        rebuild_due.clear()  # a cancelled build is not started again by itself
+        service.cancel()
+        return status_md()
+
     with gr.Blocks(title="challenge_qa: ask the articles") as demo:
         gr.Markdown("## Ask the articles\nAnswers quote the articles; every sentence cites "
                     "its source. Click a [n] marker or a source to read the article.")
@@ -336,6 +342,8 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
             status = gr.Markdown(elem_id="qa-status")
             rebuild_btn = gr.Button("Rebuild index", elem_id="qa-rebuild", size="sm",
                                     visible=False, scale=0)
+            cancel_btn = gr.Button("Cancel build", elem_id="qa-cancel", size="sm",
+                                   visible=False, scale=0, variant="stop")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=340):
                 with gr.Tabs():
@@ -409,13 +417,18 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
             trigger(show_timeline, [topic, *filters], [tl_html, tl_state], api_visibility="private")
         tl_tab.select(timeline_on_open, [topic, tl_state, *filters], [tl_html, tl_state],
                       api_visibility="private")
-        files.upload(add_uploaded, files, [added, files, status, rebuild_btn],
+        files.upload(add_uploaded, files, [added, files, status, rebuild_btn, cancel_btn],
                      api_visibility="private")
         for trigger in (url.submit, url_go.click):
-            trigger(add_from_url, url, [added, url, status, rebuild_btn], api_visibility="private")
-        rebuild_btn.click(rebuild, None, [status, rebuild_btn], api_visibility="private")
-        demo.load(refresh, seen, [status, rebuild_btn, srcs, seen], api_visibility="private")
-        gr.Timer(2.0).tick(refresh, seen, [status, rebuild_btn, srcs, seen],
+            trigger(add_from_url, url, [added, url, status, rebuild_btn, cancel_btn],
+                    api_visibility="private")
+        rebuild_btn.click(rebuild, None, [status, rebuild_btn, cancel_btn],
+                          api_visibility="private")
+        cancel_btn.click(cancel_build, None, [status, rebuild_btn, cancel_btn],
+                         api_visibility="private")
+        demo.load(refresh, seen, [status, rebuild_btn, cancel_btn, srcs, seen],
+                  api_visibility="private")
+        gr.Timer(2.0).tick(refresh, seen, [status, rebuild_btn, cancel_btn, srcs, seen],
                            api_visibility="private")
 
         for fn in api_tools(service):
