@@ -349,3 +349,119 @@ def test_the_chat_service_cancels_a_build_and_answers_as_before(tmp_path):
     assert not svc.cancel()  # nothing running any more
     a = answer("Who plays the patient?", index=svc.index())
     assert a.found and "Novitskiy" in a.text
+
+
+# --------------------------------------------------------------------------- a server with --auth
+
+LOGIN = ("editor", "s3cret-pass")
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    """The chat with a login and MCP on 127.0.0.1: (base URL, corpus, index folder)."""
+    import shutil
+
+    pytest.importorskip("mcp", reason="the MCP route needs challenge-qa[mcp]")
+    from challenge_qa.service import IndexService
+    from challenge_qa.ui import launch
+
+    base = tmp_path_factory.mktemp("guarded")
+    shutil.copytree(Path(__file__).parent.parent / "docs_corpus", base / "corpus")
+    svc = IndexService(Settings(corpus_dir=base / "corpus", index_dir=base / "index",
+                                show_progress=False))
+    svc.ensure()
+    svc.wait()
+    demo = launch(service=svc, port=None, block=False, quiet=True, auth=LOGIN, mcp=True)
+    try:
+        yield demo.local_url.rstrip("/"), base / "corpus", base / "index"
+    finally:
+        demo.close()
+
+
+def _status(url: str, *, method: str = "GET", data: bytes | None = None,
+            headers: dict | None = None) -> int:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, method=method, data=data, headers=headers or {})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_every_route_of_a_guarded_server_asks_for_the_login(guarded):
+    base, corpus, index = guarded
+    article = next(corpus.iterdir())
+    index_file = next(p for p in index.rglob("*") if p.is_file())
+    gets = ["/config", "/gradio_api/info", "/gradio_api/queue/status",
+            f"/gradio_api/file={article}", f"/gradio_api/file={index_file}",
+            "/gradio_api/file=/etc/passwd", "/gradio_api/mcp/schema", "/gradio_api/mcp/",
+            "/gradio_api/mcp/sse"]
+    for path in gets:
+        assert _status(base + path) == 401, path
+    json_post = {"Content-Type": "application/json"}
+    for path in ["/gradio_api/upload", "/gradio_api/call/answer", "/gradio_api/mcp/",
+                 "/gradio_api/mcp/messages/?session_id=x"]:
+        assert _status(base + path, method="POST", data=b"{}", headers=json_post) == 401, path
+    # a wrong password is no login either
+    import base64
+
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"editor:guess").decode()}
+    assert _status(base + "/gradio_api/mcp/schema", headers=wrong) == 401
+
+
+def test_mcp_clients_send_the_login_as_basic_credentials(guarded):
+    import base64
+
+    import httpx
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    base, _, _ = guarded
+    header = {"Authorization": "Basic " + base64.b64encode(":".join(LOGIN).encode()).decode()}
+
+    async def tools(headers):
+        async with httpx.AsyncClient(trust_env=False, headers=headers,
+                                     timeout=httpx.Timeout(120.0)) as http, \
+                streamable_http_client(base + "/gradio_api/mcp/", http_client=http) as (
+                    read, write, _), ClientSession(read, write) as s:
+            await s.initialize()
+            return sorted(t.name for t in (await s.list_tools()).tools)
+
+    import asyncio
+
+    assert {"answer", "retrieve", "timeline"} <= set(asyncio.run(tools(header)))
+    assert _status(base + "/gradio_api/mcp/schema", headers=header) == 200
+
+
+def test_logged_in_no_file_outside_the_corpus_can_be_read(guarded):
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+
+    base, corpus, index = guarded
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                         urllib.request.HTTPCookieProcessor(jar))
+    form = urllib.parse.urlencode({"username": LOGIN[0], "password": LOGIN[1]}).encode()
+    with opener.open(base + "/login", data=form, timeout=10) as r:
+        assert r.status == 200
+    assert any(c.name.startswith("access-token") for c in jar)
+    with opener.open(base + "/config", timeout=10) as r:  # logged in now
+        assert r.status == 200
+    index_file = next(p for p in index.rglob("*") if p.is_file())
+    secret = corpus.parent / "secret.txt"
+    secret.write_text("not for the chat")
+    for path in ["/etc/passwd", str(index_file), str(secret), str(corpus / ".." / "secret.txt"),
+                 str(Path(__file__).resolve())]:
+        import urllib.error
+
+        try:
+            with opener.open(base + "/gradio_api/file=" + path, timeout=10) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status in (403, 404), (path, status)

@@ -443,6 +443,49 @@ QUEUE_CONCURRENCY = 4
 QUEUE_MAX_SIZE = 256
 
 
+MCP_PATH = "/gradio_api/mcp"
+
+
+class McpLogin:
+    """ASGI middleware: with a login, the MCP endpoint (which Gradio mounts outside its own
+    login check) asks for it too, as HTTP Basic credentials (what MCP clients send in a
+    header) or the chat's login cookie; anything else gets 401."""
+
+    def __init__(self, app, login: tuple[str, str]):
+        import base64
+
+        self.app = app
+        self.expected = "Basic " + base64.b64encode(":".join(login).encode()).decode()
+
+    def allowed(self, scope) -> bool:
+        import hmac
+
+        from starlette.requests import HTTPConnection
+
+        conn = HTTPConnection(scope)
+        given = conn.headers.get("authorization", "")
+        if hmac.compare_digest(given.encode(), self.expected.encode()):
+            return True
+        app = scope.get("app")
+        cookie_id = getattr(app, "cookie_id", None)
+        tokens = getattr(app, "tokens", {}) or {}
+        return any(conn.cookies.get(f"{name}-{cookie_id}") in tokens
+                   for name in ("access-token", "access-token-unsecure"))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and (
+                scope.get("path", "") + "/").startswith(MCP_PATH + "/") \
+                and not self.allowed(scope):
+            from starlette.responses import PlainTextResponse
+
+            response = PlainTextResponse(
+                "Not authenticated: send the chat's login as HTTP Basic credentials.",
+                status_code=401, headers={"WWW-Authenticate": 'Basic realm="challenge-qa"'})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
            port: int | None = 7860, auth: tuple[str, str] | None = None, block: bool = True,
            service: IndexService | None = None, mcp: bool = False, **kwargs) -> gr.Blocks:
@@ -458,7 +501,8 @@ def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
         service: An existing ``IndexService`` to serve (its settings win).
         mcp: Also serve the ``answer``, ``retrieve`` and ``timeline`` tools over MCP at
             ``/gradio_api/mcp/`` (streamable HTTP; SSE at ``/gradio_api/mcp/sse``). Needs
-            the ``mcp`` extra.
+            the ``mcp`` extra. With ``auth``, MCP clients send the login as HTTP Basic
+            credentials (``McpLogin``).
     """
     if mcp and importlib.util.find_spec("mcp") is None:
         raise MissingExtraError("The MCP server needs the mcp package.",
@@ -467,6 +511,13 @@ def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
     service.ensure()
     demo = build_ui(service=service)
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    if auth and mcp:
+        from starlette.middleware import Middleware
+
+        app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+        app_kwargs["middleware"] = [*app_kwargs.get("middleware", []),
+                                    Middleware(McpLogin, login=auth)]
+        kwargs["app_kwargs"] = app_kwargs
     demo.launch(server_name=host, server_port=port, auth=auth, css=CSS, show_error=True,
                 footer_links=["api"], prevent_thread_lock=not block, mcp_server=mcp,
                 **kwargs)
