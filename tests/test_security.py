@@ -465,3 +465,68 @@ def test_logged_in_no_file_outside_the_corpus_can_be_read(guarded):
         except urllib.error.HTTPError as e:
             status = e.code
         assert status in (403, 404), (path, status)
+
+
+# --------------------------------------------------------------------------- names and files
+
+TEXT = b"The harbor bridge reopened on Thursday after eight months of repairs in the city.\n"
+
+
+@pytest.mark.parametrize("name, saved", [
+    ("../../evil.md", "uploads/evil.md"), ("/etc/cron.d/job.md", "uploads/job.md"),
+    ("C:\\Windows\\win.md", "uploads/win.md"), ("nul\x00byte.md", "uploads/nul-byte.md"),
+    ("new\nline.md", "uploads/new-line.md"), (".env.md", "uploads/env.md")])
+def test_an_upload_name_cannot_leave_the_uploads_folder(corpus, name, saved):
+    from challenge_qa.ingest import add_files
+
+    report = add_files([(name, TEXT + name.encode("unicode_escape"))], corpus,
+                       settings=Settings())
+    assert report.saved == [saved], report
+    assert [p for p in files(corpus) if not p.startswith(".challenge_qa")] == [
+        "uploads", saved]
+
+
+FRONT_MATTER = [
+    ("tag.md", "title: !!python/object/apply:os.system ['touch /tmp/pwned']",
+     "its YAML front matter is invalid (ConstructorError)"),
+    ("deep.md", "title: " + "[" * 5000 + "]" * 5000,
+     "its YAML front matter is nested more than 20 levels deep"),
+    ("aliases.md", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "\n".join(
+        f"{k}: &{k} [" + ", ".join([f"*{p}"] * 10) + "]" for p, k in
+        zip("abcdefg", "bcdefgh", strict=True)),
+     "its YAML front matter has more than 10 aliases"),
+]
+
+
+@pytest.mark.parametrize("name, front, why", FRONT_MATTER, ids=[f[0] for f in FRONT_MATTER])
+def test_hostile_front_matter_is_refused_and_skipped_by_a_build(tmp_path, corpus, name,
+                                                                front, why):
+    from challenge_qa.indexer import build_index
+    from challenge_qa.ingest import add_files
+
+    data = f"---\n{front}\n---\n\nThe article's text is here, long enough to count.\n"
+    assert why in _refusal(add_files([(name, data.encode())], corpus, settings=Settings()))
+    (corpus / name).write_text(data)
+    (corpus / "ok.md").write_text("# Fine\n\nA fine article about the harbor bridge.\n")
+    report = build_index(corpus, tmp_path / "ix", settings=Settings(show_progress=False))
+    assert report.articles == 1 and report.skipped == [f"{name}: skipped, {why}"]
+
+
+def test_a_link_out_of_the_corpus_is_not_read(tmp_path, corpus):
+    from challenge_qa.indexer import build_index
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The password of the vault is tangerine.")
+    (corpus / "link.txt").symlink_to(secret)
+    (corpus / "ok.md").write_text("# Fine\n\nA fine article about the harbor bridge.\n")
+    report = build_index(corpus, tmp_path / "ix", settings=Settings(show_progress=False))
+    assert report.articles == 1
+    assert report.skipped == ["link.txt: skipped, it is a link to a file outside the corpus"]
+
+
+def test_front_matter_fields_must_be_single_values(corpus):
+    from challenge_qa.ingest import add_files
+
+    data = b"---\ntitle: [a, {b: c}]\n---\n\nThe article's text is here, long enough.\n"
+    assert "its front matter's 'title' is not a single value" in _refusal(
+        add_files([("list.md", data)], corpus, settings=Settings()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import re
@@ -279,14 +280,53 @@ def _split_front_matter(raw: str, rel: str) -> tuple[dict, str]:
     parts = raw.split("\n")
     for i in range(1, len(parts)):
         if parts[i].strip() in ("---", "..."):
+            front = "\n".join(parts[1:i])
             try:
-                meta = yaml.safe_load("\n".join(parts[1:i])) or {}
+                _check_front_matter(front)
+                meta = yaml.safe_load(front) or {}
             except yaml.YAMLError as e:
                 raise _Skip(f"its YAML front matter is invalid ({e.__class__.__name__})") from e
             if not isinstance(meta, dict):
                 raise _Skip("its front matter is not a mapping of fields")
+            for key in FRONT_MATTER_FIELDS:
+                if meta.get(key) is not None and (
+                        isinstance(meta[key], bool)
+                        or not isinstance(meta[key], str | int | float | datetime.date)):
+                    raise _Skip(f"its front matter's {key!r} is not a single value")
             return meta, "\n".join(parts[i + 1:])
     return {}, raw
+
+
+#: The front matter fields an article takes (each a single value); others are ignored.
+FRONT_MATTER_FIELDS = ("id", "title", "source", "publisher", "date", "url")
+#: Front matter holds a few fields: nesting deeper than this, or more aliases, is no
+#: article's (PyYAML composes nested nodes recursively, and aliases can multiply a
+#: small text into a huge structure).
+MAX_FRONT_MATTER_DEPTH = 20
+MAX_FRONT_MATTER_ALIASES = 10
+MAX_FRONT_MATTER_CHARS = 65_536
+
+
+def _check_front_matter(front: str) -> None:
+    """Raise ``_Skip`` for front matter too large, too deeply nested or with too many
+    aliases, reading only its event stream (flat, not recursive)."""
+    if len(front) > MAX_FRONT_MATTER_CHARS:
+        raise _Skip(f"its YAML front matter is longer than {MAX_FRONT_MATTER_CHARS:,} "
+                    "characters")
+    depth = aliases = 0
+    for event in yaml.parse(front, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_FRONT_MATTER_DEPTH:
+                raise _Skip(f"its YAML front matter is nested more than "
+                            f"{MAX_FRONT_MATTER_DEPTH} levels deep")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_FRONT_MATTER_ALIASES:
+                raise _Skip(f"its YAML front matter has more than {MAX_FRONT_MATTER_ALIASES} "
+                            "aliases")
 
 
 def _load_jsonl(file: Path, rel: str, skipped: list[str],
