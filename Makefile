@@ -9,25 +9,41 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: setup setup-dev run index test lint bench clean train-reader
+.PHONY: setup setup-dev run cli index test lint bench clean train-reader
+
+# Each step says what it does; pip shows its progress (a first set-up takes a few minutes).
+PIP = $(BIN)/pip install --progress-bar on --disable-pip-version-check
 
 $(BIN)/python:
+	@echo "==> [1/4] creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.torch: $(BIN)/python
-	$(BIN)/pip install --quiet $(TORCH_SPEC)
-	touch $@
+	@echo "==> [2/4] installing PyTorch, CPU build ($(TORCH_SPEC))"
+	$(PIP) $(TORCH_SPEC)
+	@$(BIN)/python -c "import torch" && touch $@
 
-setup: $(VENV)/.torch
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.setup: $(VENV)/.torch pyproject.toml
+	@echo "==> [3/4] installing challenge-qa and its dependencies"
+	$(PIP) -e .
+	@$(BIN)/python -c "import challenge_qa" && touch $@
+
+setup: $(VENV)/.setup
+	@echo "==> set up: the command line is $(BIN)/challenge-qa (or: source $(BIN)/activate)"
 
 setup-dev: $(VENV)/.torch
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "==> installing challenge-qa with its test and development tools"
+	$(PIP) --quiet -e '.[dev]'
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) \
 		|| echo "chromium missing: browser tests will be skipped"
 
 run: setup
+	@echo "==> [4/4] starting the chat on http://$(HOST):$(PORT) (a first start builds the index of docs_corpus/ and loads the models: about a minute; Ctrl+C stops it)"
 	HF_HUB_OFFLINE=1 $(BIN)/challenge-qa serve --host $(HOST) --port $(PORT)
+
+# The command line without activating the environment: make cli ARGS='ask "Who plays the patient?"'
+cli: setup
+	@HF_HUB_OFFLINE=1 $(BIN)/challenge-qa $(ARGS)
 
 index: setup
 	HF_HUB_OFFLINE=1 $(BIN)/challenge-qa index

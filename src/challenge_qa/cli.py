@@ -396,6 +396,14 @@ def serve(host, port, auth, mcp, corpus, index):
         click.secho(f"Warning: listening on {host}: the chat is reachable from other "
                     "machines.", err=True, fg="yellow")
     click.echo(f"Serving {s.corpus_dir} on http://{host}:{port}", err=True)
+    # the background build's start, progress and end, on the terminal
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    service_log = logging.getLogger("challenge_qa.service")
+    service_log.addHandler(handler)
+    service_log.setLevel(logging.INFO)
     if mcp:
         click.echo(f"MCP tools (answer, retrieve, timeline) on http://{host}:{port}"
                    "/gradio_api/mcp/", err=True)

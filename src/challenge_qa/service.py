@@ -19,6 +19,7 @@ from .searcher import Index
 
 log = logging.getLogger(__name__)
 STALE_CHECK_SECONDS = 10.0
+PROGRESS_LOG_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class IndexService:
         self._cancel = threading.Event()
         self._cancelled: str | None = None
         self._progress = (0, 0)  # (articles, passages) the running build has embedded
+        self._logged = 0.0
 
     @property
     def building(self) -> bool:
@@ -86,6 +88,10 @@ class IndexService:
 
     def _on_progress(self, articles: int, passages: int) -> None:
         self._progress = (articles, passages)
+        now = time.monotonic()
+        if now - self._logged >= PROGRESS_LOG_SECONDS:  # a long build says how far it is
+            self._logged = now
+            log.info("indexing: %d articles (%d passages) embedded so far", articles, passages)
 
     def wait(self, timeout: float | None = None) -> None:
         t = self._building
@@ -95,6 +101,8 @@ class IndexService:
     def _build(self, full: bool) -> None:
         s = self.settings
         started = time.perf_counter()
+        self._logged = time.monotonic()
+        log.info("building the index of %s in the background ...", s.corpus_dir)
         try:
             report = build_index(s.corpus_dir, s.index_dir, full=full,
                                  settings=s.replace(show_progress=False),
