@@ -103,7 +103,8 @@ def refused_address(address: str) -> str | None:
     return None
 
 
-def _connect(address: tuple[str, int], timeout: float | None, source: object = None, *,
+def _connect(address: tuple[str, int], timeout: float | None,
+             source: tuple[str, int] | None = None, *,
              allow_private: bool) -> socket.socket:
     """A connection to ``address`` on an address it resolves to that may be fetched; the
     check is made on the very address connected to, so a name that resolves once to a
@@ -112,8 +113,9 @@ def _connect(address: tuple[str, int], timeout: float | None, source: object = N
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     if not allow_private:  # every address the name has must be public, not only one
         for *_, sockaddr in infos:
-            if why := refused_address(sockaddr[0]):
-                shown = host if host == sockaddr[0] else f"{host} ({sockaddr[0]})"
+            resolved = str(sockaddr[0])
+            if why := refused_address(resolved):
+                shown = host if host == resolved else f"{host} ({resolved})"
                 raise BlockedAddressError(f"{shown} is a {why} address: it is not fetched.")
     err: OSError | None = None
     for family, kind, proto, _, sockaddr in infos:
@@ -166,7 +168,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
 
     def https_open(self, req):
         return self.do_open(functools.partial(_HTTPS, allow_private=self.allow_private), req,
-                            context=self._context)
+                            context=getattr(self, "_context", None))
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
