@@ -540,3 +540,26 @@ def test_add_files_and_a_web_page_then_cite_them(page, writable_chat, web_page, 
         expect(page.locator("#qa-article h3")).to_contain_text(re.compile(title, re.I))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "added-articles-cited.png"), full_page=True)
+
+
+def test_examples_ask_and_the_chat_follows_each_new_answer(page, docs_chat):
+    from playwright.sync_api import expect
+
+    page.goto(docs_chat)
+    page.locator("#qa-question textarea").wait_for()
+    page.get_by_text("Who plays the patient?", exact=True).first.click()  # an example
+    expect(_replies(page)).to_have_count(1)
+    expect(page.locator("#qa-chat p.qa-answer").last).to_contain_text("Oleg Novitskiy")
+    page.locator("#qa-chat button.qa-copy").last.click()
+    expect(page.locator("#qa-markdown textarea")).to_have_value(re.compile("Novitskiy"))
+    questions = ["Who directed The Challenge?", "How long did the shoot on the ISS last?",
+                 "When will the film be released?", "Who is Yulia Peresild?"]
+    for n, question in enumerate(questions, 2):
+        # the reader scrolls up to an older answer, then asks again
+        page.evaluate("""() => { for (const el of document.querySelectorAll('#qa-chat *'))
+            if (el.scrollHeight > el.clientHeight + 4) el.scrollTop = 0; }""")
+        ask_again(page, question, n)
+        # the Markdown box held an earlier answer: hidden until this one is copied
+        expect(page.locator("#qa-markdown")).to_be_hidden()
+        asked = page.locator("#qa-chat").get_by_text(question, exact=True).last
+        expect(asked).to_be_in_viewport()

@@ -166,6 +166,20 @@ def render_added(report) -> str:
     return "\n".join(lines) or "Nothing was added."
 
 
+#: After an answer, the chat shows its question at the top of the view, also when the
+#: reader had scrolled up to an older answer (the Chatbot stops following then).
+FOLLOW_JS = """() => {
+  const chat = document.querySelector('#qa-chat');
+  if (!chat) return;
+  const go = () => {
+    const asked = chat.querySelectorAll('.message-row.user-row, .message.user');
+    const last = asked[asked.length - 1];
+    if (last) last.scrollIntoView({block: 'start', behavior: 'instant'});
+  };
+  requestAnimationFrame(() => requestAnimationFrame(go));
+}"""
+
+
 def build_ui(settings: Settings | None = None, service: IndexService | None = None) -> gr.Blocks:
     """The chat app. Nothing heavy happens here: the index loads on the first question."""
     service = service or IndexService(settings)
@@ -201,7 +215,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
     def respond(message, history, k, per_article, since, until, as_of, srcs, answers, order):
         history, answers = list(history or []), dict(answers or {})
         message = (message or "").strip()
-        keep = (gr.update(),) * 4
+        keep = (gr.update(),) * 5
         if not message:
             return history, "", *keep
         try:
@@ -227,7 +241,9 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         answers[msg] = a
         history += [{"role": "user", "content": esc(message)},
                     {"role": "assistant", "content": render_answer(a, msg)}]
-        return history, "", render_sources(a, msg, order), answers, msg, topic_of(a)
+        # the Markdown box showed an earlier answer: hidden until this one is copied
+        return (history, "", render_sources(a, msg, order), answers, msg, topic_of(a),
+                gr.update(value="", visible=False))
 
     def open_cite(answers, tl, shown, order, evt: gr.EventData):
         key = _event_value(evt, "cite")
@@ -354,7 +370,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
                                           label="Chat", buttons=[])
                         box = gr.Textbox(elem_id="qa-question", show_label=False, lines=1,
                                          placeholder="Ask about the articles and press Enter")
-                        gr.Examples(EXAMPLES, inputs=box, label="Try")
+                        examples = gr.Examples(EXAMPLES, inputs=box, label="Try")
                         md = gr.Textbox(label="Answer as Markdown", elem_id="qa-markdown",
                                         lines=6, buttons=["copy"], visible=False)
                     with gr.Tab("Timeline", elem_id="qa-tab-timeline") as tl_tab:
@@ -404,8 +420,14 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         seen = gr.State(None)
         filters = [since, until, as_of, srcs]
 
-        box.submit(respond, [box, chat, k, per_article, *filters, answers, order],
-                   [chat, box, sources, answers, shown, topic], api_visibility="private")
+        ask_inputs = [box, chat, k, per_article, *filters, answers, order]
+        ask_outputs = [chat, box, sources, answers, shown, topic, md]
+        box.submit(respond, ask_inputs, ask_outputs, api_visibility="private").then(
+            None, None, None, js=FOLLOW_JS, api_visibility="private")
+        # a click on an example asks it (Gradio's Examples only fill the box)
+        examples.load_input_event.then(respond, ask_inputs, ask_outputs,
+                                       api_visibility="private").then(
+            None, None, None, js=FOLLOW_JS, api_visibility="private")
         bridge.click(open_cite, [answers, tl_state, shown, order], [article, sources, shown],
                      api_visibility="private")
         bridge.submit(copy_markdown, answers, md, api_visibility="private").then(
