@@ -71,7 +71,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks"
 #: Even articles kept out of training: the answer settings and threshold are tuned on them.
 TUNE_ARTICLES = (10, 22, 34, 46)
 MAX_LEN = 192
-VERSION = "reader-3"
+VERSION = "reader-4"
 TRAIN_FILE = "train-v1.1.json"
 V2_FILE = "dev-v2.0-even.json"
 #: Article numbers of the v2.0 file start here, after those of the train file.
@@ -418,20 +418,27 @@ def training_examples(args, rng: random.Random):
     para_sents: dict[tuple[int, int], list[int]] = {}
     _, _, _, train_qs = load(squad_path(args.data, TRAIN_FILE), 0, sents, para_sents)
     rng.shuffle(train_qs)
+    # --skip: go on past the questions an earlier run (--init) drew from the same shuffle
+    train_qs = train_qs[args.skip:]
     train_qs = train_qs[:args.questions] if args.questions else train_qs
     examples = build_examples(lambda a: a < V2_BASE, sents, para_sents, train_qs, rng,
                               n_same=args.same, n_article=args.article,
                               n_perturbed=args.perturbed)
-    n_unans = 0
+    n_unans = n_v2_ans = 0
     if args.unanswerable:
         _, _, _, v2_qs = load(squad_path(args.data, V2_FILE), V2_BASE, sents, para_sents)
         tune = {q["article"] for q in v2_qs if q["dev_index"] in TUNE_ARTICLES}
-        v2_qs = [q for q in v2_qs if not q["answers"] and q["article"] not in tune]
-        n_unans = len(v2_qs)
+        v2_qs = [q for q in v2_qs if q["article"] not in tune
+                 and (args.v2_answerable or not q["answers"])]
+        n_unans = sum(not q["answers"] for q in v2_qs)
+        # with --v2-answerable, the paragraphs' answerable questions too: the reader sees a
+        # question its paragraph answers beside one written to look answerable from it
         examples += build_examples(lambda a: a >= V2_BASE and a not in tune, sents,
-                                   para_sents, v2_qs, rng, n_perturbed=0,
+                                   para_sents, v2_qs, rng, n_same=args.same,
+                                   n_article=args.article, n_perturbed=0,
                                    n_unanswerable=args.unanswerable)
-    return sents, examples, len(train_qs), n_unans
+        n_v2_ans = len(v2_qs) - n_unans
+    return sents, examples, len(train_qs), n_unans, n_v2_ans
 
 
 def train(args) -> None:
@@ -448,7 +455,7 @@ def train(args) -> None:
     base = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
     tok = AutoTokenizer.from_pretrained(base)
     t0 = time.perf_counter()
-    sents, examples, n_train_qs, n_unans = training_examples(args, rng)
+    sents, examples, n_train_qs, n_unans, n_v2_ans = training_examples(args, rng)
     if args.limit:
         examples = examples[:args.limit]
     rows = encode(tok, examples, sents)
@@ -477,7 +484,7 @@ def train(args) -> None:
     sched = get_linear_schedule_with_warmup(opt, int(0.06 * steps), steps)
     bce = torch.nn.BCEWithLogitsLoss()
     ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
-    recipe = recipe_of(args, len(rows), n_pos, n_train_qs, n_unans)
+    recipe = recipe_of(args, len(rows), n_pos, n_train_qs, n_unans, n_v2_ans)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     step, seen, spent = resume(work, recipe, model, opt, sched)
@@ -529,27 +536,34 @@ def train(args) -> None:
     model.eval()
     torch.save(model.state_dict(), out / "reader.pt")  # for fine-tuning; not shipped
     export(model, tok, out)
+    data = (f"SQuAD v1.1 train (CC BY-SA 4.0): {n_train_qs} questions"
+            + (f" (after the first {args.skip} of the shuffle)" if args.skip else "")
+            + f"; SQuAD v2.0 dev, even articles except {list(TUNE_ARTICLES)} (tuning): "
+            f"{n_unans} unanswerable"
+            + (f" and {n_v2_ans} answerable (their SQuAD v1.1 dev questions)"
+               if n_v2_ans else "") + " questions; no question of the odd dev articles")
+    init = json.loads((Path(args.init) / "reader.json").read_text()) if args.init else None
     card = {
-        "version": VERSION,
+        "version": args.version,
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)",
-        "data": f"SQuAD v1.1 train (CC BY-SA 4.0): {n_train_qs} questions; SQuAD v2.0 dev: "
-                f"the {n_unans} unanswerable questions of the even dev articles except "
-                f"{list(TUNE_ARTICLES)} (tuning); no question of SQuAD v1.1 dev",
+        "data": f"{init['version']} ({init['data']}), then {data}" if init else data,
         "recipe": recipe,
         # with --init, the earlier run's minutes too: the time the shipped weights took
-        "train_minutes": round(minutes + (json.loads((Path(args.init) / "reader.json")
-                                          .read_text())["train_minutes"] if args.init else 0), 1),
+        "train_minutes": round(minutes + (init["train_minutes"] if init else 0), 1),
         "sha256": hashlib.sha256((out / "reader_int8.onnx").read_bytes()).hexdigest(),
     }
     (out / "reader.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"trained in {minutes:.1f} min; wrote {out}", flush=True)
 
 
-def recipe_of(args, pairs: int, n_pos: int, n_train_qs: int, n_unans: int) -> dict:
-    return {"seed": SEED, "tune_articles": list(TUNE_ARTICLES), "epochs": args.epochs,
+def recipe_of(args, pairs: int, n_pos: int, n_train_qs: int, n_unans: int,
+              n_v2_ans: int) -> dict:
+    return {"version": args.version, "seed": SEED, "tune_articles": list(TUNE_ARTICLES),
+            "epochs": args.epochs,
             "init": args.init_recipe, "batch": args.batch, "lr": args.lr,
             "span_weight": args.span_weight, "listwise": args.listwise,
-            "train_questions": n_train_qs, "unanswerable_questions": n_unans,
+            "train_questions": n_train_qs, "train_skipped": args.skip,
+            "unanswerable_questions": n_unans, "v2_answerable_questions": n_v2_ans,
             "negatives": f"{args.same} same paragraph (BM25 first), {args.article} BM25 same "
                          f"article, {args.perturbed} perturbed question; unanswerable: "
                          f"{args.unanswerable} of the paragraph (BM25 first)",
@@ -842,6 +856,13 @@ def main(argv=None) -> None:
                         "(see perturb)")
     t.add_argument("--init", metavar="DIR",
                    help="start from the reader.pt an earlier run wrote to DIR")
+    t.add_argument("--skip", type=int, default=0,
+                   help="draw the train questions after the first N of the seeded shuffle "
+                        "(those an --init run learnt from)")
+    t.add_argument("--v2-answerable", action="store_true",
+                   help="also the answerable v2.0 questions of the even dev articles (but "
+                        "the tuning ones)")
+    t.add_argument("--version", default=VERSION, help="the card's version")
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--limit", type=int, default=0, help="first N pairs only (a smoke run)")
     c = sub.add_parser("curve")
