@@ -338,7 +338,8 @@ def test_ask_prints_the_answer_first(docs):
     assert lines[1] == textwrap.fill(expected.text, 100).splitlines()[0]
     assert "Oleg Novitskiy" in out.split("Sources:")[0]
     assert lines.index("Sources:") > 0
-    assert f"[1] {expected.citations[0].title}" in out
+    assert f"[1] “{expected.citations[0].sentence}”" in out
+    assert expected.citations[0].title.split(",")[0] in out
 
 
 def test_ask_json(docs):

@@ -174,11 +174,31 @@ def test_ask_text(cli_index):
     answer_text, _, sources = out.partition("\nSources:\n")
     assert sources, out
     assert "[1]" in answer_text  # the answer cites its first source
-    assert sources.startswith("[1] Mount Etna erupts again (Volcano Weekly, 2024-02-11)\n")
-    assert re.search(r"^    volcano\.md, passage volcano\.md#\d+, chars \d+-\d+, "
-                     r"score \d\.\d{3}$", sources, re.M)
-    assert re.search(r"^    > .+  \[chars \d+-\d+\]$", sources, re.M)
+    first, source = sources.splitlines()[:2]
+    assert re.fullmatch(r"\[1\] “.+”", first), first  # the quoted sentence, then its article
+    assert re.fullmatch(r"    Mount Etna erupts again \(Volcano Weekly, 2024-02-11\); "
+                        r"volcano\.md#\d+, chars \d+-\d+", source), source
+    quoted = re.findall(r"^\[\d+\] “(.+?)”$", sources, re.M | re.S)
+    assert len(quoted) == len(set(quoted))  # each cited sentence once
+    assert "score" not in sources  # no passage dump without -v
     assert "Note:" not in result.stderr  # the index is up to date
+
+
+@slow
+def test_ask_passages_shows_each_whole_passage_once(cli_index):
+    corpus, index_dir, _ = cli_index
+    question = "Which volcano erupted and where did the ash fall?"
+    short = ok(invoke("ask", question, "--corpus", corpus, "--index", index_dir)).stdout
+    out = ok(invoke("ask", question, "-v", "--corpus", corpus, "--index", index_dir)).stdout
+    assert out.startswith(short.rstrip("\n"))  # the same answer, then the passages
+    heads = re.findall(r"^((?:\[\d+\])+) passage (\S+), chars \d+-\d+, score \d\.\d{3}$",
+                       out[len(short):], re.M)
+    assert heads, out
+    assert len({pid for _, pid in heads}) == len(heads)  # each passage once
+    cited = sum(len(re.findall(r"\[\d+\]", refs)) for refs, _ in heads)
+    assert cited == len(re.findall(r"^\[\d+\] “", short, re.M))  # every citation's passage
+    assert ok(invoke("ask", question, "--passages", "--corpus", corpus, "--index",
+                     index_dir)).stdout == out
 
 
 @slow

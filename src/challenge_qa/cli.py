@@ -8,6 +8,7 @@ import textwrap
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -166,14 +167,18 @@ def filter_opts(f):
 @click.option("--json", "as_json", is_flag=True, help="Print asdict(answer) as JSON.")
 @click.option("--markdown", "as_markdown", is_flag=True,
               help="Print the answer as Markdown with footnotes for its sources.")
+@click.option("-v", "--passages", "passages", is_flag=True,
+              help="Also print the whole passages the cited sentences come from.")
 @filter_opts
 @click.option("--as-of", "as_of", metavar="DATE",
               help="Answer from what was published by DATE (YYYY[-MM[-DD]]).")
 @corpus_opt
 @index_opt
-def ask(question, k, per_article, as_json, as_markdown, since, until, sources, as_of, corpus,
-        index):
-    """Ask a question: the short answer, the cited sentences, then their sources."""
+def ask(question, k, per_article, as_json, as_markdown, passages, since, until, sources,
+        as_of, corpus, index):
+    """Ask a question: the short answer, the cited sentences, then their sources.
+
+    Each quoted sentence is shown once with its article; -v adds the whole passages."""
     from .answer import answer
     from .retrieval import check_k, clean_question
     from .searcher import Filters
@@ -208,23 +213,50 @@ def ask(question, k, per_article, as_json, as_markdown, since, until, sources, a
             dim=True)
     click.echo()
     if a.found:
-        _print_hits(a.citations, "Sources:")
+        _print_citations(a.citations)
     elif a.hits:
-        _print_hits(a.hits, "Closest passages (they do not answer the question):")
+        _print_closest(a.hits)
+    if passages:
+        _print_passages(a.citations if a.found else a.hits)
 
 
-def _print_hits(hits, heading: str) -> None:
-    click.secho(heading, bold=True)
+def _source_line(h) -> str:
+    meta = ", ".join(x for x in (h.source, h.date) if x)
+    where = f"{h.passage_id}" + (f", page {h.page}" if h.page else "")
+    return f"{h.title}" + (f" ({meta})" if meta else "") + f"; {where}"
+
+
+def _print_citations(hits) -> None:
+    """Each cited sentence once, with the article it is quoted from."""
+    click.secho("Sources:", bold=True)
     for n, h in enumerate(hits, 1):
-        meta = ", ".join(x for x in (h.source, h.date) if x)
-        click.secho(f"[{n}] {h.title}" + (f" ({meta})" if meta else ""), bold=True)
-        click.echo(f"    {h.doc_id}, passage {h.passage_id}, chars {h.start}-{h.end}, "
-                   f"score {h.score:.3f}")
         # a hard-wrapped article's sentence holds line breaks: shown on one line
-        click.echo(f"    > {' '.join(h.sentence.split())}  "
-                   f"[chars {h.sentence_start}-{h.sentence_end}]")
-        click.echo(textwrap.indent(textwrap.fill(h.text, 96), "      "))
+        click.echo(textwrap.fill(f"[{n}] \u201c{' '.join(h.sentence.split())}\u201d", 100,
+                                 subsequent_indent="    "))
+        click.secho(textwrap.fill(f"{_source_line(h)}, chars {h.sentence_start}-"
+                                  f"{h.sentence_end}", 100, initial_indent="    ",
+                                  subsequent_indent="    "), dim=True)
+
+
+def _print_closest(hits) -> None:
+    click.secho("Closest passages (they do not answer the question):", bold=True)
+    for n, h in enumerate(hits, 1):
+        click.echo(textwrap.fill(f"[{n}] {_source_line(h)}, score {h.score:.3f}", 100,
+                                 subsequent_indent="    "))
+        click.echo(textwrap.fill(f"> {' '.join(h.sentence.split())}", 100,
+                                 initial_indent="    ", subsequent_indent="      "))
+
+
+def _print_passages(hits) -> None:
+    """The whole passages the hits come from, each once, naming the hits it holds."""
+    held: dict[str, tuple[Any, list[int]]] = {}
+    for n, h in enumerate(hits, 1):
+        held.setdefault(h.passage_id, (h, []))[1].append(n)
+    for pid, (h, nums) in held.items():
         click.echo()
+        click.secho("".join(f"[{n}]" for n in nums) + f" passage {pid}, chars "
+                    f"{h.start}-{h.end}, score {h.score:.3f}", bold=True)
+        click.echo(textwrap.indent(textwrap.fill(h.text, 96), "    "))
 
 
 @cli.command("add")
