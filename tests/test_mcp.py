@@ -166,3 +166,16 @@ def test_mcp_without_the_extra_names_the_install(monkeypatch):
     with pytest.raises(MissingExtraError) as err:
         launch(Settings(corpus_dir=DOCS), mcp=True, block=False)
     assert "challenge-qa[mcp]" in err.value.explain()
+
+
+@pytest.mark.slow
+def test_answer_tool_resolves_he_from_the_history_it_is_given(mcp_url):
+    async def work(s):
+        first = result_value(await s.call_tool("answer", {"question": "Who plays the patient?"}))
+        then = await s.call_tool("answer", {"question": "Is he a real cosmonaut?", "history": [
+            ["Who plays the patient?", first]]})
+        return first, result_value(then)
+
+    first, then = session(mcp_url, work)
+    assert first["short"] == "Oleg Novitskiy"
+    assert then["query"] == "Is Oleg Novitskiy a real cosmonaut?"

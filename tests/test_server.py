@@ -51,6 +51,43 @@ def test_answer_api_cites_the_article(client):
 
 
 @pytest.mark.slow
+def test_the_readmes_gradio_client_example_prints_what_it_says(server):
+    """The README's program, run as written against a real server (only its address
+    changed): each print gives what its comment says."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    at = readme.index("**From a program**")
+    start = readme.index("```python\n", at) + len("```python\n")
+    code = readme[start:readme.index("\n```", start)]
+    expected = [c.strip() for line in code.splitlines() if line.startswith("print(")
+                for c in [line.rsplit("# ", 1)[1]]]
+    assert len(expected) == 5, code
+    printed: list[str] = []
+    code = code.replace('"http://127.0.0.1:7860/"', repr(server[2]))
+    exec(compile(code, "README.md", "exec"), {  # noqa: S102 - the README's own example
+        "print": lambda *a: printed.append(" ".join(map(str, a)))})
+    assert printed == expected
+
+
+@pytest.mark.slow
+def test_api_page_describes_every_parameter_and_result(server):
+    """"Use via API" names each parameter and says what it is, from the docstrings."""
+    import json
+    import urllib.request
+
+    info = json.load(urllib.request.urlopen(server[2] + "gradio_api/info", timeout=30))
+    endpoints = info["named_endpoints"]
+    assert set(endpoints) == {"/answer", "/retrieve", "/timeline"}
+    for name, e in endpoints.items():
+        assert len(e["description"]) > 40, name
+        for p in e["parameters"]:
+            assert p["label"] == p["parameter_name"], (name, p)
+            assert len(p["python_type"]["description"]) > 15, (name, p)
+        assert e["returns"][0]["python_type"]["description"].startswith("A "), name
+    since = next(p for p in endpoints["/answer"]["parameters"] if p["parameter_name"] == "since")
+    assert "YYYY-MM-DD" in since["python_type"]["description"]
+
+
+@pytest.mark.slow
 def test_answer_api_off_topic(client):
     a = client.predict("What is the capital of Australia?", 5, False, api_name="/answer")
     assert a["found"] is False

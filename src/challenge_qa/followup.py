@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 _PERSON = {"he", "she", "him", "her", "his", "hers", "himself", "herself"}
 _THING = {"it", "its", "itself"}
@@ -263,7 +264,8 @@ def resolve(question: str, prev: Resolved | None, prev_short: str | None,
 
 def turns(history) -> list[tuple[str, str]]:
     """(role, text) pairs from Gradio-style message dicts or (user, bot) pairs; a bot turn
-    may be an ``Answer``, whose short answer is kept in bold."""
+    may be an ``Answer`` or the API's answer result (a dict), whose short answer is kept
+    in bold."""
     out: list[tuple[str, str]] = []
     for item in history or ():
         if isinstance(item, dict):
@@ -277,6 +279,8 @@ def turns(history) -> list[tuple[str, str]]:
             user, bot = item
             if isinstance(user, str) and user.strip():
                 out.append(("user", user))
+            if isinstance(bot, dict):  # the API's own answer result, as JSON
+                bot = SimpleNamespace(short=bot.get("short"), text=str(bot.get("text") or ""))
             if hasattr(bot, "short") and hasattr(bot, "text"):
                 bot = f"**{bot.short}** {bot.text}" if bot.short else bot.text
             if isinstance(bot, str) and bot.strip():

@@ -49,14 +49,17 @@ def api_tools(service: IndexService):
             question: The question in plain words, e.g. "Who plays the patient?".
             k: How many passages to return as sources, 1 to 1000 (default 5).
             per_article: Return at most one passage per article.
-            history: Earlier turns as [question, answer] pairs, to resolve "he" or "it".
+            history: Earlier [question, answer] pairs (answer: a result of this tool) for "he".
             since: Only articles published on or after this date (YYYY, YYYY-MM or YYYY-MM-DD).
             until: Only articles published on or before this date (YYYY, YYYY-MM or YYYY-MM-DD).
             sources: Only articles of these publishers, e.g. ["CNN"].
             as_of: Answer from what was published by this date (YYYY, YYYY-MM or YYYY-MM-DD).
 
         Returns:
-            text with [n] markers, found, short answer, citations (n-th is [n]), hits.
+            A dict: text (the answer, with [n] markers), found (false when the articles
+            do not cover the question), short (the short answer), confidence (0 to 1),
+            query (what was searched), statements, citations (the n-th is [n]: title,
+            source, date, url, article_path, sentence and offsets), hits (the passages).
         """
         out = asdict(_answer(question, k=None if k is None else int(k),
                              per_article=bool(per_article), history=history or (),
@@ -81,7 +84,8 @@ def api_tools(service: IndexService):
             as_of: Only articles published by this date (YYYY, YYYY-MM or YYYY-MM-DD).
 
         Returns:
-            Hits: doc_id, title, source, date, url, article_path, text, sentence, offsets, score.
+            A list of hits, best first: doc_id, title, source, date, url, article_path,
+            text (the passage), sentence (the one best matching), offsets, score.
         """
         hits = _retrieve(question, None if k is None else int(k), index=service.index(),
                          per_article=bool(per_article),
@@ -100,7 +104,8 @@ def api_tools(service: IndexService):
             sources: Only articles of these publishers, e.g. ["CNN"].
 
         Returns:
-            events in date order: label ("5 October 2021"), precision, text, citations.
+            A dict whose events, in date order, each have a label ("5 October 2021"), a
+            precision (day, month or year), the text reported and its citations.
         """
         f = filters_of(since, until, None, sources)
         f.pop("as_of")

@@ -11,6 +11,7 @@ renders the article beside the chat.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import threading
 import time
 from dataclasses import replace
@@ -454,9 +455,29 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
                            api_visibility="private")
 
         for fn in api_tools(service):
-            gr.api(fn, api_name=fn.__name__)
+            describe_endpoint(demo, gr.api(fn, api_name=fn.__name__), fn)
     demo.service = service
     return demo
+
+
+def describe_endpoint(demo: gr.Blocks, dep, fn) -> None:
+    """Name and describe an API endpoint's parameters and result on the "Use via API" page
+    from ``fn``'s docstring (Gradio labels them "1st", "2nd" and describes none)."""
+    from gradio.utils import get_function_description
+
+    _, params, returns = get_function_description(fn)
+    names = list(inspect.signature(fn).parameters)
+    for name, block_id in zip(names, dep["inputs"], strict=True):
+        comp = demo.blocks[block_id]
+        comp.label = name
+        if params.get(name):
+            comp._api_info = {**comp._api_info, "additional_description": params[name]}
+    for block_id in dep["outputs"]:
+        comp = demo.blocks[block_id]
+        comp.label = "result"
+        if returns:  # a dict result has no schema from its type hint: say it is one
+            comp._api_info = {"type": "object", **comp._api_info,
+                              "description": " ".join(r.strip() for r in returns)}
 
 
 #: Answers are CPU-bound and share one model: a few at once keeps latency flat while the
