@@ -14,6 +14,7 @@ import importlib.util
 import inspect
 import threading
 import time
+from typing import Any
 from dataclasses import replace
 from pathlib import Path
 
@@ -468,7 +469,7 @@ def describe_endpoint(demo: gr.Blocks, dep, fn) -> None:
     _, params, returns = get_function_description(fn)
     names = list(inspect.signature(fn).parameters)
     for name, block_id in zip(names, dep["inputs"], strict=True):
-        comp = demo.blocks[block_id]
+        comp: Any = demo.blocks[block_id]  # the Api components gr.api made
         comp.label = name
         if params.get(name):
             comp._api_info = {**comp._api_info, "additional_description": params[name]}
