@@ -14,9 +14,9 @@ import importlib.util
 import inspect
 import threading
 import time
-from typing import Any
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
