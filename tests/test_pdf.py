@@ -10,11 +10,12 @@ import pytest
 from helpers import SMALL_FILES, write_files
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from minipdf import make_pdf
+from minipdf import Line, make_pdf, paragraph
 
+from challenge_qa.chunking import split_passages, split_sentences
 from challenge_qa.config import Settings
 from challenge_qa.corpus import SkippedFileWarning, load_articles, load_corpus, read_file
-from challenge_qa.pdf import join_pages, read_pdf
+from challenge_qa.pdf import join_pages, read_pdf, with_blocks
 
 PAGE1 = ["Lake Moran water report",
          "The water board measures the lake every week from a pontoon near the dam.",
@@ -175,3 +176,153 @@ def test_any_pdf_bytes_load_or_are_skipped(tmp_path_factory, body, pages):
         for a in arts:
             assert a.pages and a.pages[0] == 0 and list(a.pages) == sorted(a.pages)
             assert a.pages[-1] <= len(a.text) and a.text == a.text.strip()
+
+
+# A news article as a word processor lays it out: a two-line title in large bold type, a
+# byline in small type, then paragraphs of body text wrapped at about 80 characters with
+# space after each paragraph, a bold subheading at the body's size, and a second page.
+TITLE = ["Hjo opens Sweden's first", "lakeside library"]
+BYLINE = "By Anna Berg, Hjo Courier, 3 September 2024"
+LONG_BYLINE = "By Anna Berg and Erik Ström, Hjo Courier, Tuesday 3 September 2024, updated 14:05"
+LEAD = ("The Swedish town of Hjo on Tuesday opened a library on a pontoon in Lake Vättern, the "
+        "first of its kind in the country.")
+BODY1 = (LEAD + " The mayor, Karin Lund, said the town had wanted a new library for twenty "
+         "years and that the lake was the only place left to build one. Builders from "
+         "Karlsborg floated the hull across the lake in May and moored it by the harbour.")
+BODY2 = ("The library holds eleven thousand books and a reading room with a view of the "
+         "harbour. It opens every day from nine in the morning until eight in the evening.")
+SUBHEAD = "Queues at dawn"
+BODY3 = ("Readers queued from six in the morning on the first day. Librarian Erik Ström said "
+         "the first book lent was a guide to the birds of the lake, and the second a cookbook "
+         "of recipes for perch and whitefish from Vättern.")
+BODY4 = ("The town council will decide in October whether the library stays open through the "
+         "winter, when ice closes the harbour for up to three months.")
+
+
+def news_pages(title: list[Line], byline: Line) -> list[list[Line]]:
+    return [title + [byline] + paragraph(BODY1, space_before=10)
+            + paragraph(BODY2, space_before=6)
+            + [Line(SUBHEAD, bold=True, space_before=12)] + paragraph(BODY3, space_before=3),
+            paragraph(BODY4)]
+
+
+BIG_TITLE = [Line(t, size=22, bold=True) for t in TITLE]
+#: Ways a byline is set apart from the text around it: each is found by a different sign.
+BYLINES = {
+    "smaller-type": (BIG_TITLE, Line(BYLINE, size=9, space_before=6)),
+    "body-type-with-space": (BIG_TITLE, Line(BYLINE, space_before=8)),
+    # no size or space apart from the lead: only that it is short and ends no sentence
+    "body-type-tight": ([Line(" ".join(TITLE), size=22, bold=True)], Line(BYLINE)),
+    "all-body-type": ([Line(" ".join(TITLE), bold=True)], Line(BYLINE)),
+    # as wide as the body and no smaller: only the space after it
+    "long-with-space": (BIG_TITLE, Line(LONG_BYLINE, space_before=8)),
+}
+
+
+def _sentences(text: str) -> list[str]:
+    return [" ".join(text[a:b].split()) for a, b in split_sentences(text)]
+
+
+@pytest.mark.parametrize("layout", list(BYLINES))
+def test_news_pdf_title_byline_and_lead_are_separate_sentences(tmp_path, layout):
+    """What a user gets from a news PDF: the title, the byline and the lead are sentences
+    of their own in the passages, not one run-on sentence."""
+    title, byline = BYLINES[layout]
+    write_files(tmp_path, {"hjo.pdf": make_pdf(news_pages(title, byline))})
+    art = only_article(tmp_path)
+    sents = [" ".join(art.text[a:b].split())
+             for p in split_passages(art) for a, b in p.sentences]
+    assert not [s for s in sents if "Courier" in s and "Hjo on Tuesday" in s], sents
+    assert " ".join(TITLE) in sents
+    assert byline.text in sents
+    assert LEAD in sents  # wrapped over two lines, and whole
+    assert SUBHEAD in sents
+    assert not [s for s in sents if SUBHEAD in s and s != SUBHEAD]
+
+
+def test_lines_of_a_paragraph_stay_one_block_with_whole_sentences():
+    lines = paragraph(BODY1 + " " + BODY3)
+    assert len(lines) >= 5
+    text = read_pdf(make_pdf([[Line(BYLINE, size=9)] + lines])).text
+    blocks = text.split("\n\n")
+    assert blocks == [BYLINE, "\n".join(ln.text for ln in lines)]
+    assert _sentences(blocks[1]) == _sentences(BODY1 + " " + BODY3)
+    assert len(_sentences(blocks[1])) == 5
+
+
+def test_news_pdf_page_offsets_point_at_each_page():
+    pages = news_pages(*BYLINES["smaller-type"]) + [paragraph(BODY2), []]
+    pdf = read_pdf(make_pdf(pages))
+    assert len(pdf.pages) == 4 and pdf.pages[0] == 0
+    assert pdf.text[pdf.pages[1]:].startswith(paragraph(BODY4)[0].text)
+    assert pdf.text[pdf.pages[2]:] == "\n".join(ln.text for ln in paragraph(BODY2))
+    assert pdf.pages[3] == len(pdf.text)  # an empty last page starts at the end
+    for start in pdf.pages[1:3]:
+        assert pdf.text[start - 2:start] == "\n\n"
+    # the blank lines added on page 1 moved the later pages' starts along with their text
+    first = pdf.text[:pdf.pages[1] - 2]
+    assert first.startswith("\n".join(TITLE) + "\n\n" + BYLINE + "\n\n")
+    assert first.endswith(paragraph(BODY3)[-1].text)
+
+
+def _plain(data: bytes) -> str:
+    import pypdf
+
+    return join_pages([p.extract_text() for p in pypdf.PdfReader(io.BytesIO(data)).pages])[0]
+
+
+def test_text_of_one_size_without_gaps_reads_as_before():
+    """Lines of one size at one leading, whose short lines end sentences: nothing to split,
+    so the text is pypdf's plain text (and the hand-made report reads as it did)."""
+    uniform = make_pdf([paragraph(BODY1) + paragraph(BODY2) + paragraph(BODY3),
+                        paragraph(BODY4)])
+    text = read_pdf(uniform).text
+    assert text == _plain(uniform)
+    assert text.count("\n\n") == 1  # between the pages
+    old = make_pdf([PAGE2, PAGE3])
+    assert read_pdf(old).text == _plain(old) == "\n".join(PAGE2) + "\n\n" + "\n".join(PAGE3)
+
+
+@pytest.mark.parametrize("text, runs, expected", [
+    # the runs do not spell the text: it is kept as is
+    ("Title\nBody text here.", [("Title\n", (20.0, 700.0))], "Title\nBody text here."),
+    # a rotated line (no position) is not compared with its neighbours
+    ("Title\nBody text here.", [("Title\n", None), ("Body text here.", (11.0, 672.0))],
+     "Title\nBody text here."),
+    # a footnote mark set apart from its line is no heading
+    ("the town of Hjo\n1\nopened a library", [
+        ("the town of Hjo\n", (11.0, 700.0)), ("1\n", (6.0, 706.0)),
+        ("opened a library", (11.0, 700.0))], "the town of Hjo\n1\nopened a library"),
+    # the top of the next column after the foot of one: the paragraph goes on there
+    ("the library was\nopened on Tuesday.", [
+        ("the library was\n", (11.0, 80.0)), ("opened on Tuesday.", (11.0, 700.0))],
+     "the library was\nopened on Tuesday."),
+    ("Big title\nBody text.", [("Big title\n", (20.0, 700.0)), ("Body text.", (11.0, 672.0))],
+     "Big title\n\nBody text."),
+], ids=["runs-differ", "rotated", "footnote-mark", "next-column", "heading"])
+def test_with_blocks_splits_only_what_the_layout_shows(text, runs, expected):
+    assert with_blocks(text, runs) == expected
+
+
+_WORDS = st.lists(st.sampled_from(["Hjo", "library", "the", "lake", "opened.", "By", "Anna",
+                                   "Courier,", "2024", "(x)", "Ström"]), min_size=1, max_size=14)
+_LAID_OUT = st.builds(lambda words, size, gap, bold: Line(" ".join(words), size=size,
+                                                          space_before=gap, bold=bold),
+                      _WORDS, st.sampled_from([8.0, 11.0, 11.5, 16.0, 24.0]),
+                      st.sampled_from([0.0, 0.0, 3.0, 12.0]), st.booleans())
+
+
+@settings(max_examples=40, deadline=None)
+@given(pages=st.lists(st.lists(_LAID_OUT, max_size=12), min_size=1, max_size=3))
+def test_laid_out_pages_only_gain_blank_lines(pages):
+    """Whatever the layout, the text is pypdf's plain text with some line breaks made blank
+    lines, and the page offsets point at each page's text."""
+    data = make_pdf(pages)
+    plain = _plain(data)
+    if not plain:
+        return
+    pdf = read_pdf(data)
+    assert pdf.text.replace("\n\n", "\n") == plain.replace("\n\n", "\n")
+    starts = [pdf.pages[i] for i, lines in enumerate(pages) if lines]
+    for start, lines in zip(starts, [p for p in pages if p], strict=True):
+        assert pdf.text[start:].startswith(lines[0].text)
