@@ -215,6 +215,47 @@ def _refusal(report) -> str:
     return message
 
 
+def _flate_pdf(content: bytes, pages: int = 1) -> bytes:
+    """A PDF whose ``pages`` pages all draw one Flate-compressed content stream."""
+    import zlib
+
+    packed = zlib.compress(content, 9)
+    kids = " ".join(f"{5 + i} 0 R" for i in range(pages)).encode()
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed
+            + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    objs += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+             b"/Resources << /Font << /F1 4 0 R >> >> >>"] * pages
+    out, offsets = b"%PDF-1.4\n", []
+    for n, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1, xref)
+
+
+def test_a_pdf_decompression_bomb_is_refused_before_it_is_parsed(corpus):
+    """117 KB that expand to 40 MB of drawing operators per page, on 500 pages: parsing them
+    would take hours; the decompressed size is measured first, and the PDF refused."""
+    from challenge_qa.ingest import add_files
+
+    bomb = _flate_pdf(b"q Q " * 10_000_000, pages=500)
+    assert len(bomb) < 120_000
+    message = _refusal(add_files([("bomb.pdf", bomb)], corpus, settings=Settings()))
+    assert "MB of content for at most 2,000,000 characters" in message, message
+    assert "decompression bomb" in message and files(corpus) == []
+    # the same text as an ordinary PDF draws it is read
+    fine = _flate_pdf(b"BT /F1 12 Tf 72 700 Td (The harbor bridge reopened on Thursday after "
+                      b"eight months of repairs.) Tj ET")
+    assert add_files([("fine.pdf", fine)], corpus, settings=Settings()).saved == [
+        "uploads/fine.pdf"]
+
+
 def test_a_pdf_of_100000_pages_is_refused_by_its_page_count(corpus):
     """(This one is 27 MB; with shared objects as many pages fit in 600 KB.) Refused by the
     count its page tree declares, before any page is read."""

@@ -36,14 +36,41 @@ class PdfText:
     date: str | None = None
 
 
+#: Bytes of decompressed page content allowed per character of ``max_chars``: a page of
+#: news text draws a few bytes of operators per character (positioning, kerning), far
+#: below this.
+CONTENT_BYTES_PER_CHAR = 10
+
+
+def _content_bytes(page, sizes: dict) -> int:
+    """The decompressed size of what ``page`` draws; a stream shared by several pages is
+    decompressed once (``sizes`` keeps each stream's size)."""
+    from pypdf.generic import ArrayObject, IndirectObject
+
+    ref = page.get("/Contents")
+    if ref is None:
+        return 0
+    items = ref.get_object()
+    items = list(items) if isinstance(items, ArrayObject) else [ref]
+    total = 0
+    for item in items:
+        key = (item.idnum, item.generation) if isinstance(item, IndirectObject) else id(item)
+        if key not in sizes:
+            sizes[key] = len(item.get_object().get_data())
+        total += sizes[key]
+    return total
+
+
 def read_pdf(data: bytes, *, max_pages: int | None = None,
              max_chars: int | None = None) -> PdfText:
     """The pages' text joined by blank lines, each page's start offset, and the metadata.
 
     Raises:
         UnreadablePdf: encrypted, damaged, without a text layer (a scanned document), with
-            more than ``max_pages`` pages (counted before any is read) or more than
-            ``max_chars`` characters of text (reading stops there).
+            more than ``max_pages`` pages (counted before any is read), more than
+            ``max_chars`` characters of text (reading stops there), or pages that draw more
+            than ``CONTENT_BYTES_PER_CHAR * max_chars`` bytes of content (measured before
+            each page is parsed).
     """
     try:
         import pypdf
@@ -65,8 +92,18 @@ def read_pdf(data: bytes, *, max_pages: int | None = None,
         if max_pages is not None and n_pages > max_pages:
             raise UnreadablePdf(f"it has {n_pages:,} pages, more than the {max_pages:,} a PDF "
                                 "may have (raise CHALLENGE_QA_MAX_PDF_PAGES to include it)")
-        texts, chars = [], 0
+        texts, chars, drawn = [], 0, 0
+        budget = None if max_chars is None else CONTENT_BYTES_PER_CHAR * max_chars
+        sizes: dict = {}
         for page in reader.pages:
+            # what the page draws, decompressed, is bounded before it is parsed: a few
+            # kilobytes of compressed operators can expand to megabytes that take minutes
+            drawn += _content_bytes(page, sizes)
+            if budget is not None and drawn > budget:
+                raise UnreadablePdf(f"its pages draw more than {budget / 2**20:.0f} MB of "
+                                    f"content for at most {max_chars:,} characters of text "
+                                    "(a decompression bomb?; raise "
+                                    "CHALLENGE_QA_MAX_ARTICLE_CHARS to include it)")
             texts.append(page_text(page))
             chars += len(texts[-1]) + 2
             if max_chars is not None and chars > max_chars:
