@@ -392,3 +392,27 @@ def test_answer_sources_start_with_the_passage_of_the_first_statement(docs):
     a = answer("Who plays the patient?", index=idx)
     assert a.found and a.hits[0].passage_id == a.citations[0].passage_id
     assert [h.rank for h in a.hits] == list(range(1, len(a.hits) + 1))
+
+
+def test_the_reader_reads_the_rest_only_when_the_first_are_not_sure(docs):
+    """With ``answer_read_first=1``, a sure first sentence (``answer_read_enough=0``) ends
+    the reading: one candidate, one statement; never sure enough (1.0), every candidate is
+    read and the trailer question gets its second statement again."""
+    _, _, index_dir = docs
+    q = "When was the trailer released?"
+    base = Settings(corpus_dir=DOCS, index_dir=index_dir, show_progress=False,
+                    answer_read_first=1)
+    first_only = answer(q, index=load_index(index_dir, settings=base.replace(
+        answer_read_enough=0.0)))
+    every = answer(q, index=load_index(index_dir, settings=base.replace(
+        answer_read_enough=1.0)))
+    default = answer(q, index=load_index(index_dir, settings=base.replace(
+        answer_read_first=Settings().answer_read)))
+    assert len(first_only.statements) == 1
+    assert len(every.statements) == 2
+    assert every.text == default.text and every.confidence == pytest.approx(
+        default.confidence)
+    from challenge_qa.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="answer_read_enough is a probability"):
+        Settings(answer_read_enough=1.5)

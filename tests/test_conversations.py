@@ -51,8 +51,6 @@ KNOWN_FAILURES = {
                             "the first statement's expected words",
     "launch_date_then_site": "turn 2: a near-miss (the launch site) is answered",
     "lighting_problem": "turn 3: a near-miss (the lamps' brand) is answered",
-    "casting_then_iss_exit_then_world_cup": "turn 3: 'Who won the 2022 World Cup?' is "
-                                            "answered (confidence 0.13, threshold 0.12)",
     "channel_one_state_run": "turn 2: 'Is Channel One Russia state-run?' finds the "
                              "state-controlled sentence but judges it not an answer",
 }

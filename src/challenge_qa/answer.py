@@ -601,8 +601,20 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
     hits, keys, cands, texts, cheap, svecs, read = (
         sl.hits, sl.keys, sl.cands, sl.texts, sl.cheap, sl.svecs, sl.read)
     top = hits[: s.answer_passages]
-    reading: Reading = reader.read(query, [(cands[keys[i]][0].title, cands[keys[i]][3],
-                                            texts[i]) for i in read.tolist()])
+    def items(rows: np.ndarray) -> list[tuple[str, str, str]]:
+        return [(cands[keys[i]][0].title, cands[keys[i]][3], texts[i]) for i in rows.tolist()]
+
+    # the cheapest-scored best are read first; the rest only when none of them is a sure
+    # answer (``answer_read_enough``)
+    reading: Reading = reader.read(query, items(read[: s.answer_read_first]))
+    if len(read) > s.answer_read_first:
+        if s.answer_read_enough < 1.0 and reading.score.max() >= s.answer_read_enough:
+            read = read[: s.answer_read_first]
+        else:
+            more = reader.read(query, items(read[s.answer_read_first:]))
+            reading = Reading(np.concatenate([reading.score, more.score]),
+                              reading.spans + more.spans,
+                              np.concatenate([reading.span_score, more.span_score]))
     prob = np.full(len(keys), -np.inf)
     prob[read] = reading.score
     score = prob + s.answer_w_evidence * cheap

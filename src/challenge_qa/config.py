@@ -112,6 +112,11 @@ class Settings:
     answer_w_passage: float = 0.1
     #: How many of the cheapest-scored best candidate sentences the reader reads.
     answer_read: int = 16
+    #: The reader reads the first ``answer_read_first`` of them, and the rest only when
+    #: none of those has a reader probability of at least ``answer_read_enough`` (1.0:
+    #: always all); chosen on the tuning articles (README, "Quality and speed").
+    answer_read_first: int = 8
+    answer_read_enough: float = 0.6
     #: Final sentence score = reader probability + w_evidence * cheap score
     #: + w_span * the short answer's start + end logit.
     answer_w_evidence: float = 0.6
@@ -250,6 +255,9 @@ class Settings:
                             f"are {', '.join(TIDY_RULES)}")
         if not (0.0 <= self.answer_threshold <= 1.0 and 0.0 <= self.answer_also <= 1.0):
             problems.append("answer_threshold and answer_also are probabilities (0 to 1)")
+        if not 0.0 <= self.answer_read_enough <= 1.0 or self.answer_read_first < 1:
+            problems.append("answer_read_enough is a probability (0 to 1) and "
+                            "answer_read_first at least 1")
         if self.answer_read < 1 or self.answer_sentences < 1:
             problems.append("answer_read and answer_sentences must be at least 1")
         if not 1 <= self.k <= 1000:
