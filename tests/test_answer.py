@@ -136,7 +136,11 @@ def test_answer_states_and_cites_the_fact(docs, question, facts, expected_docs):
     ("Who plays the patient?", "Oleg Novitskiy"),
     ("When did the crew launch to the ISS?", "October 5, 2021"),
     # the sentence names the crew by role; "who was the cosmonaut" asks for one of them
-    ("Who was the cosmonaut who flew with Peresild and Shipenko?", "Anton Shkaplerov"),
+    pytest.param("Who was the cosmonaut who flew with Peresild and Shipenko?",
+                 "Anton Shkaplerov", marks=pytest.mark.xfail(strict=True, reason=(
+                     "reader-3's span covers two names of the crew list; the rule that cut "
+                     "such a list to the role asked about showed no gain on held-out "
+                     "questions and was removed"))),
 ])
 def test_answer_leads_with_the_short_answer(docs, question, short):
     idx, articles, _ = docs
@@ -150,7 +154,8 @@ def test_answer_leads_with_the_short_answer(docs, question, short):
 
 
 @pytest.mark.xfail(strict=True, reason="reader-3's span sits on the other names of the crew "
-                   "list, which 'describe' does not take for Yulia Peresild")
+                   "list; the rule that answered 'Who is X?' with X's title showed no gain "
+                   "on held-out questions and was removed")
 def test_who_is_question_is_answered_with_what_the_person_is_not_a_photo_caption(docs):
     """The ISS article's photo caption names Yulia Peresild too, but a caption is no
     statement; the short answer says who she is, not her name again."""

@@ -32,7 +32,7 @@ ENV_VARS = {
 
 
 #: The short-answer tidying rules of ``answer.tidy_short``, in the order they run.
-TIDY_RULES = ("narrow_list", "role_name", "whole_name", "describe")
+TIDY_RULES = ("role_name", "whole_name")
 
 
 @dataclass(frozen=True)
