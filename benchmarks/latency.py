@@ -4,7 +4,7 @@ In one run, on the project's own ``docs_corpus`` (the two articles the chat ship
 
 1. Warm ``answer(q)`` and ``retrieve(q, k=5)`` vs ``encode_queries([q])`` + ``dense.search``
    alone, interleaved per question (on- and off-topic questions, repeated; medians).
-   Target: ``answer()`` p50 under 50 ms.
+   Target: ``answer()`` p50 at most 60 ms.
 2. Cold start: wall time from launching ``challenge-qa ask "..."`` (a new process, index
    already built) to its exit with the answer printed; median of ``--repeats`` (at least 3)
    runs per encoder backend.
@@ -51,7 +51,7 @@ QUICK_ROUNDS = 1
 SCIFACT_ARTICLES = 1000
 QUICK_SCIFACT_ARTICLES = 100
 COLD_QUESTION = "Who plays the patient?"
-TARGET_ANSWER_MS = 50.0
+TARGET_ANSWER_MS = 60.0
 BACKENDS = ("onnx-int8", "torch")
 
 #: Run in a fresh interpreter: build or serve, then print peak RSS (MiB) as JSON.

@@ -73,8 +73,10 @@ QUICK_ARTICLES = 8
 QUICK_QUESTIONS = 200
 K = 5
 WARMUP_QUESTION = "What is this collection of articles about?"
-TARGETS = {"a_first_statement": 0.90, "b_answer_text": 0.93, "d_article_at_rank1": 0.97,
-           "short_em": 0.55, "short_f1": 0.70}
+TARGETS = {"a_first_statement": 0.88, "b_answer_text": 0.93, "d_article_at_rank1": 0.97,
+           "short_em": 0.62, "short_f1": 0.72}
+#: answer() p50 on the 48-article index, milliseconds.
+LATENCY_TARGET_MS = 120
 LABELS = {"a_first_statement": "(a) gold in first statement",
           "b_answer_text": "(b) gold in answer text",
           "c_top5_passages": "(c) gold in top-5 passages",
@@ -282,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(["statements per answer (mean)", f"{res['mean_statements']:.2f}", "", ""])
     rows.append(["answer() latency p50 / p95",
                  f"{res['latency_ms']['p50']:.1f} / {res['latency_ms']['p95']:.1f} ms",
-                 "<= 100 ms", "PASS" if res["latency_ms"]["p50"] <= 100 else "FAIL"])
+                 f"<= {LATENCY_TARGET_MS} ms",
+                 "PASS" if res["latency_ms"]["p50"] <= LATENCY_TARGET_MS else "FAIL"])
     lr = res["retrieve_latency_ms"]
     rows.append(["retrieve() latency p50 / p95", f"{lr['p50']:.1f} / {lr['p95']:.1f} ms", "",
                  ""])
@@ -302,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         "mean_answer_chars": res["mean_answer_chars"], "seconds": res["seconds"],
         "targets": {k: {"value": shares[k], "target": f">= {t}", "passed": shares[k] >= t}
                     for k, t in TARGETS.items()},
+        "latency_target_ms": LATENCY_TARGET_MS,
         "all_targets_passed": ok, "examples": examples(res["records"])})
     print(f"\nresults: {out}")
     if args.dump:

@@ -402,22 +402,28 @@ def test_answer_sources_start_with_the_passage_of_the_first_statement(docs):
 def test_the_reader_reads_the_rest_only_when_the_first_are_not_sure(docs):
     """With ``answer_read_first=1``, a sure first sentence (``answer_read_enough=0``) ends
     the reading: one candidate, one statement; never sure enough (1.0), every candidate is
-    read and the trailer question gets its second statement again."""
+    read and the trailer question gets its second statement again; a first sentence below
+    ``answer_read_hopeless`` (here 1.0: any) ends it too."""
     _, _, index_dir = docs
     q = "When was the trailer released?"
     base = Settings(corpus_dir=DOCS, index_dir=index_dir, show_progress=False,
-                    answer_read_first=1)
+                    answer_read_first=1, answer_read_hopeless=0.0)
     first_only = answer(q, index=load_index(index_dir, settings=base.replace(
         answer_read_enough=0.0)))
     every = answer(q, index=load_index(index_dir, settings=base.replace(
         answer_read_enough=1.0)))
+    hopeless = answer(q, index=load_index(index_dir, settings=base.replace(
+        answer_read_enough=1.0, answer_read_hopeless=1.0)))
     default = answer(q, index=load_index(index_dir, settings=base.replace(
         answer_read_first=Settings().answer_read)))
     assert len(first_only.statements) == 1
     assert len(every.statements) == 2
+    assert hopeless.text == first_only.text
     assert every.text == default.text and every.confidence == pytest.approx(
         default.confidence)
     from challenge_qa.errors import InvalidArgumentError
 
-    with pytest.raises(InvalidArgumentError, match="answer_read_enough is a probability"):
-        Settings(answer_read_enough=1.5)
+    for bad in ({"answer_read_enough": 1.5}, {"answer_read_hopeless": 0.7}):
+        with pytest.raises(InvalidArgumentError, match="answer_read_hopeless and "
+                           "answer_read_enough are probabilities"):
+            Settings(**bad)

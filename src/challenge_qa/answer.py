@@ -519,7 +519,9 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
     # answer (``answer_read_enough``)
     reading: Reading = reader.read(query, items(read[: s.answer_read_first]))
     if len(read) > s.answer_read_first:
-        if s.answer_read_enough < 1.0 and reading.score.max() >= s.answer_read_enough:
+        best_first = reading.score.max()
+        if (s.answer_read_enough < 1.0 and best_first >= s.answer_read_enough) or (
+                best_first < s.answer_read_hopeless):
             read = read[: s.answer_read_first]
         else:
             more = reader.read(query, items(read[s.answer_read_first:]))

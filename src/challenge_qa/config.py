@@ -117,6 +117,9 @@ class Settings:
     #: always all); chosen on the tuning articles (README, "Quality and speed").
     answer_read_first: int = 8
     answer_read_enough: float = 0.6
+    #: ... nor when none of those reaches ``answer_read_hopeless`` either: a question the
+    #: best candidates do not come near to answering is seldom answered by the rest (0: off).
+    answer_read_hopeless: float = 0.05
     #: Final sentence score = reader probability + w_evidence * cheap score
     #: + w_span * the short answer's start + end logit.
     answer_w_evidence: float = 0.6
@@ -255,9 +258,10 @@ class Settings:
                             f"are {', '.join(TIDY_RULES)}")
         if not (0.0 <= self.answer_threshold <= 1.0 and 0.0 <= self.answer_also <= 1.0):
             problems.append("answer_threshold and answer_also are probabilities (0 to 1)")
-        if not 0.0 <= self.answer_read_enough <= 1.0 or self.answer_read_first < 1:
-            problems.append("answer_read_enough is a probability (0 to 1) and "
-                            "answer_read_first at least 1")
+        if not (0.0 <= self.answer_read_hopeless <= self.answer_read_enough <= 1.0
+                and self.answer_read_first >= 1):
+            problems.append("answer_read_hopeless and answer_read_enough are probabilities "
+                            "(0 <= hopeless <= enough <= 1) and answer_read_first at least 1")
         if self.answer_read < 1 or self.answer_sentences < 1:
             problems.append("answer_read and answer_sentences must be at least 1")
         if not 1 <= self.k <= 1000:
