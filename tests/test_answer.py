@@ -427,3 +427,21 @@ def test_the_reader_reads_the_rest_only_when_the_first_are_not_sure(docs):
         with pytest.raises(InvalidArgumentError, match="answer_read_hopeless and "
                            "answer_read_enough are probabilities"):
             Settings(**bad)
+
+
+#: What each example question of the chat must answer on the bundled articles.
+EXAMPLE_ANSWERS = {"Who plays Zhenya?": "Yulia Peresild",
+                   "How long did the shoot on the ISS last?": "12 days",
+                   "Who plays the patient?": "Oleg Novitskiy",
+                   "When will the film be released?": "April 12"}
+
+
+def test_the_chats_example_questions_are_answered_right(docs):
+    from challenge_qa.ui import EXAMPLES
+
+    idx, articles, _ = docs
+    for question in EXAMPLES:
+        a = answer(question, index=idx)
+        assert a.found, question
+        check_citations(a, articles)
+        assert EXAMPLE_ANSWERS[question] in a.statements[0].text, (question, a.text)

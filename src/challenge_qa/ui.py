@@ -42,8 +42,10 @@ from .tools import api_tools, filters_of
 
 __all__ = ["build_ui", "launch", "esc", "render_answer", "render_sources", "CSS"]
 
+#: The example questions offered on first load: each is answered right on the bundled
+#: articles (tests/test_answer.py checks it), so a first click shows what works.
 EXAMPLES = [
-    "Who directed The Challenge?",
+    "Who plays Zhenya?",
     "How long did the shoot on the ISS last?",
     "Who plays the patient?",
     "When will the film be released?",
