@@ -515,8 +515,8 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
     def items(rows: np.ndarray) -> list[tuple[str, str, str]]:
         return [(cands[keys[i]][0].title, cands[keys[i]][3], texts[i]) for i in rows.tolist()]
 
-    # the cheapest-scored best are read first; the rest only when none of them is a sure
-    # answer (``answer_read_enough``)
+    # the best by the cheap score are read first; the rest only when none of them is a sure
+    # answer (``answer_read_enough``) and one comes near (``answer_read_hopeless``)
     reading: Reading = reader.read(query, items(read[: s.answer_read_first]))
     if len(read) > s.answer_read_first:
         best_first = reading.score.max()
