@@ -504,8 +504,8 @@ def build_and_load(articles: list[dict], index_dir: Path, settings,
                    tmp: Path) -> tuple[Any, dict]:
     """Write the corpus as JSONL under ``tmp``, build ``index_dir`` (incrementally: a kept
     index is reused when its articles are unchanged) and load it."""
-    from challenge_qa.indexer import build_index
-    from challenge_qa.searcher import load_index
+    from challenge_qa.search.index import load_index
+    from challenge_qa.store.build import build_index
 
     corpus = write_jsonl(articles, tmp / "corpus" / "squad.jsonl")
     t0 = time.perf_counter()
@@ -558,7 +558,7 @@ def copy_corpus(src: Path, dst: Path, limit: int | None) -> int:
 
 def test_queries(folder: Path, n: int) -> tuple[list[str], list[str]]:
     """``n`` judged test query texts (qrels order) and a few other queries for warm-up."""
-    from challenge_qa.evaluation import load_qrels, load_queries
+    from challenge_qa.eval.beir import load_qrels, load_queries
 
     texts = load_queries(folder / "queries.jsonl")
     judged = [q for q in load_qrels(folder / "qrels" / "test.tsv") if q in texts]
@@ -569,8 +569,8 @@ def test_queries(folder: Path, n: int) -> tuple[list[str], list[str]]:
 
 def passage_texts(corpus_file: Path, s) -> list[str]:
     """The texts a full build embeds, in its order: load, split, title context."""
-    from challenge_qa.chunking import passage_context, split_passages
-    from challenge_qa.corpus import load_corpus
+    from challenge_qa.corpus.load import load_corpus
+    from challenge_qa.text.chunking import passage_context, split_passages
 
     return [passage_context(a.title, p.text, s.title_context)
             for a in load_corpus(corpus_file).articles for p in split_passages(a, s)]
@@ -619,7 +619,7 @@ def print_breakdown(builds: dict[str, dict[str, float]]) -> None:
 def plain_encoder(s) -> tuple[str, Any, float]:
     """(label, encode(texts), load seconds) of the bare encoder the build's own backend uses:
     sentence-transformers for torch, a separate ONNX Runtime session for onnx/onnx-int8."""
-    from challenge_qa.embedding import default_batch_size, resolve_backend, resolve_model
+    from challenge_qa.encoders.embedding import default_batch_size, resolve_backend, resolve_model
 
     backend = resolve_backend(s.backend, s.device)
     batch = s.batch_size or default_batch_size(backend, s.device)
@@ -630,7 +630,7 @@ def plain_encoder(s) -> tuple[str, Any, float]:
         return "sentence-transformers encode", lambda texts: model.encode(
             texts, batch_size=batch, normalize_embeddings=True,
             show_progress_bar=False), load_s
-    from challenge_qa.onnx_backend import OnnxEmbedder
+    from challenge_qa.encoders.onnx import OnnxEmbedder
 
     onnx = OnnxEmbedder(s.model, quantized=backend == "onnx-int8", batch_size=batch)
     _, load_s = timed(onnx.encode_queries, ["load"])
@@ -642,9 +642,9 @@ def bench_build(corpus_file: Path, tmp: Path, s, repeats: int) -> dict[str, Any]
     import numpy as np
     from transformers.utils import logging as hf_logging
 
-    from challenge_qa.embedding import get_embedder, resolve_backend
-    from challenge_qa.indexer import build_index
-    from challenge_qa.searcher import load_index
+    from challenge_qa.encoders.embedding import get_embedder, resolve_backend
+    from challenge_qa.search.index import load_index
+    from challenge_qa.store.build import build_index
 
     hf_logging.disable_progress_bar()  # as the library's embedder does
     texts, prep_s = timed(passage_texts, corpus_file, s)
@@ -749,7 +749,7 @@ def judged_queries(folder: Path, corpus_file: Path) -> tuple[dict[str, str], dic
     """Test queries and qrels, restricted to queries answerable from ``corpus_file``."""
     import json
 
-    from challenge_qa.evaluation import load_qrels, load_queries
+    from challenge_qa.eval.beir import load_qrels, load_queries
 
     with open(corpus_file, encoding="utf-8") as f:
         ids = {str(json.loads(line)["_id"]) for line in f if line.strip()}
@@ -765,8 +765,8 @@ def quality(index_dir: Path, s, queries: dict[str, str], qrels: dict) -> dict[st
     from ranx import Qrels, Run
     from ranx import evaluate as ranx_evaluate
 
-    from challenge_qa.evaluation import run_queries
-    from challenge_qa.searcher import load_index
+    from challenge_qa.eval.beir import run_queries
+    from challenge_qa.search.index import load_index
 
     if not queries:
         return dict.fromkeys(QUALITY_METRICS, float("nan"))

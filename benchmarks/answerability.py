@@ -101,7 +101,7 @@ def threshold_keeping(pos: Sequence[float], keep: float) -> float:
 def ask_all(idx, questions: Sequence[str], golds: Sequence[Sequence[str]] | None = None
             ) -> list[dict[str, Any]]:
     """Confidence, first statement and short answer per question (always answered)."""
-    from challenge_qa.answer import answer
+    from challenge_qa.answering.compose import answer
 
     out = []
     for i, q in enumerate(questions):
@@ -119,8 +119,8 @@ def ask_all(idx, questions: Sequence[str], golds: Sequence[Sequence[str]] | None
 
 def bundled(split: str, settings, tmp: Path) -> dict[str, list[dict[str, Any]]]:
     """The hand-written questions of ``split`` asked of the bundled articles."""
-    from challenge_qa.indexer import build_index
-    from challenge_qa.searcher import load_index
+    from challenge_qa.search.index import load_index
+    from challenge_qa.store.build import build_index
 
     data = json.loads(QUESTIONS.read_text(encoding="utf-8"))
     index_dir = tmp / "docs-index"

@@ -66,8 +66,8 @@ def bench_retrieve(index_dir: Path, s, queries: list[str], warm: list[str]) -> d
     """Interleave retrieve(), rank() and bare encode+search per query, rotating the order."""
     import time
 
-    from challenge_qa.retrieval import clean_question, rank, retrieve
-    from challenge_qa.searcher import load_index
+    from challenge_qa.search.index import load_index
+    from challenge_qa.search.retrieve import clean_question, rank, retrieve
 
     idx, load_s = timed(load_index, index_dir, settings=s)
 
@@ -128,7 +128,7 @@ def retrieve_breakdown(idx, queries: list[str]) -> dict[str, float]:
     """Milliseconds per query spent in each part of retrieve() (a separate probed pass)."""
     import time
 
-    from challenge_qa import retrieval
+    from challenge_qa.search import retrieve as retrieval
 
     owners = {"retrieval": retrieval, "embedder": idx.embedder, "lexical": idx.lexical,
               "index": idx}
@@ -152,8 +152,8 @@ def retrieve_breakdown(idx, queries: list[str]) -> dict[str, float]:
 def bench_incremental(corpus_file: Path, index_dir: Path, s, full_s: float,
                       edits: int) -> dict[str, Any]:
     """A no-op rebuild, then ``edits`` rebuilds each after appending to one article."""
-    from challenge_qa.embedding import get_embedder
-    from challenge_qa.indexer import build_index
+    from challenge_qa.encoders.embedding import get_embedder
+    from challenge_qa.store.build import build_index
 
     embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
                             backend=s.backend)

@@ -51,7 +51,7 @@ TARGET_SPEEDUP = 2.0
 
 def run(ctx: Context) -> dict[str, Any]:
     from challenge_qa.config import Settings
-    from challenge_qa.embedding import resolve_backend
+    from challenge_qa.encoders.embedding import resolve_backend
 
     folder = ctx.dataset(DATASET, FILES)
     limit = ctx.limit or (QUICK_ARTICLES if ctx.quick else None)

@@ -63,11 +63,11 @@ mode, corpus, index = sys.argv[1:4]
 s = Settings(show_progress=False)
 t0 = time.perf_counter()
 if mode == "build":
-    from challenge_qa.indexer import build_index
+    from challenge_qa.store.build import build_index
     build_index(corpus, index, full=True, settings=s)
 else:
-    from challenge_qa.answer import answer
-    from challenge_qa.searcher import load_index
+    from challenge_qa.answering.compose import answer
+    from challenge_qa.search.index import load_index
     idx = load_index(index, settings=s)
     for q in json.loads(sys.argv[4]):
         answer(q, index=idx)
@@ -93,10 +93,10 @@ def run_child(mode: str, corpus: Path, index: Path, questions: list[str]) -> dic
 
 
 def bench_warm(index_dir: Path, questions: list[str], rounds: int) -> dict[str, Any]:
-    from challenge_qa.answer import answer
+    from challenge_qa.answering.compose import answer
     from challenge_qa.config import Settings
-    from challenge_qa.retrieval import retrieve
-    from challenge_qa.searcher import load_index
+    from challenge_qa.search.index import load_index
+    from challenge_qa.search.retrieve import retrieve
 
     idx = load_index(index_dir, settings=Settings(show_progress=False))
 
@@ -129,7 +129,7 @@ def bench_cold(index_dir: Path, repeats: int) -> dict[str, Any]:
     """Process start to first answer, per backend (the ONNX export is made beforehand)."""
     out: dict[str, Any] = {}
     exe = Path(sys.executable).with_name("challenge-qa")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "challenge_qa.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "challenge_qa.app.cli"]
     for backend in BACKENDS:
         env = child_env(CHALLENGE_QA_BACKEND=backend, CHALLENGE_QA_INDEX=str(index_dir),
                         CHALLENGE_QA_CORPUS=str(DOCS_CORPUS))
@@ -148,7 +148,7 @@ def bench_cold(index_dir: Path, repeats: int) -> dict[str, Any]:
 
 def run(ctx: Context) -> dict[str, Any]:
     from challenge_qa.config import Settings
-    from challenge_qa.indexer import build_index
+    from challenge_qa.store.build import build_index
 
 
     rounds = QUICK_ROUNDS if ctx.quick else ROUNDS

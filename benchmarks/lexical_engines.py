@@ -48,8 +48,8 @@ SCALE_PASSAGES = 1_000_000
 
 def _project_index(corpus: Path, index_dir: Path, segment_passages: int):
     from challenge_qa.config import Settings
-    from challenge_qa.indexer import build_index
-    from challenge_qa.searcher import load_index
+    from challenge_qa.search.index import load_index
+    from challenge_qa.store.build import build_index
 
     from .scale import stand_in_encoder
 
@@ -141,12 +141,12 @@ def at_scale(ctx: Context, tmp: Path, n: int, n_queries: int = 200) -> dict[str,
 
     import tantivy
 
-    from challenge_qa.chunking import passage_context
     from challenge_qa.config import Settings
-    from challenge_qa.indexer import build_index
-    from challenge_qa.lexical import tokenize
-    from challenge_qa.retrieval import clean_question, top_rows
-    from challenge_qa.searcher import Lexical, load_index
+    from challenge_qa.search.index import Lexical, load_index
+    from challenge_qa.search.retrieve import clean_question, top_rows
+    from challenge_qa.store.build import build_index
+    from challenge_qa.text.chunking import passage_context
+    from challenge_qa.text.lexical import tokenize
 
     from ._common import squad_file
     from .scale import DAY_ARTICLES, squad_sentences, stand_in_encoder, write_corpus
@@ -234,11 +234,11 @@ def run(ctx: Context) -> dict[str, Any]:
         return {"passed": True, "skipped": "tantivy not installed"}
     from bm25s.stopwords import STOPWORDS_EN
 
-    from challenge_qa.chunking import passage_context
-    from challenge_qa.evaluation import load_qrels, load_queries
-    from challenge_qa.lexical import tokenize
-    from challenge_qa.retrieval import clean_question, top_rows
-    from challenge_qa.searcher import Lexical
+    from challenge_qa.eval.beir import load_qrels, load_queries
+    from challenge_qa.search.index import Lexical
+    from challenge_qa.search.retrieve import clean_question, top_rows
+    from challenge_qa.text.chunking import passage_context
+    from challenge_qa.text.lexical import tokenize
 
     folder = ctx.dataset("scifact", FILES)
     qrels = load_qrels(folder / "qrels" / "test.tsv")
@@ -301,7 +301,7 @@ def run(ctx: Context) -> dict[str, Any]:
             tmp / "tantivy-tokens", [" ".join(x) for x in toks], ws, "ws")
         tt_rows, tt_scores, tt_lat = _tantivy_search(t_idx, t_schema, terms, DEPTH)
         # tantivy's own analysis: its simple tokenizer, and a regex one like bm25s's
-        from challenge_qa.lexical import _question_stems
+        from challenge_qa.text.lexical import _question_stems
 
         skip = _question_stems()
         own: dict[str, Any] = {}

@@ -61,9 +61,9 @@ QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
 
 def start_server(index_dir: Path, corpus: Path = DOCS):
     """(demo, service) of the chat on 127.0.0.1:<free port>, its index built first."""
+    from challenge_qa.app.web import launch
     from challenge_qa.config import Settings
     from challenge_qa.service import IndexService
-    from challenge_qa.ui import launch
 
     svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False))
     svc.ensure()
@@ -176,7 +176,7 @@ def run(ctx: Context, *, clients: int = CLIENTS, duration_s: float | None = None
         max_requests: int | None = None) -> dict[str, Any]:
     duration_s = duration_s or (QUICK_DURATION_S if ctx.quick else DURATION_S)
     max_requests = max_requests or (QUICK_MAX_REQUESTS if ctx.quick else MAX_REQUESTS)
-    from challenge_qa import ui
+    from challenge_qa.app import web as ui
 
     loads = {"start": load_avg()}
     with tempfile.TemporaryDirectory(prefix="challenge-qa-load-") as tmp:

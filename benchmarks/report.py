@@ -106,7 +106,7 @@ def latency() -> str:
 
 
 def reader() -> str:
-    from challenge_qa.reader import READER_DIR
+    from challenge_qa.encoders.reader import READER_DIR
 
     card = json.loads((READER_DIR / "reader.json").read_text(encoding="utf-8"))
     h = card["held_out"]

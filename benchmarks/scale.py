@@ -10,7 +10,7 @@ Vectors come from a deterministic STAND-IN ENCODER, so that only index work is t
 384-d unit vectors clustered like sentence embeddings, keyed by hashes of the text (the
 title line picks one of 4,000 topic centres, a 64-bit hash of the whole text the noise
 around it; same-topic neighbours at cosine about 0.5). It is injected by replacing
-``challenge_qa.indexer.local_stage`` in the benchmark's own processes (no model is loaded).
+``challenge_qa.store.build.local_stage`` in the benchmark's own processes (no model is loaded).
 
 Each step runs in a fresh process (``python -m benchmarks.scale TASK ARGS``), so that its
 peak RSS is its own: the full build, the serving process (load, RSS, ``rank()`` of SQuAD
@@ -123,8 +123,8 @@ class StandInEncoder:
 @contextmanager
 def stand_in_encoder() -> Iterator[StandInEncoder]:
     """Builds in this block chunk their articles as usual and embed them with a
-    ``StandInEncoder`` (``challenge_qa.indexer.local_stage`` is replaced meanwhile)."""
-    from challenge_qa import indexer
+    ``StandInEncoder`` (``challenge_qa.store.build.local_stage`` is replaced meanwhile)."""
+    from challenge_qa.store import build as indexer
 
     enc = StandInEncoder()
 
@@ -146,7 +146,7 @@ def stand_in_encoder() -> Iterator[StandInEncoder]:
 
 def squad_sentences(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
     """SQuAD dev titles, each article's sentences, and all questions (file order)."""
-    from challenge_qa.chunking import split_sentences
+    from challenge_qa.text.chunking import split_sentences
 
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     titles, pools, questions = [], [], []
@@ -164,7 +164,7 @@ def squad_sentences(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
 def estimate_passages(sent_lens: list[int], seps: list[int], chunk: int, overlap: int) -> int:
     """Passages ``split_passages`` makes of sentences of these lengths (joined by
     separators of ``seps`` characters), without running the sentence splitter."""
-    from challenge_qa.chunking import _pack
+    from challenge_qa.text.chunking import _pack
 
     spans, pos = [], 0
     for n, sep in zip(sent_lens, seps, strict=True):
@@ -266,7 +266,7 @@ def child_settings(a: dict):
 
 
 def task_build(a: dict) -> dict:
-    from challenge_qa.indexer import build_index
+    from challenge_qa.store.build import build_index
 
     s = child_settings(a)
     with stand_in_encoder() as enc:
@@ -303,7 +303,7 @@ def task_update(a: dict) -> dict:
     ``build_index`` call. Each call starts from an index at rest (``os.sync()`` first:
     its own fsyncs do not wait for earlier writes)."""
     from challenge_qa.config import Settings
-    from challenge_qa.indexer import build_index
+    from challenge_qa.store.build import build_index
 
     targets = [(Path(c), Path(i)) for c, i in a["indexes"]]
     s = Settings(show_progress=False, segment_passages=a["segment_passages"])
@@ -346,7 +346,7 @@ def task_update(a: dict) -> dict:
 
 
 def task_optimize(a: dict) -> dict:
-    from challenge_qa.merging import optimize
+    from challenge_qa.store.merging import optimize
 
     s = child_settings(a)
     t0 = time.perf_counter()
@@ -361,9 +361,9 @@ def task_serve(a: dict) -> dict:
     the beam it gets in the index); then dense recall@10 against exact search."""
     import math
 
-    from challenge_qa.dense import search_threads
-    from challenge_qa.retrieval import clean_question, rank
-    from challenge_qa.searcher import load_index
+    from challenge_qa.search.dense import search_threads
+    from challenge_qa.search.index import load_index
+    from challenge_qa.search.retrieve import clean_question, rank
 
     s = child_settings(a)
     questions = json.loads(Path(a["questions"]).read_text("utf-8"))

@@ -127,8 +127,8 @@ def judge(q: Question, a) -> dict[str, Any]:
 def evaluate(idx, questions: Sequence[Question], *, progress: bool = True,
              keep_records: bool = True, label: str = "") -> dict[str, Any]:
     """Ask every question; shares of each verdict, latency, and per-question records."""
-    from challenge_qa.answer import answer
-    from challenge_qa.retrieval import retrieve
+    from challenge_qa.answering.compose import answer
+    from challenge_qa.search.retrieve import retrieve
 
     answer(WARMUP_QUESTION, k=K, index=idx)
     counts = dict.fromkeys(LABELS, 0)

@@ -80,7 +80,7 @@ def v2_questions(path: Path, articles: set[int]) -> list[tuple[Question, bool]]:
 
 
 def ask(idx, questions: list[tuple[Question, bool]]) -> list[dict[str, Any]]:
-    from challenge_qa.answer import answer
+    from challenge_qa.answering.compose import answer
 
     recs = []
     t0 = time.perf_counter()

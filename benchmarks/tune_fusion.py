@@ -3,7 +3,7 @@
     python -m benchmarks --only tune_fusion
     python -m benchmarks.tune_fusion [--index DIR] [--weights 0.3,0.4,...]
 
-Runs the production ranking path (``challenge_qa.retrieval.rank``) for every setting on a
+Runs the production ranking path (``challenge_qa.search.retrieve.rank``) for every setting on a
 grid; query vectors are computed once and reused. Test queries are only scored for the
 chosen setting and the defaults, never used to choose.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.evaluation import load_qrels, load_queries, run_queries  # noqa: E402
-from challenge_qa.indexer import build_index  # noqa: E402
-from challenge_qa.searcher import load_index  # noqa: E402
+from challenge_qa.eval.beir import load_qrels, load_queries, run_queries  # noqa: E402
+from challenge_qa.search.index import load_index  # noqa: E402
+from challenge_qa.store.build import build_index  # noqa: E402
 
 from ._common import CachedQueries, Context, data_root, write_results  # noqa: E402
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from challenge_qa.cli import cli
+from challenge_qa.app.cli import cli
 from challenge_qa.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,8 +131,8 @@ def assert_one_error_line(result: Result, *fragments: str) -> str:
 def running_chat(corpus: Path, index_dir: Path, **settings):
     """The chat for ``corpus`` on 127.0.0.1 (with these ``Settings`` fields), its index
     built first: yields ``(demo, service, url)`` and closes the server afterwards."""
+    from challenge_qa.app.web import launch
     from challenge_qa.service import IndexService
-    from challenge_qa.ui import launch
 
     svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False,
                                 **settings))

@@ -1,4 +1,4 @@
-"""Cited extractive answers (challenge_qa.answer) on the two real articles of docs_corpus/.
+"""Cited extractive answers (answering.compose) on the two real articles of docs_corpus/.
 
 Every answer is checked against the articles themselves: each ``[n]`` marker has a
 citation, each citation's sentence and passage are the article text at their offsets, and
@@ -20,11 +20,11 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from challenge_qa.answer import NOT_FOUND, Answer, answer, rerank_by_sentences  # noqa: E402
+from challenge_qa.answering.compose import NOT_FOUND, Answer, answer, rerank_by_sentences  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.corpus import Article, load_articles  # noqa: E402
-from challenge_qa.indexer import build_index  # noqa: E402
-from challenge_qa.searcher import Index, load_index  # noqa: E402
+from challenge_qa.corpus.load import Article, load_articles  # noqa: E402
+from challenge_qa.search.index import Index, load_index  # noqa: E402
+from challenge_qa.store.build import build_index  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -269,8 +269,8 @@ def test_uncovered_question_after_a_conversation_is_refused(docs, patient_histor
 
 
 def test_follow_up_query_from_web_chat_history_is_plain_text(docs):
-    from challenge_qa.followup import resolve_in_history
-    from challenge_qa.ui import esc, render_answer
+    from challenge_qa.answering.conversation import resolve_in_history
+    from challenge_qa.app.web import esc, render_answer
 
     idx, _, _ = docs
     q1 = "Who is the real-life cosmonaut in 'The Challenge'?"
@@ -326,7 +326,7 @@ def test_statement_made_by_two_articles_is_said_once_and_cites_both(twins):
 # ------------------------------------------------------------------ the ask command
 
 def _ask(*args: str | Path):
-    from challenge_qa.cli import cli
+    from challenge_qa.app.cli import cli
 
     result = CliRunner().invoke(cli, ["ask", *map(str, args)], prog_name="challenge-qa")
     assert result.exit_code == 0, (result.output, result.exception)
@@ -371,7 +371,7 @@ def test_ask_json_off_topic(docs):
 
 
 def _hit(pid: str, rank: int):
-    from challenge_qa.retrieval import Hit
+    from challenge_qa.search.retrieve import Hit
 
     return Hit(rank=rank, doc_id=pid.split("#")[0], title="t", source=None, date=None, url=None,
                path="p", passage_id=pid, text="x", start=0, end=1, sentence="x",
@@ -437,7 +437,7 @@ EXAMPLE_ANSWERS = {"Who plays Zhenya?": "Yulia Peresild",
 
 
 def test_the_chats_example_questions_are_answered_right(docs):
-    from challenge_qa.ui import EXAMPLES
+    from challenge_qa.app.web import EXAMPLES
 
     idx, articles, _ = docs
     for question in EXAMPLES:

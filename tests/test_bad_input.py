@@ -23,10 +23,9 @@ from helpers import (
     write_files,
 )
 
-from challenge_qa.answer import Answer, answer
-from challenge_qa.changes import staleness
+from challenge_qa.answering.compose import Answer, answer
 from challenge_qa.config import Settings
-from challenge_qa.corpus import SkippedFileWarning, load_articles, load_corpus
+from challenge_qa.corpus.load import SkippedFileWarning, load_articles, load_corpus
 from challenge_qa.errors import (
     ChallengeQAError,
     CorpusEmptyError,
@@ -37,10 +36,11 @@ from challenge_qa.errors import (
     InvalidArgumentError,
     InvalidQuestionError,
 )
-from challenge_qa.indexer import build_index
-from challenge_qa.retrieval import Hit, retrieve
-from challenge_qa.searcher import load_index
-from challenge_qa.segments import LOCK, MANIFEST
+from challenge_qa.search.index import load_index
+from challenge_qa.search.retrieve import Hit, retrieve
+from challenge_qa.store.build import build_index
+from challenge_qa.store.changes import staleness
+from challenge_qa.store.segments import LOCK, MANIFEST
 
 slow = pytest.mark.slow
 

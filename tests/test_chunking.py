@@ -9,15 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from challenge_qa.chunking import (
+from challenge_qa.config import Settings
+from challenge_qa.corpus.load import Article
+from challenge_qa.text.chunking import (
     chunk_spans,
     has_text,
     passage_context,
     split_passages,
     split_sentences,
 )
-from challenge_qa.config import Settings
-from challenge_qa.corpus import Article
 
 
 def art(text: str, doc_id: str = "doc") -> Article:

@@ -21,10 +21,10 @@ from helpers import (
     write_files,
 )
 
-from challenge_qa.answer import answer
-from challenge_qa.cli import cli
-from challenge_qa.retrieval import retrieve
-from challenge_qa.searcher import load_index
+from challenge_qa.answering.compose import answer
+from challenge_qa.app.cli import cli
+from challenge_qa.search.index import load_index
+from challenge_qa.search.retrieve import retrieve
 
 slow = pytest.mark.slow
 
@@ -119,8 +119,8 @@ def test_ask_waits_for_the_first_build_another_process_runs(tmp_path, monkeypatc
     import threading
     import time
 
-    from challenge_qa import segments
-    from challenge_qa.indexer import build_index
+    from challenge_qa.store import segments
+    from challenge_qa.store.build import build_index
 
     corpus = write_files(tmp_path / "corpus", SMALL_FILES)
     index_dir = tmp_path / "index"
@@ -460,7 +460,7 @@ def test_every_command_is_in_the_readme(name):
 
 
 def test_module_entry_point():
-    out = subprocess.run([sys.executable, "-m", "challenge_qa.cli", "--help"],
+    out = subprocess.run([sys.executable, "-m", "challenge_qa.app.cli", "--help"],
                          capture_output=True, text=True, timeout=120, check=True).stdout
     assert "Usage: " in out and all(name in out for name in cli.commands)
 

@@ -20,11 +20,11 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from challenge_qa.answer import NOT_FOUND, answer  # noqa: E402
+from challenge_qa.answering.compose import NOT_FOUND, answer  # noqa: E402
+from challenge_qa.answering.conversation import names, resolve_in_history  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.followup import names, resolve_in_history  # noqa: E402
-from challenge_qa.indexer import build_index  # noqa: E402
-from challenge_qa.searcher import load_index  # noqa: E402
+from challenge_qa.search.index import load_index  # noqa: E402
+from challenge_qa.store.build import build_index  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs_corpus"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import SMALL_FILES, SMALL_IDS, write_files
 
-from challenge_qa.corpus import (
+from challenge_qa.corpus.load import (
     MAX_TITLE_CHARS,
     Article,
     SkippedFileWarning,

@@ -30,12 +30,12 @@ from pathlib import Path
 import pytest
 from helpers import SMALL, copy_index, live_ids, write_files
 
-from challenge_qa.changes import staleness
 from challenge_qa.engine import get_index
-from challenge_qa.indexer import build_index
-from challenge_qa.retrieval import retrieve
-from challenge_qa.searcher import load_index
-from challenge_qa.segments import LOCK, MANIFEST
+from challenge_qa.search.index import load_index
+from challenge_qa.search.retrieve import retrieve
+from challenge_qa.store.build import build_index
+from challenge_qa.store.changes import staleness
+from challenge_qa.store.segments import LOCK, MANIFEST
 
 pytestmark = pytest.mark.slow
 
@@ -60,9 +60,9 @@ BUILD_TIMEOUT = 300
 HOOKED = r"""
 import json, os, sys, time
 
-import challenge_qa.changes as ch
-import challenge_qa.merging as mg
-import challenge_qa.segments as sg
+import challenge_qa.store.changes as ch
+import challenge_qa.store.merging as mg
+import challenge_qa.store.segments as sg
 from challenge_qa.config import Settings
 
 point = os.environ.get("TEST_PAUSE_AT", "")
@@ -112,7 +112,7 @@ def add(self, batch):
 
 sg.commit, sg.fsync_tree, mg._merge, sg.SegmentWriter.add = commit, fsync_tree, merge, add
 
-from challenge_qa.cli import main
+from challenge_qa.app.cli import main
 sys.argv[0] = "challenge-qa"
 main()
 """
@@ -154,7 +154,7 @@ def start_build(corpus: Path, index_dir: Path, cwd: Path, *, hooks: dict | None 
     """`challenge-qa index` in a new process; with ``hooks`` (TEST_* variables) through
     the ``HOOKED`` bootstrap."""
     cmd = ([sys.executable, "-c", HOOKED] if hooks is not None
-           else [sys.executable, "-m", "challenge_qa.cli"])
+           else [sys.executable, "-m", "challenge_qa.app.cli"])
     return subprocess.Popen(
         [*cmd, "index", "--corpus", str(corpus), "--index", str(index_dir), *args],
         cwd=cwd, env=cli_env(hooks), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

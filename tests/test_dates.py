@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from challenge_qa.dates import find_dates, format_value, parse_published
+from challenge_qa.text.dates import find_dates, format_value, parse_published
 
 WED = "2023-03-08"  # the CNN article's date, a Wednesday
 MON = "2024-01-15"  # a Monday in January: "December" is last year's

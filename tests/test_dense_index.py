@@ -8,9 +8,9 @@ from helpers import SMALL
 
 from challenge_qa.config import Settings
 from challenge_qa.errors import InvalidArgumentError
-from challenge_qa.indexer import build_index
-from challenge_qa.searcher import load_index
-from challenge_qa.segments import make_dense_index
+from challenge_qa.search.index import load_index
+from challenge_qa.store.build import build_index
+from challenge_qa.store.segments import make_dense_index
 
 
 def unit_vectors(n: int, dim: int = 48, seed: int = 0) -> np.ndarray:
@@ -45,7 +45,7 @@ def test_unknown_dense_index_is_refused():
 
 @pytest.mark.slow
 def test_an_hnsw_index_builds_loads_and_retrieves_like_exact(small_corpus, tmp_path):
-    from challenge_qa.retrieval import retrieve
+    from challenge_qa.search.retrieve import retrieve
 
     hnsw = SMALL.replace(dense_index="hnsw", index_dir=tmp_path / "hnsw")
     flat = SMALL.replace(dense_index="flat", index_dir=tmp_path / "flat")
@@ -110,7 +110,7 @@ def test_hnsw_segments_searched_side_by_side_give_what_one_thread_gives(small_co
     """Several HNSW segments, with and without a filter, a single query and a batch: the
     search threads change nothing; and each segment's candidates are the live rows its
     dense index proposes (HNSW over a few passages is exact)."""
-    from challenge_qa.searcher import Filters
+    from challenge_qa.search.index import Filters
 
     s = SMALL.replace(dense_index="hnsw", auto_merge=False, index_dir=tmp_path / "index")
     held_back = {name: (small_corpus / name).read_bytes() for name in ("volcano.md",

@@ -11,16 +11,18 @@ from pathlib import Path
 import click
 import pytest
 
-from challenge_qa.cli import cli
+from challenge_qa.app.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 COMMANDS = sorted(cli.commands)
 #: Modules whose examples run without a model, an index or the network.
-PURE = ["chunking", "config", "errors", "followup", "fusion", "lexical", "reader", "answer",
-        "dates", "news", "timeline", "segments", "indexer", "merging", "changes", "searcher",
-        "filters", "bm25", "dense", "tables", "retrieval", "pdf", "export", "ingest", "fetch",
-        "render"]
+PURE = ["text.chunking", "config", "errors", "answering.conversation", "search.fusion",
+        "text.lexical", "encoders.reader", "answering.compose", "text.dates", "answering.news",
+        "answering.timeline", "store.segments", "store.build", "store.merging",
+        "store.changes", "search.index", "search.filters", "search.bm25", "search.dense",
+        "store.tables", "search.retrieve", "corpus.pdf", "app.markdown", "corpus.ingest",
+        "corpus.fetch", "app.html"]
 
 
 def table_row(command: str) -> str:

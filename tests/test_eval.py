@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from helpers import write_files
 
-from challenge_qa.cli import cli
+from challenge_qa.app.cli import cli
 from challenge_qa.errors import EvalInputError
-from challenge_qa.evaluation import METRICS, default_eval_index, load_qrels, load_queries
+from challenge_qa.eval.beir import METRICS, default_eval_index, load_qrels, load_queries
 
 CORPUS = [
     {"_id": "d1", "title": "Lighthouse keeper",

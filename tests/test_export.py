@@ -1,11 +1,11 @@
-"""Answers as Markdown with footnotes (challenge_qa.export), checked against hand-written
+"""Answers as Markdown with footnotes (challenge_qa.app.markdown), checked against hand-written
 expected output; the real pipeline's output is checked in test_ingest.py (``ask --markdown``)."""
 
 from __future__ import annotations
 
-from challenge_qa.answer import NOT_FOUND, Answer, Statement
-from challenge_qa.export import answer_markdown
-from challenge_qa.retrieval import Hit
+from challenge_qa.answering.compose import NOT_FOUND, Answer, Statement
+from challenge_qa.app.markdown import answer_markdown
+from challenge_qa.search.retrieve import Hit
 
 
 def hit(n: int, sentence: str, start: int, **kw) -> Hit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from challenge_qa.fusion import drop_overlapping, first_per_group, fuse, normalise, rrf
+from challenge_qa.search.fusion import drop_overlapping, first_per_group, fuse, normalise, rrf
 
 
 def test_minmax():

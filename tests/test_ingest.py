@@ -1,4 +1,4 @@
-"""Adding articles (challenge_qa.ingest, ``challenge-qa add``): real files, real PDFs, and
+"""Adding articles (challenge_qa.corpus.ingest, ``challenge-qa add``): real files, real PDFs, and
 web pages served by a real ``http.server`` on 127.0.0.1 and extracted by trafilatura.
 
 Every refusal is checked to leave the corpus folder byte for byte as it was (and, through
@@ -20,8 +20,8 @@ from helpers import SMALL_FILES, invoke, write_files
 from minipdf import make_pdf
 
 from challenge_qa.config import Settings
-from challenge_qa.corpus import load_corpus
-from challenge_qa.ingest import AddReport, add_files, add_url, safe_name
+from challenge_qa.corpus.ingest import AddReport, add_files, add_url, safe_name
+from challenge_qa.corpus.load import load_corpus
 
 ARTICLE_HTML = b"""<!doctype html>
 <html><head>
@@ -185,7 +185,7 @@ def test_the_same_article_twice_is_a_duplicate(corpus):
 
 
 def test_fingerprints_are_cached_and_a_damaged_cache_is_rebuilt(corpus, monkeypatch):
-    import challenge_qa.fingerprints as fp
+    import challenge_qa.corpus.fingerprints as fp
 
     add_files([("a.txt", b"Tide tables\nHigh tide is at noon.")], corpus)
     cache = corpus / ".challenge_qa" / "known.json"
@@ -377,7 +377,7 @@ def test_bad_urls_are_refused_and_change_nothing(site, corpus, path, settings, f
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """(corpus, index) of the small corpus, indexed with the defaults: copy before changing."""
-    from challenge_qa.indexer import build_index
+    from challenge_qa.store.build import build_index
 
     base = tmp_path_factory.mktemp("ingest-e2e")
     corpus = write_files(base / "corpus", SMALL_FILES)

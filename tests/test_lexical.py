@@ -6,7 +6,7 @@ import bm25s
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from challenge_qa.lexical import _stemmer, find_terms, fold, tokenize
+from challenge_qa.text.lexical import _stemmer, find_terms, fold, tokenize
 
 WORDS = ["Pelé", "Pele", "Ögedei", "Łódź", "The", "directors", "directed", "Directing", "film",
          "films", "flies", "happy",

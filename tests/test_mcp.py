@@ -29,8 +29,8 @@ FILTERS = {"since", "until", "sources"}
 @pytest.fixture(scope="module")
 def mcp_url(tmp_path_factory):
     """The MCP endpoint of the chat over docs_corpus on 127.0.0.1, its index built first."""
+    from challenge_qa.app.web import launch
     from challenge_qa.service import IndexService
-    from challenge_qa.ui import launch
 
     index_dir = tmp_path_factory.mktemp("mcp") / "index"
     svc = IndexService(Settings(corpus_dir=DOCS, index_dir=index_dir, show_progress=False))
@@ -157,8 +157,8 @@ def test_serve_help_documents_mcp():
 def test_mcp_without_the_extra_names_the_install(monkeypatch):
     import importlib.util
 
+    from challenge_qa.app.web import launch
     from challenge_qa.errors import MissingExtraError
-    from challenge_qa.ui import launch
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

@@ -35,9 +35,9 @@ from helpers import assert_one_error_line, invoke  # noqa: E402
 
 import challenge_qa as cqa  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.corpus import load_articles  # noqa: E402
-from challenge_qa.dates import find_dates, format_value  # noqa: E402
+from challenge_qa.corpus.load import load_articles  # noqa: E402
 from challenge_qa.errors import InvalidArgumentError  # noqa: E402
+from challenge_qa.text.dates import find_dates, format_value  # noqa: E402
 
 slow = pytest.mark.slow
 
@@ -179,8 +179,8 @@ def spans(texts) -> list[dict]:
 def news(corpus_dir):
     """(index, index folder) of the corpus, built once with the default settings (those the
     CLI uses, so that `challenge-qa --index` opens the same index)."""
-    from challenge_qa.indexer import build_index
-    from challenge_qa.searcher import load_index
+    from challenge_qa.search.index import load_index
+    from challenge_qa.store.build import build_index
 
     index_dir = corpus_dir.parent / "index"
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, show_progress=False)

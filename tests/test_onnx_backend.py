@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from helpers import SMALL
 
-from challenge_qa.answer import answer
+from challenge_qa.answering.compose import answer
 from challenge_qa.config import DEFAULT_MODEL, Settings
-from challenge_qa.embedding import get_embedder, resolve_model
+from challenge_qa.encoders.embedding import get_embedder, resolve_model
 from challenge_qa.errors import InvalidArgumentError, ModelLoadError
-from challenge_qa.indexer import build_index
-from challenge_qa.retrieval import retrieve
-from challenge_qa.searcher import load_index
+from challenge_qa.search.index import load_index
+from challenge_qa.search.retrieve import retrieve
+from challenge_qa.store.build import build_index
 
 SENTENCES = [
     "Mount Etna erupted on Sunday night and ash fell on Catania.",
@@ -72,7 +72,7 @@ def test_int8_vectors_do_not_depend_on_their_neighbours():
 
 @pytest.mark.slow
 def test_export_is_cached(onnx_cache):
-    from challenge_qa.onnx_backend import OnnxEmbedder, export_dir
+    from challenge_qa.encoders.onnx import OnnxEmbedder, export_dir
 
     first = OnnxEmbedder(DEFAULT_MODEL, quantized=True, batch_size=8)
     v1 = first.encode_queries(SENTENCES[:2])
@@ -109,7 +109,7 @@ def test_int8_index_answers_questions(tmp_path, small_corpus_ro):
 
 
 def test_auto_backend_is_int8_onnx_on_the_cpu(monkeypatch):
-    import challenge_qa.embedding as emb
+    import challenge_qa.encoders.embedding as emb
 
     monkeypatch.setattr(emb, "_cuda_visible", lambda: False)
     assert Settings().backend == "auto"
@@ -130,7 +130,7 @@ def test_auto_backend_is_int8_onnx_on_the_cpu(monkeypatch):
 @pytest.mark.slow
 def test_default_index_records_the_resolved_backend(small_index_ro):
     index_dir, _ = small_index_ro
-    from challenge_qa.embedding import resolve_backend
+    from challenge_qa.encoders.embedding import resolve_backend
 
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["backend"] == resolve_backend("auto") != "auto"
@@ -149,7 +149,7 @@ def test_invalid_backend_is_refused():
 
 
 def test_missing_onnxruntime_says_what_to_do(monkeypatch):
-    import challenge_qa.onnx_backend as ob
+    import challenge_qa.encoders.onnx as ob
 
     real = importlib.util.find_spec
     monkeypatch.setattr(ob.importlib.util, "find_spec",
@@ -160,7 +160,7 @@ def test_missing_onnxruntime_says_what_to_do(monkeypatch):
 
 
 def test_model_spec_of_the_bundled_model():
-    from challenge_qa.onnx_backend import read_spec
+    from challenge_qa.encoders.onnx import read_spec
 
     spec = read_spec(resolve_model(DEFAULT_MODEL))
     assert (spec.pooling, spec.max_seq_length, spec.dimension, spec.normalize) == (
@@ -168,7 +168,7 @@ def test_model_spec_of_the_bundled_model():
 
 
 def test_unsupported_pooling_is_refused(tmp_path):
-    from challenge_qa.onnx_backend import read_spec
+    from challenge_qa.encoders.onnx import read_spec
 
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "modules.json").write_text(json.dumps([

@@ -22,13 +22,14 @@ import numpy as np
 import pytest
 from helpers import SMALL, assert_one_error_line, invoke, write_files
 
-from challenge_qa import changes, ray_stage
 from challenge_qa.config import Settings
-from challenge_qa.corpus import Article
+from challenge_qa.corpus.load import Article
 from challenge_qa.errors import MissingExtraError, ModelLoadError
-from challenge_qa.indexer import build_index
-from challenge_qa.retrieval import retrieve
-from challenge_qa.searcher import load_index
+from challenge_qa.search.index import load_index
+from challenge_qa.search.retrieve import retrieve
+from challenge_qa.store import changes
+from challenge_qa.store import ray as ray_stage
+from challenge_qa.store.build import build_index
 
 # Ray Data 2.60's own DataContext() sets its deprecated fields to their defaults, each a
 # DeprecationWarning from ray.data.context (Ray's doing, not a deprecated use here); older
@@ -98,8 +99,8 @@ def test_missing_ray_names_the_extra(monkeypatch, small_corpus, tmp_path):
 
 
 def test_import_does_not_load_ray():
-    code = ("import sys, challenge_qa, challenge_qa.indexer, challenge_qa.cli, "
-            "challenge_qa.ray_stage; assert 'ray' not in sys.modules, 'ray imported'")
+    code = ("import sys, challenge_qa, challenge_qa.store.build, challenge_qa.app.cli, "
+            "challenge_qa.store.ray; assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -237,7 +238,7 @@ def test_cli_builds_on_a_started_head_node(small_corpus_ro, small_index_ro, tmp_
                      "CHALLENGE_QA_OVERLAP_CHARS": str(SMALL.overlap_chars),
                      "CHALLENGE_QA_BATCH_SIZE": str(SMALL.batch_size)}
         done = subprocess.run(
-            [sys.executable, "-m", "challenge_qa.cli", "index", "--corpus",
+            [sys.executable, "-m", "challenge_qa.app.cli", "index", "--corpus",
              str(small_corpus_ro), "--index", str(tmp_path / "index"), "--full",
              "--ray", f"127.0.0.1:{port}"],
             env=build_env, capture_output=True, text=True, timeout=300, cwd=tmp_path)

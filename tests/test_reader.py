@@ -1,4 +1,4 @@
-"""The shipped answer reader (challenge_qa.reader): its file, its hash, its verdicts."""
+"""The shipped answer reader (challenge_qa.encoders.reader): its file, its hash, its verdicts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
+from challenge_qa.encoders.reader import MODEL_FILE, READER_DIR, Reader, best_spans, pair_text
 from challenge_qa.errors import ModelLoadError
-from challenge_qa.reader import MODEL_FILE, READER_DIR, Reader, best_spans, pair_text
 
 PATIENT = "The patient is portrayed by real-life cosmonaut Oleg Novitskiy."
 TITLE = "Russia releases trailer for 'The Challenge', the first feature film shot in space"

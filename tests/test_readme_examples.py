@@ -13,10 +13,10 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from challenge_qa.answer import NOT_FOUND, answer  # noqa: E402
+from challenge_qa.answering.compose import NOT_FOUND, answer  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.indexer import build_index  # noqa: E402
-from challenge_qa.searcher import Index, load_index  # noqa: E402
+from challenge_qa.search.index import Index, load_index  # noqa: E402
+from challenge_qa.store.build import build_index  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,7 @@ def test_python_api_example_trailer_date(docs):
 
 
 def test_cli_example(docs):
-    from challenge_qa.cli import cli
+    from challenge_qa.app.cli import cli
 
     _, settings = docs
     command = '$ challenge-qa ask "Who plays the patient?" -k 2\n'

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from helpers import invoke
 
-from challenge_qa import fetch as fetch_mod
 from challenge_qa.config import Settings
+from challenge_qa.corpus import fetch as fetch_mod
+from challenge_qa.corpus.ingest import add_url
 from challenge_qa.errors import BlockedAddressError, InvalidArgumentError
-from challenge_qa.ingest import add_url
 
 ARTICLE = b"""<!doctype html><html><head><title>Internal salaries</title></head><body>
 <article><h1>Internal salaries</h1>
@@ -192,8 +192,8 @@ def test_the_command_line_refuses_a_loopback_address(port, tmp_path, corpus):
 
 
 def test_the_chat_refuses_a_loopback_address(port, tmp_path, corpus):
+    from challenge_qa.app.web import build_ui
     from challenge_qa.service import IndexService
-    from challenge_qa.ui import build_ui
 
     demo = build_ui(service=IndexService(Settings(corpus_dir=corpus, index_dir=tmp_path / "ix",
                                                   show_progress=False)))
@@ -242,7 +242,7 @@ def _flate_pdf(content: bytes, pages: int = 1) -> bytes:
 def test_a_pdf_decompression_bomb_is_refused_before_it_is_parsed(corpus):
     """117 KB that expand to 40 MB of drawing operators per page, on 500 pages: parsing them
     would take hours; the decompressed size is measured first, and the PDF refused."""
-    from challenge_qa.ingest import add_files
+    from challenge_qa.corpus.ingest import add_files
 
     bomb = _flate_pdf(b"q Q " * 10_000_000, pages=500)
     assert len(bomb) < 120_000
@@ -261,7 +261,7 @@ def test_a_pdf_of_100000_pages_is_refused_by_its_page_count(corpus):
     count its page tree declares, before any page is read."""
     from minipdf import make_pdf
 
-    from challenge_qa.ingest import add_files
+    from challenge_qa.corpus.ingest import add_files
 
     data = make_pdf([["x"]] * 100_000)
     report = add_files([("pages.pdf", data)], corpus, settings=Settings(max_upload_mb=40,
@@ -290,7 +290,7 @@ def test_an_article_beyond_a_limit_is_refused_naming_it(corpus, name, text, sett
                                                          fragment):
     from minipdf import make_pdf
 
-    from challenge_qa.ingest import add_files
+    from challenge_qa.corpus.ingest import add_files
 
     data = (make_pdf([["The first page of the report holds one long sentence of text."]] * 3)
             if text is None else text.encode())
@@ -302,7 +302,7 @@ def test_an_article_beyond_a_limit_is_refused_naming_it(corpus, name, text, sett
 def test_a_build_skips_what_is_beyond_the_limits_and_indexes_the_rest(tmp_path):
     import json
 
-    from challenge_qa.indexer import build_index
+    from challenge_qa.store.build import build_index
 
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -320,8 +320,8 @@ def test_a_build_skips_what_is_beyond_the_limits_and_indexes_the_rest(tmp_path):
 
 
 def test_the_chat_refuses_an_upload_beyond_the_limits(tmp_path, corpus):
+    from challenge_qa.app.web import build_ui
     from challenge_qa.service import IndexService
-    from challenge_qa.ui import build_ui
 
     demo = build_ui(service=IndexService(Settings(
         corpus_dir=corpus, index_dir=tmp_path / "ix", show_progress=False,
@@ -349,8 +349,8 @@ def _many_articles(folder: Path, n: int = 800) -> None:
 
 def test_a_build_reports_progress_and_stops_when_cancelled(tmp_path):
     from challenge_qa.errors import BuildCancelledError
-    from challenge_qa.indexer import build_index
-    from challenge_qa.searcher import load_index
+    from challenge_qa.search.index import load_index
+    from challenge_qa.store.build import build_index
 
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -373,7 +373,7 @@ def test_a_build_reports_progress_and_stops_when_cancelled(tmp_path):
 def test_the_chat_service_cancels_a_build_and_answers_as_before(tmp_path):
     import shutil
 
-    from challenge_qa.answer import answer
+    from challenge_qa.answering.compose import answer
     from challenge_qa.service import IndexService
 
     corpus = tmp_path / "c"
@@ -403,8 +403,8 @@ def guarded(tmp_path_factory):
     import shutil
 
     pytest.importorskip("mcp", reason="the MCP route needs challenge-qa[mcp]")
+    from challenge_qa.app.web import launch
     from challenge_qa.service import IndexService
-    from challenge_qa.ui import launch
 
     base = tmp_path_factory.mktemp("guarded")
     shutil.copytree(Path(__file__).parent.parent / "docs_corpus", base / "corpus")
@@ -518,7 +518,7 @@ TEXT = b"The harbor bridge reopened on Thursday after eight months of repairs in
     ("C:\\Windows\\win.md", "uploads/win.md"), ("nul\x00byte.md", "uploads/nul-byte.md"),
     ("new\nline.md", "uploads/new-line.md"), (".env.md", "uploads/env.md")])
 def test_an_upload_name_cannot_leave_the_uploads_folder(corpus, name, saved):
-    from challenge_qa.ingest import add_files
+    from challenge_qa.corpus.ingest import add_files
 
     report = add_files([(name, TEXT + name.encode("unicode_escape"))], corpus,
                        settings=Settings())
@@ -542,8 +542,8 @@ FRONT_MATTER = [
 @pytest.mark.parametrize("name, front, why", FRONT_MATTER, ids=[f[0] for f in FRONT_MATTER])
 def test_hostile_front_matter_is_refused_and_skipped_by_a_build(tmp_path, corpus, name,
                                                                 front, why):
-    from challenge_qa.indexer import build_index
-    from challenge_qa.ingest import add_files
+    from challenge_qa.corpus.ingest import add_files
+    from challenge_qa.store.build import build_index
 
     data = f"---\n{front}\n---\n\nThe article's text is here, long enough to count.\n"
     assert why in _refusal(add_files([(name, data.encode())], corpus, settings=Settings()))
@@ -554,7 +554,7 @@ def test_hostile_front_matter_is_refused_and_skipped_by_a_build(tmp_path, corpus
 
 
 def test_a_link_out_of_the_corpus_is_not_read(tmp_path, corpus):
-    from challenge_qa.indexer import build_index
+    from challenge_qa.store.build import build_index
 
     secret = tmp_path / "secret.txt"
     secret.write_text("The password of the vault is tangerine.")
@@ -566,7 +566,7 @@ def test_a_link_out_of_the_corpus_is_not_read(tmp_path, corpus):
 
 
 def test_front_matter_fields_must_be_single_values(corpus):
-    from challenge_qa.ingest import add_files
+    from challenge_qa.corpus.ingest import add_files
 
     data = b"---\ntitle: [a, {b: c}]\n---\n\nThe article's text is here, long enough.\n"
     assert "its front matter's 'title' is not a single value" in _refusal(

@@ -20,15 +20,16 @@ import numpy as np
 import pytest
 from helpers import SMALL, invoke, live_ids, write_files
 
-from challenge_qa import changes, indexer, segments
-from challenge_qa.chunking import passage_context, split_passages
-from challenge_qa.corpus import load_corpus, read_file
-from challenge_qa.indexer import build_index
-from challenge_qa.lexical import build_bm25, question_terms
-from challenge_qa.merging import merge_segments, optimize, optimize_plan, plan_merges
-from challenge_qa.retrieval import rank
-from challenge_qa.searcher import Index, load_index
-from challenge_qa.segments import MANIFEST, build_lock, referenced
+from challenge_qa.corpus.load import load_corpus, read_file
+from challenge_qa.search.index import Index, load_index
+from challenge_qa.search.retrieve import rank
+from challenge_qa.store import build as indexer
+from challenge_qa.store import changes, segments
+from challenge_qa.store.build import build_index
+from challenge_qa.store.merging import merge_segments, optimize, optimize_plan, plan_merges
+from challenge_qa.store.segments import MANIFEST, build_lock, referenced
+from challenge_qa.text.chunking import passage_context, split_passages
+from challenge_qa.text.lexical import build_bm25, question_terms
 
 slow = pytest.mark.slow
 
@@ -208,7 +209,7 @@ class Memo:
         self.embedded = 0
 
     def get_embedder(self, *args, **kwargs):
-        from challenge_qa.embedding import get_embedder
+        from challenge_qa.encoders.embedding import get_embedder
 
         real = get_embedder(*args, **kwargs)
         memo = self
@@ -710,7 +711,7 @@ def test_a_reader_that_loses_the_race_to_two_commits_loads_the_newer_one(copied,
                                                                           monkeypatch):
     """load_index read a manifest, then two commits removed some of its files before it
     opened them: it loads the current commit instead of failing."""
-    from challenge_qa import searcher
+    from challenge_qa.search import index as searcher
 
     corpus, index_dir = copied
     m0 = manifest(index_dir)

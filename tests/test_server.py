@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from helpers import invoke, running_chat  # noqa: E402
 
-from challenge_qa.answer import NOT_FOUND, Answer  # noqa: E402
+from challenge_qa.answering.compose import NOT_FOUND, Answer  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs_corpus"
 CNN = "challenge-trailer-cnn.md"

@@ -11,15 +11,15 @@ import time
 import pytest
 from helpers import SMALL, copy_index, write_files
 
-import challenge_qa.segments as segments
 import challenge_qa.service as service_mod
-from challenge_qa.answer import answer
+import challenge_qa.store.segments as segments
+from challenge_qa.answering.compose import answer
 from challenge_qa.engine import get_index
-from challenge_qa.indexer import build_index
-from challenge_qa.retrieval import retrieve
-from challenge_qa.searcher import Index, load_index
-from challenge_qa.segments import MANIFEST, read_manifest_quiet
+from challenge_qa.search.index import Index, load_index
+from challenge_qa.search.retrieve import retrieve
 from challenge_qa.service import IndexService
+from challenge_qa.store.build import build_index
+from challenge_qa.store.segments import MANIFEST, read_manifest_quiet
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 from helpers import DEFAULT, SMALL, SMALL_IDS, copy_index, invoke, write_files
 
-import challenge_qa.indexer as indexer
-import challenge_qa.segments as segments
-from challenge_qa.changes import staleness
-from challenge_qa.chunking import split_passages
-from challenge_qa.corpus import load_articles
+import challenge_qa.store.build as indexer
+import challenge_qa.store.segments as segments
+from challenge_qa.corpus.load import load_articles
 from challenge_qa.engine import get_index
 from challenge_qa.errors import (
     CorpusEmptyError,
@@ -26,11 +24,13 @@ from challenge_qa.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
-from challenge_qa.indexer import build_index
-from challenge_qa.lexical import tokenize
-from challenge_qa.retrieval import retrieve
-from challenge_qa.searcher import Index, load_index, read_manifest
-from challenge_qa.segments import FORMAT_VERSION, LOCK, MANIFEST, SEGMENT_FILES, referenced
+from challenge_qa.search.index import Index, load_index, read_manifest
+from challenge_qa.search.retrieve import retrieve
+from challenge_qa.store.build import build_index
+from challenge_qa.store.changes import staleness
+from challenge_qa.store.segments import FORMAT_VERSION, LOCK, MANIFEST, SEGMENT_FILES, referenced
+from challenge_qa.text.chunking import split_passages
+from challenge_qa.text.lexical import tokenize
 
 QUESTIONS = [
     "What did the volcano do on Sunday?",
@@ -253,7 +253,7 @@ def test_bm25_postings_hold_the_token_counts(small_index_ro, small_corpus_ro):
     (title + passage), tokenised as bm25s tokenises (test_lexical checks tokenize)."""
     from collections import Counter
 
-    from challenge_qa.chunking import passage_context
+    from challenge_qa.text.chunking import passage_context
 
     index_dir, _ = small_index_ro
     [seg] = segment_dirs(index_dir)
@@ -302,8 +302,8 @@ def test_loaded_index_parts(small_index_ro, small_corpus_ro):
 @slow
 def test_incremental_rebuild_equals_full_rebuild(tmp_path, small_corpus, small_index_ro,
                                                  commits):
-    from challenge_qa.chunking import passage_context
-    from challenge_qa.lexical import build_bm25
+    from challenge_qa.text.chunking import passage_context
+    from challenge_qa.text.lexical import build_bm25
 
     index_dir = copy_index(small_index_ro[0], tmp_path / "incremental")
     before_manifest = manifest_of(index_dir)
@@ -638,11 +638,11 @@ def test_staleness_defaults_to_the_built_corpus(tmp_path, small_corpus):
 @slow
 @pytest.mark.parametrize(("target", "exc"), [
     # before the new segment is complete: while writing its passages, its BM25 postings
-    ("challenge_qa.segments.SegmentWriter.add", OSError),
-    ("challenge_qa.segments.postings", RuntimeError),
+    ("challenge_qa.store.segments.SegmentWriter.add", OSError),
+    ("challenge_qa.store.segments.postings", RuntimeError),
     # after it is complete, before the commit: the deletions it supersedes, the manifest
-    ("challenge_qa.segments.save_deletions", OSError),
-    ("challenge_qa.segments.commit", KeyboardInterrupt),
+    ("challenge_qa.store.segments.save_deletions", OSError),
+    ("challenge_qa.store.segments.commit", KeyboardInterrupt),
 ], ids=["add", "postings", "deletions", "commit"])
 def test_interrupted_build_keeps_the_previous_index(tmp_path, small_corpus, small_index_ro,
                                                     monkeypatch, target, exc):
@@ -767,7 +767,7 @@ def test_rebuild_with_nothing_to_embed_does_not_load_the_model(tmp_path, small_c
                                                                small_index_ro, monkeypatch):
     """An up-to-date corpus needs no embedding, so `challenge-qa index` (or a repeated
     `eval`) should not load torch and the model just to encode an empty list."""
-    from challenge_qa.embedding import SentenceTransformerEmbedder
+    from challenge_qa.encoders.embedding import SentenceTransformerEmbedder
 
     class NoLoad(SentenceTransformerEmbedder):
         def _load(self):

@@ -36,7 +36,7 @@ from there when started again with the same recipe; each checkpoint's weights st
 ``curve``, which scores them on held-out questions against the questions seen so far.
 ``train`` writes ``reader_int8.onnx`` (ONNX Runtime, int8 weights), the tokenizer, and
 ``reader.json`` (version, recipe, hash) to ``--out``; ``evaluate`` adds the held-out
-figures (odd articles, through ``challenge_qa.reader``, i.e. the shipped int8 file) to
+figures (odd articles, through ``challenge_qa.encoders.reader``, i.e. the shipped int8 file) to
 ``reader.json``. Deterministic: seeded sampling and shuffling, one thread order.
 """
 
@@ -58,13 +58,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from challenge_qa.chunking import split_sentences  # noqa: E402
-from challenge_qa.reader import (  # noqa: E402
+from challenge_qa.encoders.reader import (  # noqa: E402
     MAX_PREV_CHARS,
     MAX_SENTENCE_CHARS,
     READER_DIR,
     pair_text,
 )
+from challenge_qa.text.chunking import split_sentences  # noqa: E402
 
 SEED = 13
 DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks"
@@ -445,7 +445,7 @@ def train(args) -> None:
     import torch
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-    from challenge_qa.embedding import resolve_model
+    from challenge_qa.encoders.embedding import resolve_model
 
     random.seed(SEED)
     np.random.seed(SEED)
@@ -664,7 +664,7 @@ def evaluate(args) -> None:
     """Held-out figures on the odd articles with the shipped int8 reader, written into its
     card; with ``--split tune``, the same figures on the tuning articles (for choosing
     between runs; printed, not written)."""
-    from challenge_qa.reader import Reader
+    from challenge_qa.encoders.reader import Reader
 
     model_dir = Path(args.model)
     figures = reader_figures(Reader(model_dir), load(squad_path(args.data))[1:], args.split,
@@ -679,13 +679,13 @@ def evaluate(args) -> None:
 
 
 class TorchReader:
-    """A checkpoint's weights behind ``challenge_qa.reader.Reader.read`` (fp32, torch)."""
+    """A checkpoint's weights behind ``challenge_qa.encoders.reader.Reader.read`` (fp32, torch)."""
 
     def __init__(self, weights: Path):
         import torch
         from tokenizers import Tokenizer
 
-        from challenge_qa.embedding import resolve_model
+        from challenge_qa.encoders.embedding import resolve_model
 
         base = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
         self.model = make_model(base)
@@ -697,7 +697,7 @@ class TorchReader:
     def read(self, question: str, items):
         import torch
 
-        from challenge_qa.reader import Reading, best_spans
+        from challenge_qa.encoders.reader import Reading, best_spans
 
         pairs = [pair_text(*it) for it in items]
         encs = self.tok.encode_batch([(question, b) for b, _ in pairs])

@@ -11,35 +11,33 @@ Example:
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
-__version__ = "0.1.0"
+from .config import VERSION as __version__
 
 _EXPORTS = {
     "Settings": "config",
-    "Article": "corpus",
-    "load_articles": "corpus",
-    "Passage": "chunking",
-    "split_passages": "chunking",
-    "build_index": "indexer",
-    "load_index": "searcher",
-    "Index": "searcher",
-    "IndexReport": "indexer",
-    "Hit": "retrieval",
-    "retrieve": "retrieval",
-    "evaluate": "evaluation",
-    "Answer": "answer",
+    "Article": "corpus.load",
+    "load_articles": "corpus.load",
+    "Passage": "text.chunking",
+    "split_passages": "text.chunking",
+    "build_index": "store.build",
+    "load_index": "search.index",
+    "Index": "search.index",
+    "IndexReport": "store.build",
+    "Hit": "search.retrieve",
+    "retrieve": "search.retrieve",
+    "evaluate": "eval.beir",
+    "Answer": "answering.compose",
     "Engine": "engine",
-    "timeline": "timeline",
-    "Timeline": "timeline",
-    "Event": "timeline",
+    "timeline": "answering.timeline",
+    "Timeline": "answering.timeline",
+    "Event": "answering.timeline",
     "get_engine": "engine",
-    "answer": "answer",
-    "add_files": "ingest",
-    "add_url": "ingest",
-    "AddReport": "ingest",
-    "answer_markdown": "export",
+    "answer": "answering.compose",
+    "add_files": "corpus.ingest",
+    "add_url": "corpus.ingest",
+    "AddReport": "corpus.ingest",
+    "answer_markdown": "app.markdown",
 }
 _EXPORTS.update({name: "errors" for name in (
     "ChallengeQAError", "InvalidQuestionError", "InvalidArgumentError", "CorpusNotFoundError",
@@ -48,18 +46,6 @@ _EXPORTS.update({name: "errors" for name in (
     "UploadRefusedError", "FetchError", "NotAnArticleError")})
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
-
-
-class _Package(types.ModuleType):
-    """Keeps the exported functions ``answer`` and ``timeline`` in place when their
-    modules (``challenge_qa.answer``, ``challenge_qa.timeline``) are imported: the import
-    system sets a package attribute for each submodule it loads, which would otherwise
-    replace the function with the module."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
-            return  # the submodule stays reachable through sys.modules
-        super().__setattr__(name, value)
 
 
 def __getattr__(name: str):
@@ -74,5 +60,3 @@ def __getattr__(name: str):
 def __dir__():
     return __all__
 
-
-sys.modules[__name__].__class__ = _Package

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+#: The one place the version is written (the package metadata reads it).
+VERSION = "0.1.0"
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 #: Encoder implementations; "auto" resolves to one of the others (embedding.resolve_backend).
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
-from .reader import Reader, reader_dir
-from .searcher import Index, load_index
-from .segments import MANIFEST
+from .encoders.reader import Reader, reader_dir
+from .search.index import Index, load_index
+from .store.segments import MANIFEST
 
 #: Engines kept per process (distinct settings: a test suite, or a server with several
 #: corpora); the least recently used one is dropped beyond this.

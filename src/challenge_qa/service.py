@@ -10,12 +10,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .changes import Staleness, staleness
 from .config import Settings
 from .engine import get_engine, get_index
 from .errors import BuildCancelledError, ChallengeQAError, IndexNotFoundError
-from .indexer import build_index
-from .searcher import Index
+from .search.index import Index
+from .store.build import build_index
+from .store.changes import Staleness, staleness
 
 log = logging.getLogger(__name__)
 STALE_CHECK_SECONDS = 10.0

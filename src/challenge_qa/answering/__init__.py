@@ -1,0 +1,1 @@
+"""From hits to answers: sentences and short answers, conversations, dates, timelines."""

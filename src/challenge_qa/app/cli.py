@@ -1,0 +1,450 @@
+"""The ``challenge-qa`` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import Settings
+from ..errors import ChallengeQAError, IndexNotFoundError
+
+
+class _Group(click.Group):
+    """Turns library errors into one line naming the next step, and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ChallengeQAError as e:
+            click.secho(f"Error: {e.explain()}", err=True, fg="red")
+            sys.exit(1)
+        except KeyboardInterrupt:
+            # only a build has an index to leave unchanged
+            click.echo("Interrupted; the index keeps what the build had committed: run "
+                       "challenge-qa index to continue." if _BUILDING else "Interrupted.",
+                       err=True)
+            sys.exit(130)
+
+
+#: True while this process runs a build (``index``, or the first build of ``ask``/``serve``).
+_BUILDING = False
+
+
+def _settings(corpus=None, index=None, **extra) -> Settings:
+    return Settings.from_env(corpus_dir=corpus, index_dir=index, **extra)
+
+
+corpus_opt = click.option("--corpus", type=click.Path(path_type=Path),
+                          help="Folder or file of articles [default: docs_corpus, or "
+                               "CHALLENGE_QA_CORPUS].")
+index_opt = click.option("--index", type=click.Path(path_type=Path),
+                         help="Index folder [default: index, or CHALLENGE_QA_INDEX].")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="challenge-qa")
+def cli():
+    """Ask questions of a folder of news articles and get cited source snippets."""
+
+
+@cli.command("index")
+@corpus_opt
+@index_opt
+@click.option("--full", is_flag=True, help="Rebuild every article instead of only new or "
+                                           "changed ones (the old index answers meanwhile).")
+@click.option("--optimize", is_flag=True, help="Then merge all segments into one, purging "
+                                               "deleted rows.")
+@click.option("--ray", "ray", metavar="[ADDRESS]", is_flag=False, flag_value="local",
+              default=None, help="Chunk and embed on Ray: a local cluster, or the cluster at "
+                                 "ADDRESS (also CHALLENGE_QA_RAY). Needs challenge-qa[ray].")
+def index_cmd(corpus, index, full, optimize, ray):
+    """Build or update the search index from the corpus."""
+    s = _settings(corpus, index, ray=ray)
+    _print_build(_build(s, full))
+    if optimize:
+        from ..store.merging import optimize as run_optimize
+
+        t0 = time.perf_counter()
+        n = run_optimize(s.index_dir, settings=s)
+        click.echo(f"Optimized: {'merged into one segment' if n else 'already one segment'} "
+                   f"in {time.perf_counter() - t0:.1f} s.")
+
+
+def _print_build(report) -> None:
+    _print_skipped(report.skipped)
+    merged = f", {report.merges} merge(s)" if report.merges else ""
+    click.echo(
+        f"Indexed {report.articles} article(s) into {report.index_dir}: {report.added} added, "
+        f"{report.changed} changed, {report.removed} removed, {report.unchanged} unchanged; "
+        f"{report.passages} passages ({report.embedded_passages} embedded) in "
+        f"{report.segments} segment(s){merged}, {report.seconds:.1f} s.")
+
+
+def _build(s: Settings, full: bool = False):
+    from ..store.build import build_index
+
+    global _BUILDING
+    click.echo(f"Indexing {s.corpus_dir} ...", err=True)
+    _BUILDING = True  # left set if Ctrl-C interrupts the build
+    report = build_index(s.corpus_dir, s.index_dir, full=full, settings=s)
+    _BUILDING = False
+    return report
+
+
+def _first_build(s: Settings) -> None:
+    """Build the first index; when another process (the chat, another ``ask``) is
+    building it already, wait for that build instead of failing, then use its index."""
+    from ..errors import IndexLockedError
+    from ..store.segments import build_running, read_manifest_quiet
+
+    global _BUILDING
+    while True:
+        try:
+            _print_skipped(_build(s).skipped)
+            return
+        except IndexLockedError:
+            _BUILDING = False
+        click.echo(f"Another process is building {s.index_dir}; waiting for it ...", err=True)
+        while build_running(Path(s.index_dir)):
+            time.sleep(0.5)
+        if read_manifest_quiet(Path(s.index_dir)):
+            return
+        # that build left no index (it failed or was stopped): build it here
+
+
+def _print_skipped(skipped: list[str]) -> None:
+    for reason in skipped:
+        click.secho(f"Warning: {reason}", err=True, fg="yellow")
+
+
+def _explicit_corpus(corpus) -> Path | None:
+    """The corpus the user named (flag or environment); None means "the one indexed"."""
+    import os
+
+    named = corpus or os.environ.get("CHALLENGE_QA_CORPUS")
+    return Path(named) if named else None
+
+
+def _ensure_index(s: Settings, corpus=None):
+    """Load the index, building it first when there is none yet; warn when stale."""
+    from ..engine import get_index
+    from ..store.changes import staleness
+
+    try:
+        idx = get_index(s)
+    except IndexNotFoundError:
+        click.echo(f"No index in {s.index_dir} yet.", err=True)
+        _first_build(s)
+        idx = get_index(s)
+    stale = staleness(idx, _explicit_corpus(corpus))
+    if stale.stale:
+        click.secho(f"Note: the index is {stale.describe()}", err=True, fg="yellow")
+    return idx
+
+
+def filter_opts(f):
+    """--since, --until, --source (and --as-of where it applies) for a command."""
+    f = click.option("--source", "sources", multiple=True, metavar="NAME",
+                     help="Only articles of this publisher (repeat for several).")(f)
+    f = click.option("--until", metavar="DATE",
+                     help="Only articles published on or before DATE (YYYY[-MM[-DD]]).")(f)
+    f = click.option("--since", metavar="DATE",
+                     help="Only articles published on or after DATE (YYYY[-MM[-DD]]).")(f)
+    return f
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", type=int, default=None, help="How many snippets [default: 5].")
+@click.option("--per-article", is_flag=True, help="At most one snippet per article.")
+@click.option("--json", "as_json", is_flag=True, help="Print asdict(answer) as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Print the answer as Markdown with footnotes for its sources.")
+@click.option("-v", "--passages", "passages", is_flag=True,
+              help="Also print the whole passages the cited sentences come from.")
+@filter_opts
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="Answer from what was published by DATE (YYYY[-MM[-DD]]).")
+@corpus_opt
+@index_opt
+def ask(question, k, per_article, as_json, as_markdown, passages, since, until, sources,
+        as_of, corpus, index):
+    """Ask a question: the short answer, the cited sentences, then their sources.
+
+    Each quoted sentence is shown once with its article; -v adds the whole passages."""
+    from ..answering.compose import answer
+    from ..search.index import Filters
+    from ..search.retrieve import check_k, clean_question
+
+    s = _settings(corpus, index)
+    k = check_k(s.k if k is None else k)
+    clean_question(question, s.max_question_chars)  # refuse a bad question before any build
+    Filters.make(since, until, sources, as_of)  # and bad dates
+    idx = _ensure_index(s, corpus)
+    a = answer(question, k=k, index=idx, per_article=per_article, since=since, until=until,
+               sources=sources, as_of=as_of)
+    if as_json:
+        click.echo(json.dumps(asdict(a), ensure_ascii=False, indent=2))
+        return
+    if as_markdown:
+        from .markdown import answer_markdown
+
+        click.echo(answer_markdown(a), nl=False)
+        return
+    if a.query != a.question:
+        click.secho(f"Searched: {a.query}", dim=True)
+    if a.found and a.short is not None:
+        click.secho(' '.join(a.short.split()), bold=True)
+    click.echo(textwrap.fill(a.text, 100))
+    for n, st in enumerate(a.statements, 1):
+        if st.articles > 1:
+            click.secho(f"  statement {n}: stated by {st.articles} articles: "
+                        f"{', '.join(st.sources)}", dim=True)
+    if a.filters:
+        click.secho("Filters: " + "; ".join(
+            f"{k} {', '.join(v) if isinstance(v, list) else v}" for k, v in a.filters.items()),
+            dim=True)
+    click.echo()
+    if a.found:
+        _print_citations(a.citations)
+    elif a.hits:
+        _print_closest(a.hits)
+    if passages:
+        _print_passages(a.citations if a.found else a.hits)
+
+
+def _source_line(h) -> str:
+    meta = ", ".join(x for x in (h.source, h.date) if x)
+    where = f"{h.passage_id}" + (f", page {h.page}" if h.page else "")
+    return f"{h.title}" + (f" ({meta})" if meta else "") + f"; {where}"
+
+
+def _print_citations(hits) -> None:
+    """Each cited sentence once, with the article it is quoted from."""
+    click.secho("Sources:", bold=True)
+    for n, h in enumerate(hits, 1):
+        # a hard-wrapped article's sentence holds line breaks: shown on one line
+        click.echo(textwrap.fill(f"[{n}] \u201c{' '.join(h.sentence.split())}\u201d", 100,
+                                 subsequent_indent="    "))
+        click.secho(textwrap.fill(f"{_source_line(h)}, chars {h.sentence_start}-"
+                                  f"{h.sentence_end}", 100, initial_indent="    ",
+                                  subsequent_indent="    "), dim=True)
+
+
+def _print_closest(hits) -> None:
+    click.secho("Closest passages (they do not answer the question):", bold=True)
+    for n, h in enumerate(hits, 1):
+        click.echo(textwrap.fill(f"[{n}] {_source_line(h)}, score {h.score:.3f}", 100,
+                                 subsequent_indent="    "))
+        click.echo(textwrap.fill(f"> {' '.join(h.sentence.split())}", 100,
+                                 initial_indent="    ", subsequent_indent="      "))
+
+
+def _print_passages(hits) -> None:
+    """The whole passages the hits come from, each once, naming the hits it holds."""
+    held: dict[str, tuple[Any, list[int]]] = {}
+    for n, h in enumerate(hits, 1):
+        held.setdefault(h.passage_id, (h, []))[1].append(n)
+    for pid, (h, nums) in held.items():
+        click.echo()
+        click.secho("".join(f"[{n}]" for n in nums) + f" passage {pid}, chars "
+                    f"{h.start}-{h.end}, score {h.score:.3f}", bold=True)
+        click.echo(textwrap.indent(textwrap.fill(h.text, 96), "    "))
+
+
+@cli.command("add")
+@click.argument("items", nargs=-1, required=True, metavar="PATH_OR_URL...")
+@corpus_opt
+@index_opt
+@click.option("--no-index", is_flag=True, help="Only save the articles; do not update the "
+                                                "index.")
+@click.pass_context
+def add_cmd(ctx, items, corpus, index, no_index):
+    """Add article files or web pages to the corpus, then update the index.
+
+    Files (.md, .txt, .html, .jsonl, .pdf) go to <corpus>/uploads/, web pages (http:// or
+    https:// addresses) to <corpus>/web/; duplicates are not saved again."""
+    from ..corpus.ingest import AddReport, add_files, add_url
+
+    s = _settings(corpus, index)
+    report = AddReport()
+    files = [Path(i) for i in items if "://" not in i]
+    if files:
+        report += add_files(files, s.corpus_dir, settings=s)
+    for url in (i for i in items if "://" in i):
+        report += add_url(url, s.corpus_dir, settings=s)
+    for rel in report.saved:
+        click.echo(f"Saved {s.corpus_dir / rel}")
+    for name, same in report.duplicates:
+        click.echo(f"Duplicate: {name} is already in the corpus as {s.corpus_dir / same}; "
+                   "not saved again.")
+    for name, why in report.refused:
+        click.secho(f"Refused {name}: {why}", err=True, fg="red")
+    if report.saved and not no_index:
+        _print_build(_build(s))
+    if report.refused:
+        ctx.exit(1)
+
+
+@cli.command("timeline")
+@click.argument("topic")
+@filter_opts
+@click.option("--json", "as_json", is_flag=True, help="Print asdict(timeline) as JSON.")
+@corpus_opt
+@index_opt
+def timeline_cmd(topic, since, until, sources, as_json, corpus, index):
+    """Dated events of the articles about TOPIC, in date order, quoted and cited."""
+    from ..answering.timeline import timeline
+    from ..search.index import Filters
+    from ..search.retrieve import clean_question
+
+    s = _settings(corpus, index)
+    clean_question(topic, s.max_question_chars)
+    Filters.make(since, until, sources)
+    idx = _ensure_index(s, corpus)
+    t = timeline(topic, index=idx, since=since, until=until, sources=sources)
+    if as_json:
+        click.echo(json.dumps(asdict(t), ensure_ascii=False, indent=2))
+        return
+    click.secho(f"Timeline of {t.topic!r}: {len(t.events)} event(s) from {t.articles} "
+                "article(s)", bold=True)
+    if not t.events:
+        click.echo("No dated events found in the articles about this topic.")
+    width = max((len(e.label) for e in t.events), default=0)
+    for e in t.events:
+        who = ", ".join(e.sources)
+        click.echo(f"{e.label:<{width}}  {' '.join(e.text.split())}")
+        click.secho(f"{'':<{width}}  ({e.precision}; {who}: "
+                    + "; ".join(f"{c.doc_id} chars {c.sentence_start}-{c.sentence_end}"
+                                for c in e.citations) + ")", dim=True)
+
+
+@cli.command()
+@corpus_opt
+@index_opt
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def status(corpus, index, as_json):
+    """Show where the index is, what built it, and whether it is stale."""
+    from ..search.index import read_manifest
+    from ..store.changes import staleness
+
+    s = _settings(corpus, index)
+    m = read_manifest(s.index_dir)
+    stale = None
+    try:
+        from ..search.index import load_index
+
+        stale = staleness(load_index(s.index_dir, settings=s), _explicit_corpus(corpus))
+        problem = None
+    except ChallengeQAError as e:
+        problem = e.explain()
+    info = {
+        "index": str(s.index_dir), "corpus": str(_explicit_corpus(corpus) or m.get("corpus")),
+        "model": m.get("model"),
+        "dimension": m.get("dimension"), "chunking": m.get("chunking"),
+        "built_at": m.get("built_at"), "format_version": m.get("format_version"),
+        "articles": m["counts"].get("articles"), "passages": m["counts"].get("passages"),
+        "segments": len(m.get("segments", [])),
+        "deleted_passages": sum(g.get("deleted_passages", 0) for g in m.get("segments", [])),
+        "reader": _reader_version(),
+        "stale": None if stale is None else stale.stale,
+        "state": problem or (stale.describe() if stale else "unknown"),
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    width = max(map(len, info))
+    for key, value in info.items():
+        click.echo(f"{key:<{width}}  {value}")
+
+
+def _reader_version() -> str:
+    """The answer reader's version+hash, or what is wrong with it."""
+    from ..engine import get_reader
+
+    try:
+        return get_reader().version
+    except ChallengeQAError as e:
+        return e.explain()
+
+
+@cli.command("eval")
+@click.option("--corpus", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              required=True, help="BEIR corpus.jsonl.")
+@click.option("--queries", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              required=True, help="BEIR queries.jsonl.")
+@click.option("--qrels", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              required=True, help="BEIR qrels .tsv (only its queries are asked).")
+@index_opt
+@click.option("--run", "run_path", type=click.Path(path_type=Path),
+              help="Write the run (query -> article -> score) as JSON here.")
+@click.option("--full", is_flag=True, help="Rebuild the evaluation index from scratch.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def eval_cmd(corpus, queries, qrels, index, run_path, full, as_json):
+    """Score retrieval on a BEIR data set: nDCG@10, Recall@10/100, MRR@10."""
+    from ..eval.beir import evaluate
+
+    s = Settings.from_env()
+    report = evaluate(corpus, queries, qrels, index_dir=index, settings=s, run_path=run_path,
+                      rebuild=full)
+    if as_json:
+        click.echo(json.dumps(asdict(report), indent=2))
+        return
+    click.echo(f"{report.queries} queries, index {report.index_dir}")
+    for name, value in report.metrics.items():
+        click.echo(f"{name:<11} {value:.4f}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Use 0.0.0.0 only to expose the chat on purpose.")
+@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@click.option("--auth", envvar="CHALLENGE_QA_AUTH", metavar="USER:PASSWORD",
+              help="Require this login (also CHALLENGE_QA_AUTH).")
+@click.option("--mcp", is_flag=True, help="Also serve the answer, retrieve and timeline tools "
+                                           "over MCP at /gradio_api/mcp/ (needs "
+                                           "challenge-qa[mcp]).")
+@corpus_opt
+@index_opt
+def serve(host, port, auth, mcp, corpus, index):
+    """Start the web chat (builds the index first if there is none)."""
+    from .web import launch
+
+    login = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not (sep and user and password):
+            raise click.BadParameter("expected USER:PASSWORD", param_hint="--auth")
+        login = (user, password)
+    s = _settings(corpus, index)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.secho(f"Warning: listening on {host}: the chat is reachable from other "
+                    "machines.", err=True, fg="yellow")
+    click.echo(f"Serving {s.corpus_dir} on http://{host}:{port}", err=True)
+    # the background build's start, progress and end, on the terminal
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    service_log = logging.getLogger("challenge_qa.service")
+    service_log.addHandler(handler)
+    service_log.setLevel(logging.INFO)
+    if mcp:
+        click.echo(f"MCP tools (answer, retrieve, timeline) on http://{host}:{port}"
+                   "/gradio_api/mcp/", err=True)
+    launch(s, host=host, port=port, auth=login, mcp=mcp)
+
+
+def main() -> None:
+    cli(prog_name="challenge-qa")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,570 @@
+"""The Gradio web chat: cited answers, source cards, the article with the span marked, a
+timeline, adding articles; and the API and MCP tools of ``tools.py``.
+
+The callbacks here only read the widgets, call the library and render (``render.py``): the
+chat's history reaches ``answer`` as plain (question, Answer) pairs kept per message, never
+as the HTML shown. A citation marker is a button holding its key; one page script (the
+hidden ``#qa-bridge``) turns a click on any marker, in any answer, into a Python event that
+renders the article beside the chat.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..answering.compose import Answer
+from ..answering.compose import answer as _answer
+from ..answering.conversation import names
+from ..answering.timeline import Timeline
+from ..answering.timeline import timeline as _timeline
+from ..config import Settings
+from ..errors import ChallengeQAError, IndexNotFoundError, MissingExtraError
+from ..search.index import Filters
+from ..service import IndexService
+from .api import api_tools, filters_of
+from .html import (
+    SORTS,
+    esc,
+    publisher,
+    render_answer,
+    render_article,
+    render_sources,
+    render_timeline,
+)
+
+__all__ = ["build_ui", "launch", "esc", "render_answer", "render_sources", "CSS"]
+
+#: The example questions offered on first load: each is answered right on the bundled
+#: articles (tests/test_answer.py checks it), so a first click shows what works.
+EXAMPLES = [
+    "Who plays Zhenya?",
+    "How long did the shoot on the ISS last?",
+    "Who plays the patient?",
+    "When will the film be released?",
+]
+UPLOAD_TYPES = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".jsonl"]
+DATE_HINT = "YYYY, YYYY-MM or YYYY-MM-DD"
+CSS = """
+#qa-bridge {display:none;}
+.qa-card {border:1px solid var(--border-color-primary); border-radius:8px; padding:8px 10px;
+  margin:6px 0; background:var(--background-fill-secondary); cursor:pointer;}
+.qa-card .qa-title {font-weight:600;}
+.qa-meta {font-size:0.85em; color:var(--body-text-color-subdued);}
+.qa-pub {font-weight:600; color:var(--body-text-color);}
+.qa-card .qa-snippet {margin-top:4px; font-size:0.92em;}
+.qa-card mark, #qa-article mark {background:var(--qa-mark); color:var(--qa-mark-text);}
+.qa-short {font-size:1.1em; margin-bottom:2px;}
+.qa-short-mark {background:var(--qa-mark); color:var(--qa-mark-text); font-weight:600;}
+.qa-searched, .qa-filters, .qa-for {font-size:0.85em; color:var(--body-text-color-subdued);
+  margin-bottom:2px;}
+.qa-date {color:var(--body-text-color-subdued);}
+.qa-corr {font-size:0.8em; color:var(--body-text-color-subdued); border:1px solid
+  var(--border-color-primary); border-radius:9px; padding:0 6px; margin-left:2px;
+  white-space:nowrap;}
+button.qa-cite, button.qa-copy {font:inherit; color:var(--link-text-color); background:none;
+  border:0; padding:0 1px; cursor:pointer; text-align:left; line-height:1.25;
+  min-height:0;}
+button.qa-copy {font-size:0.85em; text-decoration:underline;}
+button.qa-cite:hover, button.qa-copy:hover {text-decoration:underline;}
+button.qa-cite:focus-visible, button.qa-copy:focus-visible, .qa-text:focus-visible
+  {outline:2px solid var(--color-accent); outline-offset:1px; border-radius:3px;}
+sup.qa-marks {white-space:nowrap;}
+#qa-article .qa-passage {background:var(--qa-passage); border-radius:3px;}
+#qa-article .qa-text {white-space:pre-wrap; max-height:60vh; overflow-y:auto;
+  overflow-wrap:anywhere;}
+#qa-article .qa-cited {font-size:0.85em; color:var(--body-text-color-subdued);}
+.qa-events {list-style:none; padding-left:0; margin:0;}
+.qa-event {border-left:3px solid var(--color-accent); padding:4px 10px; margin:8px 0;}
+.qa-when time {font-weight:700;}
+.qa-precision {font-size:0.75em; color:var(--body-text-color-subdued); border:1px solid
+  var(--border-color-primary); border-radius:8px; padding:0 5px;}
+.qa-quote {margin:4px 0; font-style:italic; border:0; padding:0;}
+.qa-by {font-size:0.9em;}
+.qa-card, .qa-event, .qa-answer {overflow-wrap:anywhere;}
+.qa-hint {color:var(--body-text-color-subdued); font-size:0.9em;}
+:root, .light {--qa-mark:#ffe36e; --qa-mark-text:#1a1a1a; --qa-passage:rgba(90,140,255,0.14);}
+.dark {--qa-mark:#806a00; --qa-mark-text:#fff; --qa-passage:rgba(120,160,255,0.22);}
+"""
+#: The page script: a click (or Enter/Space: they are buttons) on a citation marker or a
+#: source card anywhere sends its key to Python; "Copy as Markdown" sends its message.
+#: The chat's sanitiser drops aria-* attributes, so each marker's title becomes its label.
+BRIDGE_JS = """
+if (window.__qaClick) document.removeEventListener('click', window.__qaClick);
+window.__qaClick = (e) => {
+  const copy = e.target.closest('button.qa-copy');
+  if (copy) { e.preventDefault(); trigger('submit', {copy: copy.value}); return; }
+  let btn = e.target.closest('button.qa-cite');
+  if (!btn) {
+    const card = e.target.closest('.qa-card');
+    if (!card || window.getSelection().toString()) return;
+    btn = card.querySelector('button.qa-cite');
+  }
+  if (!btn || !btn.value) return;
+  e.preventDefault();
+  trigger('click', {cite: btn.value});
+};
+document.addEventListener('click', window.__qaClick);
+if (!window.__qaLabels) {
+  const label = () => document.querySelectorAll(
+    'button.qa-cite[title]:not([aria-label]), button.qa-copy[title]:not([aria-label])'
+  ).forEach((b) => b.setAttribute('aria-label', b.title));
+  window.__qaLabels = new MutationObserver(label);
+  window.__qaLabels.observe(document.body, {subtree: true, childList: true});
+  label();
+}
+"""
+#: Scrolls the opened article to its marked sentence (and the panel into view).
+ARTICLE_JS = """
+watch('value', () => {
+  const m = element.querySelector('mark');
+  if (m) m.scrollIntoView({block: 'center'});
+});
+"""
+ARTICLE_HINT = ("<p class=\"qa-hint\">Click a [n] marker in an answer, or a source, to read "
+                "the article here with the cited sentence marked.</p>")
+CLIPBOARD_JS = """
+(text) => {
+  if (text && navigator.clipboard) navigator.clipboard.writeText(text).catch(() => {});
+  return [];
+}
+"""
+
+
+def topic_of(a: Answer) -> str:
+    """What a timeline of the last question is about: the names in it, else the title of
+    the article it cites first, else the question."""
+    found = names(a.query or a.question)
+    if found:
+        return " ".join(dict.fromkeys(found))
+    return a.citations[0].title if a.found and a.citations else (a.query or a.question)
+
+
+def _has_index(service: IndexService) -> bool:
+    try:
+        service.index()
+    except ChallengeQAError:
+        return False
+    return True
+
+
+def _event_value(evt: gr.EventData, name: str) -> str:
+    """What the page script sent with an event (a citation key, a message number)."""
+    data = evt._data if isinstance(evt._data, dict) else {}
+    return str(data.get(name) or "")
+
+
+def render_added(report) -> str:
+    """What adding articles did, one plain line per file (``ingest.AddReport``)."""
+    lines = [f"- Saved: {esc(path)}" for path in report.saved]
+    lines += [f"- Already in the corpus: {esc(name)} (as {esc(path)})"
+              for name, path in report.duplicates]
+    lines += [f"- Refused: {esc(name)}: {esc(why)}" for name, why in report.refused]
+    return "\n".join(lines) or "Nothing was added."
+
+
+#: After an answer, the chat shows its question at the top of the view, also when the
+#: reader had scrolled up to an older answer (the Chatbot stops following then).
+FOLLOW_JS = """() => {
+  const chat = document.querySelector('#qa-chat');
+  if (!chat) return;
+  const go = () => {
+    const asked = chat.querySelectorAll('.message-row.user-row, .message.user');
+    const last = asked[asked.length - 1];
+    if (last) last.scrollIntoView({block: 'start', behavior: 'instant'});
+  };
+  requestAnimationFrame(() => requestAnimationFrame(go));
+}"""
+
+
+def build_ui(settings: Settings | None = None, service: IndexService | None = None) -> gr.Blocks:
+    """The chat app. Nothing heavy happens here: the index loads on the first question."""
+    service = service or IndexService(settings)
+    rebuild_due = threading.Event()  # articles were added while a build was running
+
+    def status_md():
+        if rebuild_due.is_set() and not service.building:
+            rebuild_due.clear()
+            service.rebuild()
+        st = service.status()
+        if st.state == "building" and _has_index(service) and not service.cancelling:
+            st = replace(st, message="Adding the new and changed articles to the index; "
+                                     "questions are answered from the current one meanwhile."
+                                     + st.done)
+        label = {"ready": "Ready", "building": "Building", "stale": "Stale",
+                 "error": "Error"}.get(st.state, "Note")
+        return (f"**{label}:** {esc(st.message)}",
+                gr.update(visible=st.state in ("stale", "error", "missing")),
+                gr.update(visible=st.state == "building"))
+
+    def source_choices(seen):
+        try:
+            idx = service.index()
+        except ChallengeQAError:
+            return gr.update(), seen
+        if idx.generation == seen:
+            return gr.update(), seen
+        return gr.update(choices=idx.source_names()), idx.generation
+
+    def refresh(seen):
+        return (*status_md(), *source_choices(seen))
+
+    def respond(message, history, k, per_article, since, until, as_of, srcs, answers, order):
+        history, answers = list(history or []), dict(answers or {})
+        message = (message or "").strip()
+        keep = (gr.update(),) * 5
+        if not message:
+            return history, "", *keep
+        try:
+            idx = service.index()
+        except IndexNotFoundError as e:
+            if not service.building:
+                gr.Warning(e.explain())
+                return history, message, *keep
+            reply = "<p>The index is being built; please ask again in a moment.</p>"
+            return (history + [{"role": "user", "content": esc(message)},
+                               {"role": "assistant", "content": reply}], "", *keep)
+        except ChallengeQAError as e:
+            gr.Warning(e.explain())
+            return history, message, *keep
+        pairs = [(a.question, a) for _, a in sorted(answers.items())]
+        try:
+            a = _answer(message, history=pairs, k=int(k), per_article=bool(per_article),
+                        index=idx, **filters_of(since, until, as_of, srcs))
+        except ChallengeQAError as e:
+            gr.Warning(e.explain())
+            return history, message, *keep
+        msg = len(history) + 1
+        answers[msg] = a
+        history += [{"role": "user", "content": esc(message)},
+                    {"role": "assistant", "content": render_answer(a, msg)}]
+        # the Markdown box showed an earlier answer: hidden until this one is copied
+        return (history, "", render_sources(a, msg, order), answers, msg, topic_of(a),
+                gr.update(value="", visible=False))
+
+    def open_cite(answers, tl, shown, order, evt: gr.EventData):
+        key = _event_value(evt, "cite")
+        sources_update: dict | str = gr.update()
+        try:
+            kind, first, second = key.split(":")
+            i, n = int(first), int(second)
+            if i < 0 or n < (0 if kind == "t" else 1):
+                raise ValueError(key)
+            if kind == "t":
+                event = tl.events[i]
+                hit = event.citations[n]
+                label = f"{event.label}: reported by {publisher(hit)}"
+            elif kind in ("c", "h"):
+                a = answers[i]
+                hit = (a.citations if kind == "c" else a.hits)[n - 1]
+                label = f"[{n}] for: {a.question}" if kind == "c" else f"For: {a.question}"
+                if i != shown:
+                    sources_update, shown = render_sources(a, i, order), i
+            else:
+                raise ValueError(key)
+            art = service.index().article(hit.doc_id)
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError):
+            return "<p class=\"qa-gone\">That source cannot be opened.</p>", gr.update(), shown
+        except ChallengeQAError as e:
+            return f"<p class=\"qa-gone\">{esc(e.explain())}</p>", gr.update(), shown
+        # the open time makes every opening a change, so the panel scrolls again
+        html = render_article(art, hit, label)
+        return f"<div data-opened=\"{time.monotonic_ns()}\">{html}</div>", sources_update, shown
+
+    def copy_markdown(answers, evt: gr.EventData):
+        from .markdown import answer_markdown
+
+        try:
+            a = answers[int(_event_value(evt, "copy"))]
+        except (ValueError, KeyError, TypeError):
+            return gr.update()
+        return gr.update(value=answer_markdown(a), visible=True)
+
+    def resort(answers, shown, order):
+        return render_sources((answers or {}).get(shown), shown, order)
+
+    def show_timeline(topic, since, until, as_of, srcs):
+        topic = (topic or "").strip()
+        if not topic:
+            return "<p>Enter a topic, e.g. The Challenge.</p>", None
+        f = filters_of(since, until, as_of, srcs)
+        try:
+            bounds = Filters.make(f["since"], f["until"], None, f["as_of"])
+            t = _timeline(topic, index=service.index(), since=bounds.since,
+                          until=bounds.until, sources=f["sources"])
+        except ChallengeQAError as e:
+            gr.Warning(e.explain())
+            return gr.update(), gr.update()
+        return render_timeline(t), t
+
+    def timeline_on_open(topic, tl: Timeline | None, since, until, as_of, srcs):
+        if not (topic or "").strip() or (tl is not None and tl.topic == topic.strip()):
+            return gr.update(), gr.update()
+        return show_timeline(topic, since, until, as_of, srcs)
+
+    def after_adding(report) -> str:
+        # the index is updated in the background; the status line above (refreshed every
+        # 2 s) shows its progress and a Cancel button, and says Ready when it is done: a
+        # note here would stay after it is over
+        if report.saved and not service.rebuild():
+            rebuild_due.set()  # a build is running: the new articles follow when it ends
+        return render_added(report)
+
+    def add_uploaded(files):
+        from ..corpus.ingest import add_files
+
+        paths = [Path(f) for f in files or []]
+        if not paths:
+            return gr.update(), gr.update(), *status_md()
+        try:
+            # an upload keeps its original name as the temporary file's name
+            report = add_files([(p.name, p) for p in paths], service.settings.corpus_dir,
+                               settings=service.settings)
+        except ChallengeQAError as e:
+            return f"- Refused: {esc(e.explain())}", None, *status_md()
+        return after_adding(report), None, *status_md()
+
+    def add_from_url(url):
+        from ..corpus.ingest import add_url
+
+        url = (url or "").strip()
+        if not url:
+            return gr.update(), gr.update(), *status_md()
+        try:
+            report = add_url(url, service.settings.corpus_dir, settings=service.settings)
+        except ChallengeQAError as e:
+            return f"- Refused: {esc(url)}: {esc(e.explain())}", url, *status_md()
+        # a refused address stays in the box, to be corrected
+        kept = url if report.refused and not (report.saved or report.duplicates) else ""
+        return after_adding(report), kept, *status_md()
+
+    def rebuild():
+        if not service.rebuild():
+            gr.Info("A rebuild is already running.")
+        return status_md()
+
+    def cancel_build():
+        rebuild_due.clear()  # a cancelled build is not started again by itself
+        service.cancel()
+        return status_md()
+
+    with gr.Blocks(title="challenge_qa: ask the articles") as demo:
+        gr.Markdown("## Ask the articles\nAnswers quote the articles; every sentence cites "
+                    "its source. Click a [n] marker or a source to read the article.")
+        with gr.Row():
+            status = gr.Markdown(elem_id="qa-status")
+            rebuild_btn = gr.Button("Rebuild index", elem_id="qa-rebuild", size="sm",
+                                    visible=False, scale=0)
+            cancel_btn = gr.Button("Cancel build", elem_id="qa-cancel", size="sm",
+                                   visible=False, scale=0, variant="stop")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=340):
+                with gr.Tabs():
+                    with gr.Tab("Chat", elem_id="qa-tab-chat"):
+                        # no copy buttons: they copy the HTML; "Copy as Markdown" is
+                        # in each answer
+                        chat = gr.Chatbot(elem_id="qa-chat", height=460, sanitize_html=True,
+                                          label="Chat", buttons=[])
+                        box = gr.Textbox(elem_id="qa-question", show_label=False, lines=1,
+                                         placeholder="Ask about the articles and press Enter")
+                        examples = gr.Examples(EXAMPLES, inputs=box, label="Try")
+                        md = gr.Textbox(label="Answer as Markdown", elem_id="qa-markdown",
+                                        lines=6, buttons=["copy"], visible=False)
+                    with gr.Tab("Timeline", elem_id="qa-tab-timeline") as tl_tab:
+                        with gr.Row():
+                            topic = gr.Textbox(label="Topic", elem_id="qa-topic", scale=4,
+                                               placeholder="e.g. The Challenge; Enter shows "
+                                                           "its timeline")
+                            tl_go = gr.Button("Show timeline", elem_id="qa-timeline-go",
+                                              scale=1, min_width=120)
+                        tl_html = gr.HTML(elem_id="qa-timeline", js_on_load=None)
+                    with gr.Tab("Add articles", elem_id="qa-tab-add"):
+                        files = gr.File(label="Drop articles here or click to choose "
+                                              "(.md, .txt, .html, .pdf, .jsonl)",
+                                        file_count="multiple", file_types=UPLOAD_TYPES,
+                                        elem_id="qa-upload")
+                        with gr.Row():
+                            url = gr.Textbox(label="Or an article's address", scale=4,
+                                             elem_id="qa-url", placeholder="https://…")
+                            url_go = gr.Button("Add", elem_id="qa-url-add", scale=1,
+                                               min_width=80)
+                        added = gr.Markdown(elem_id="qa-added")
+                with gr.Accordion("Settings", open=False, elem_id="qa-settings"):
+                    with gr.Row():
+                        since = gr.Textbox(label="Since", placeholder=DATE_HINT,
+                                           elem_id="qa-since", min_width=140)
+                        until = gr.Textbox(label="Until", placeholder=DATE_HINT,
+                                           elem_id="qa-until", min_width=140)
+                        as_of = gr.Textbox(label="As of", placeholder=DATE_HINT,
+                                           elem_id="qa-as-of", min_width=140,
+                                           info="Only what was published by then")
+                    srcs = gr.Dropdown([], value=[], multiselect=True, label="Sources",
+                                       info="Only these publishers (none: all)",
+                                       elem_id="qa-filter-sources")
+                    k = gr.Slider(1, 10, value=service.settings.k, step=1,
+                                  label="Passages to retrieve (top-k)", elem_id="qa-k")
+                    per_article = gr.Checkbox(False, label="One passage per article",
+                                              elem_id="qa-per-article")
+            with gr.Column(scale=2, min_width=300, elem_id="qa-side"):
+                article = gr.HTML(ARTICLE_HINT, elem_id="qa-article", js_on_load=ARTICLE_JS)
+                order = gr.Radio(list(SORTS), value=SORTS[0], label="Sort sources",
+                                 elem_id="qa-sort")
+                sources = gr.HTML(elem_id="qa-sources", js_on_load=None)
+        bridge = gr.HTML("", elem_id="qa-bridge", js_on_load=BRIDGE_JS)
+        answers = gr.State({})
+        shown = gr.State(None)
+        tl_state = gr.State(None)
+        seen = gr.State(None)
+        filters = [since, until, as_of, srcs]
+
+        ask_inputs = [box, chat, k, per_article, *filters, answers, order]
+        ask_outputs = [chat, box, sources, answers, shown, topic, md]
+        box.submit(respond, ask_inputs, ask_outputs, api_visibility="private").then(
+            None, None, None, js=FOLLOW_JS, api_visibility="private")
+        # a click on an example asks it (Gradio's Examples only fill the box)
+        examples.load_input_event.then(respond, ask_inputs, ask_outputs,
+                                       api_visibility="private").then(
+            None, None, None, js=FOLLOW_JS, api_visibility="private")
+        bridge.click(open_cite, [answers, tl_state, shown, order], [article, sources, shown],
+                     api_visibility="private")
+        bridge.submit(copy_markdown, answers, md, api_visibility="private").then(
+            None, md, None, js=CLIPBOARD_JS, api_visibility="private")
+        chat.clear(lambda: ({}, None, "", ARTICLE_HINT), None,
+                   [answers, shown, sources, article], api_visibility="private")
+        order.change(resort, [answers, shown, order], sources, api_visibility="private")
+        for trigger in (topic.submit, tl_go.click):
+            trigger(show_timeline, [topic, *filters], [tl_html, tl_state], api_visibility="private")
+        tl_tab.select(timeline_on_open, [topic, tl_state, *filters], [tl_html, tl_state],
+                      api_visibility="private")
+        files.upload(add_uploaded, files, [added, files, status, rebuild_btn, cancel_btn],
+                     api_visibility="private")
+        for trigger in (url.submit, url_go.click):
+            trigger(add_from_url, url, [added, url, status, rebuild_btn, cancel_btn],
+                    api_visibility="private")
+        rebuild_btn.click(rebuild, None, [status, rebuild_btn, cancel_btn],
+                          api_visibility="private")
+        cancel_btn.click(cancel_build, None, [status, rebuild_btn, cancel_btn],
+                         api_visibility="private")
+        demo.load(refresh, seen, [status, rebuild_btn, cancel_btn, srcs, seen],
+                  api_visibility="private")
+        gr.Timer(2.0).tick(refresh, seen, [status, rebuild_btn, cancel_btn, srcs, seen],
+                           api_visibility="private")
+
+        for fn in api_tools(service):
+            describe_endpoint(demo, gr.api(fn, api_name=fn.__name__), fn)
+    demo.service = service
+    return demo
+
+
+def describe_endpoint(demo: gr.Blocks, dep, fn) -> None:
+    """Name and describe an API endpoint's parameters and result on the "Use via API" page
+    from ``fn``'s docstring (Gradio labels them "1st", "2nd" and describes none)."""
+    from gradio.utils import get_function_description
+
+    _, params, returns = get_function_description(fn)
+    names = list(inspect.signature(fn).parameters)
+    for name, block_id in zip(names, dep["inputs"], strict=True):
+        comp: Any = demo.blocks[block_id]  # the Api components gr.api made
+        comp.label = name
+        if params.get(name):
+            comp._api_info = {**comp._api_info, "additional_description": params[name]}
+    for block_id in dep["outputs"]:
+        comp = demo.blocks[block_id]
+        comp.label = "result"
+        if returns:  # a dict result has no schema from its type hint: say it is one
+            comp._api_info = {"type": "object", **comp._api_info,
+                              "description": " ".join(r.strip() for r in returns)}
+
+
+#: Answers are CPU-bound and share one model: a few at once keeps latency flat while the
+#: queue (bounded, so overload is refused rather than piling up) absorbs bursts.
+QUEUE_CONCURRENCY = 4
+QUEUE_MAX_SIZE = 256
+
+
+MCP_PATH = "/gradio_api/mcp"
+
+
+class McpLogin:
+    """ASGI middleware: with a login, the MCP endpoint (which Gradio mounts outside its own
+    login check) asks for it too, as HTTP Basic credentials (what MCP clients send in a
+    header) or the chat's login cookie; anything else gets 401."""
+
+    def __init__(self, app, login: tuple[str, str]):
+        import base64
+
+        self.app = app
+        self.expected = "Basic " + base64.b64encode(":".join(login).encode()).decode()
+
+    def allowed(self, scope) -> bool:
+        import hmac
+
+        from starlette.requests import HTTPConnection
+
+        conn = HTTPConnection(scope)
+        given = conn.headers.get("authorization", "")
+        if hmac.compare_digest(given.encode(), self.expected.encode()):
+            return True
+        app = scope.get("app")
+        cookie_id = getattr(app, "cookie_id", None)
+        tokens = getattr(app, "tokens", {}) or {}
+        return any(conn.cookies.get(f"{name}-{cookie_id}") in tokens
+                   for name in ("access-token", "access-token-unsecure"))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and (
+                scope.get("path", "") + "/").startswith(MCP_PATH + "/") \
+                and not self.allowed(scope):
+            from starlette.responses import PlainTextResponse
+
+            response = PlainTextResponse(
+                "Not authenticated: send the chat's login as HTTP Basic credentials.",
+                status_code=401, headers={"WWW-Authenticate": 'Basic realm="challenge-qa"'})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
+           port: int | None = 7860, auth: tuple[str, str] | None = None, block: bool = True,
+           service: IndexService | None = None, mcp: bool = False, **kwargs) -> gr.Blocks:
+    """Start the web chat; builds the index in the background if there is none.
+
+    Args:
+        settings: Corpus, index and answer settings (``Settings.from_env()`` by default).
+        host: The address to listen on; 127.0.0.1 keeps the chat on this machine.
+        port: The port; None takes the first free one from 7860 on.
+        auth: A (user, password) login, if any.
+        block: Serve until interrupted; False returns at once with the server running
+            (``demo.local_url`` is its address; ``demo.close()`` stops it).
+        service: An existing ``IndexService`` to serve (its settings win).
+        mcp: Also serve the ``answer``, ``retrieve`` and ``timeline`` tools over MCP at
+            ``/gradio_api/mcp/`` (streamable HTTP; SSE at ``/gradio_api/mcp/sse``). Needs
+            the ``mcp`` extra. With ``auth``, MCP clients send the login as HTTP Basic
+            credentials (``McpLogin``).
+    """
+    if mcp and importlib.util.find_spec("mcp") is None:
+        raise MissingExtraError("The MCP server needs the mcp package.",
+                                hint="Install it with: pip install 'challenge-qa[mcp]'")
+    service = service or IndexService(settings)
+    service.ensure()
+    demo = build_ui(service=service)
+    demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    if auth and mcp:
+        from starlette.middleware import Middleware
+
+        app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+        app_kwargs["middleware"] = [*app_kwargs.get("middleware", []),
+                                    Middleware(McpLogin, login=auth)]
+        kwargs["app_kwargs"] = app_kwargs
+    demo.launch(server_name=host, server_port=port, auth=auth, css=CSS, show_error=True,
+                footer_links=["api"], prevent_thread_lock=not block, mcp_server=mcp,
+                **kwargs)
+    return demo

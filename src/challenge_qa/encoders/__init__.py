@@ -1,0 +1,1 @@
+"""The models: sentence embeddings (PyTorch or ONNX Runtime) and the trained answer reader."""

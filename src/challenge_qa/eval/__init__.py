@@ -1,0 +1,1 @@
+"""Measuring quality: BEIR retrieval metrics, SQuAD answer metrics and the benchmark data."""

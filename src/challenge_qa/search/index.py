@@ -1,0 +1,236 @@
+"""A read-only view over an index's committed segments: what retrieval searches.
+
+Rows are numbered across segments in manifest order (segment offset + row in the
+segment), deleted ones included; articles likewise. Search covers the live rows only,
+and ranks them as one index of the same live passages would: BM25 uses corpus-wide
+document frequencies and average length, and dense candidates are re-scored exactly
+from the stored vectors by ``retrieval.rank``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Settings
+from ..encoders.embedding import get_embedder
+from ..errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from ..store.segments import FORMAT_VERSION, MANIFEST, NO_DATE, Segment
+from ..store.tables import Tables
+from ..text.dates import EPOCH
+from ..text.lexical import BM25_METHOD
+from . import dense
+from .bm25 import Lexical
+from .filters import Filters
+
+__all__ = ["Filters", "Index", "Lexical", "check_compatible", "load_index", "read_manifest"]
+
+
+class Index(Tables):
+    """A loaded index: all live segments of one commit. Cheap to query from many threads;
+    load it once per process (``engine.get_index``)."""
+
+    def __init__(self, index_dir: Path, manifest: dict, settings: Settings):
+        self.index_dir = index_dir
+        self.manifest = manifest
+        self.settings = settings
+        self.segments: list[Segment] = []
+        try:
+            for entry in manifest["segments"]:
+                self.segments.append(Segment(index_dir, entry))
+        except Exception as e:  # noqa: BLE001 - any unreadable file means the same thing
+            for seg in self.segments:
+                seg.close()
+            raise IndexCorruptError(
+                f"The index in {index_dir} is damaged or incomplete "
+                f"({e.__class__.__name__}: {str(e)[:200]})") from e
+        dim = int(manifest["dimension"])
+        if any(seg.vectors.shape[1] != dim or seg.dense.d != dim for seg in self.segments
+               if seg.n):
+            raise IndexCorruptError(f"The index in {index_dir} is inconsistent: its vectors "
+                                    f"do not have the dimension the manifest names ({dim}).")
+        self.dimension = dim
+        self.offsets = np.zeros(len(self.segments) + 1, dtype=np.int64)
+        np.cumsum([seg.n for seg in self.segments], out=self.offsets[1:])
+        self.doc_offsets = np.zeros(len(self.segments) + 1, dtype=np.int64)
+        np.cumsum([seg.entry["articles"] for seg in self.segments], out=self.doc_offsets[1:])
+        self.lexical = Lexical(self.segments, self.offsets, manifest["bm25"]["k1"],
+                               manifest["bm25"]["b"])
+        live = sum(seg.n_live for seg in self.segments)
+        if live != manifest["counts"]["passages"]:
+            raise IndexCorruptError(f"The index in {index_dir} is inconsistent: it holds "
+                                    f"{live} live passages, its manifest says "
+                                    f"{manifest['counts']['passages']}.")
+        self._lock = threading.Lock()
+        self._doc_ids: list[str] | None = None
+        self._allowed: OrderedDict[Filters, list[np.ndarray | None]] = OrderedDict()
+        # the settings' backend, not the build's: vectors of all backends are close enough
+        # to query each other's index, so a user may switch without rebuilding
+        self.embedder = get_embedder(manifest["model"], device=settings.device,
+                                     batch_size=settings.batch_size, backend=settings.backend)
+
+    # ------------------------------------------------------------------ sizes
+
+    @property
+    def size(self) -> int:
+        """Live passages."""
+        return int(self.manifest["counts"]["passages"])
+
+    @property
+    def rows_total(self) -> int:
+        """Rows across segments, deleted ones included (the row-number space)."""
+        return int(self.offsets[-1])
+
+    @property
+    def generation(self) -> str:
+        """A name unique to this commit (caches key on it)."""
+        return str(self.manifest.get("generation", ""))
+
+    # ------------------------------------------------------------------ vectors, spans
+
+    def vectors(self, rows) -> np.ndarray:
+        """The stored passage vectors of ``rows`` (float32)."""
+        out = np.empty((len(rows), self.dimension), dtype=np.float32)
+        for i, pos, local in self._split(rows):
+            out[pos] = self.segments[i].vectors[local]
+        return out
+
+    def spans(self, rows) -> np.ndarray:
+        """``(article number, start, end)`` of ``rows``, article numbers across segments."""
+        out = np.empty((len(rows), 3), dtype=np.int64)
+        for i, pos, local in self._split(rows):
+            out[pos] = self.segments[i].spans[local]
+            out[pos, 0] += self.doc_offsets[i]
+        return out
+
+    def live_rows(self) -> np.ndarray:
+        """Every live row number."""
+        parts = [np.flatnonzero(seg.live) + off if seg.live is not None
+                 else np.arange(seg.n) + off
+                 for seg, off in zip(self.segments, self.offsets[:-1].tolist(), strict=True)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def allowed(self, filters: Filters | None) -> list[np.ndarray | None] | None:
+        """Per segment, the rows a filtered search may return (live and passing the
+        filters; None for "all live rows"); None when there is no filter."""
+        if filters is None or not filters.active:
+            return None
+        with self._lock:
+            got = self._allowed.get(filters)
+            if got is not None:
+                self._allowed.move_to_end(filters)
+                return got
+        masks: list[np.ndarray | None] = []
+        lo = filters.since.toordinal() - EPOCH if filters.since else None
+        hi = filters.until.toordinal() - EPOCH if filters.until else None
+        for seg in self.segments:
+            ok = ~seg.deleted_articles
+            pub = np.asarray(seg.published)
+            if lo is not None or hi is not None:
+                ok = ok & (pub != NO_DATE)
+            if lo is not None:
+                ok = ok & (pub >= lo)
+            if hi is not None:
+                ok = ok & (pub <= hi)
+            if filters.sources:
+                wanted = np.array([" ".join(x.split()).lower() in filters.sources
+                                   for x in seg.sources] + [False], dtype=bool)
+                ok = ok & wanted[np.asarray(seg.source_ids)]  # -1 (none) picks False
+            masks.append(ok[np.asarray(seg.spans[:, 0])])
+        with self._lock:
+            self._allowed[filters] = masks
+            while len(self._allowed) > 16:
+                self._allowed.popitem(last=False)
+        return masks
+
+    def row_mask(self, filters: Filters | None) -> np.ndarray | None:
+        """The rows a filtered search may return, as one boolean array over all rows."""
+        masks = self.allowed(filters)
+        if masks is None:
+            return None
+        return np.concatenate([m for m in masks if m is not None] or [np.zeros(0, bool)])
+
+    def search_dense(self, q_vecs: np.ndarray, n: int,
+                     filters: Filters | None = None) -> list[np.ndarray]:
+        """For each query vector, up to ``n`` live rows (passing ``filters``) proposed by
+        the segments' dense indexes, best first by the index's (possibly approximate)
+        score; see ``dense.search``."""
+        return dense.search(self.segments, self.offsets, self.settings, q_vecs, n,
+                            self.allowed(filters))
+
+    def close(self) -> None:
+        for seg in self.segments:
+            seg.close()
+
+
+# --------------------------------------------------------------------------- loading
+
+def read_manifest(index_dir: str | Path) -> dict:
+    index_dir = Path(index_dir)
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        where = "" if index_dir.is_dir() else " (the folder does not exist)"
+        raise IndexNotFoundError(f"No index in {index_dir}{where}.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("format_version") == FORMAT_VERSION:
+            manifest["segments"], manifest["counts"]["passages"]  # noqa: B018
+            manifest["counts"]["articles"]  # noqa: B018
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise IndexCorruptError(f"The index manifest {path} is unreadable.") from e
+    return manifest
+
+
+def check_compatible(manifest: dict, s: Settings, index_dir: Path) -> None:
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index in {index_dir} has format version {version!r}; this challenge_qa "
+            f"reads version {FORMAT_VERSION}. It was built by a newer release.",
+            hint="Upgrade challenge_qa, or rebuild with: challenge-qa index --full")
+    if version < FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index in {index_dir} has format version {version}, from an older release; "
+            f"this challenge_qa reads version {FORMAT_VERSION}.",
+            hint="Rebuild it with: challenge-qa index")
+    if manifest.get("model") != s.model:
+        raise IndexMismatchError(
+            f"The index in {index_dir} was built with the model {manifest.get('model')!r}, "
+            f"but the settings ask for {s.model!r}.")
+    if manifest.get("chunking") != s.chunking():
+        raise IndexMismatchError(
+            f"The index in {index_dir} was built with chunking {manifest.get('chunking')}, "
+            f"but the settings ask for {s.chunking()}.")
+    if (manifest.get("bm25") or {}).get("method") != BM25_METHOD:
+        raise IndexMismatchError(f"The index in {index_dir} was built with another BM25.")
+
+
+def load_index(index_dir: str | Path | None = None, *,
+               settings: Settings | None = None) -> Index:
+    """Load an index, refusing one built with another model or chunking.
+
+    Example:
+        >>> idx = load_index("index")  # doctest: +SKIP
+        >>> idx.size  # doctest: +SKIP
+        6
+    """
+    s = settings or Settings.from_env()
+    index_dir = Path(index_dir or s.index_dir)
+    manifest = read_manifest(index_dir)
+    for attempt in range(10):
+        check_compatible(manifest, s, index_dir)
+        try:
+            return Index(index_dir, manifest, s)
+        except IndexCorruptError:
+            # a commit keeps the files of the manifest it replaces, not older ones: when
+            # two commits (a build's last segment and its deletions, or merges) came
+            # between reading the manifest and opening its files, load the newer commit
+            newer = read_manifest(index_dir)
+            if newer == manifest or attempt == 9:
+                raise
+            manifest = newer
+    raise AssertionError("unreachable")

@@ -1,0 +1,229 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 candidates, fused, de-duplicated, cited."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Settings
+from ..engine import get_index
+from ..errors import InvalidArgumentError, InvalidQuestionError
+from ..text.lexical import find_terms
+from .fusion import drop_overlapping, first_per_group, fuse
+from .index import Filters, Index
+
+MAX_K = 1000
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage with its source and the sentence that best supports the query.
+
+    Offsets are character offsets into the article text: ``article.text[start:end] == text``
+    and ``article.text[sentence_start:sentence_end] == sentence``.
+    """
+
+    rank: int
+    doc_id: str
+    title: str
+    source: str | None
+    date: str | None
+    url: str | None
+    path: str
+    passage_id: str
+    text: str
+    start: int
+    end: int
+    sentence: str
+    sentence_start: int
+    sentence_end: int
+    score: float
+    dense_score: float
+    bm25_score: float
+    #: The page of the supporting sentence (PDF articles), counting from 1; None otherwise.
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Ranked passage rows for one question, before they are turned into hits."""
+
+    question: str
+    rows: np.ndarray
+    score: np.ndarray
+    dense: np.ndarray
+    bm25: np.ndarray
+    terms: list[str]
+
+
+def clean_question(question: object, max_chars: int) -> str:
+    """Validate a question and cut an over-long one at a word boundary."""
+    if not isinstance(question, str):
+        raise InvalidQuestionError(f"The question must be text, not {type(question).__name__}.")
+    q = " ".join(question.replace("\x00", " ").split())
+    if not q:
+        raise InvalidQuestionError("The question is empty.")
+    if len(q) > max_chars:
+        cut = q.rfind(" ", 0, max_chars)
+        q = q[: cut if cut > max_chars // 2 else max_chars]
+    return q
+
+
+def check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise InvalidArgumentError(f"k must be a whole number, not {k!r}.",
+                                   hint="Use a k between 1 and 1000, e.g. k=5.")
+    if not 1 <= int(k) <= MAX_K:
+        raise InvalidArgumentError(f"k must be between 1 and {MAX_K}, not {k}.",
+                                   hint="Use a k between 1 and 1000, e.g. k=5.")
+    return int(k)
+
+
+def rank(index: Index, questions: list[str], depth: int, *, per_article: bool = False,
+         q_vecs: np.ndarray | None = None, filters: Filters | None = None) -> list[Ranking]:
+    """Fuse dense and BM25 rankings for a batch of (already cleaned) questions.
+
+    Each retriever contributes its top candidates; every candidate then gets both its exact
+    dense score (from the stored vectors) and its BM25 score, so fusion sees no gaps.
+    """
+    s = index.settings
+    n = index.size
+    if n == 0 or not questions:
+        return []
+    per_doc_factor = 10 if per_article else 3
+    n_cand = min(n, max(s.candidates, depth * per_doc_factor))
+    if q_vecs is None:
+        q_vecs = index.embedder.encode_queries(questions)
+    dense_ids = index.search_dense(q_vecs, n_cand, filters)
+    mask = index.row_mask(filters)
+    out = []
+    for qi, question in enumerate(questions):
+        terms = index.lexical.query_terms(question)
+        bm_all = index.lexical.scores(terms)
+        if mask is not None:
+            bm_all = np.where(mask, bm_all, np.float32(0))
+        bm_top = top_rows(bm_all, n_cand)
+        cand = np.union1d(dense_ids[qi], bm_top)
+        dense = np.asarray(index.vectors(cand) @ q_vecs[qi], dtype=np.float64)
+        bm = bm_all[cand].astype(np.float64)
+        fused = fuse(dense, bm, s.dense_weight, s.score_norm)
+        spans = index.spans(cand)
+        order = np.lexsort((cand, -fused))  # ties broken by row for determinism
+        if per_article:
+            keep = first_per_group(order, spans[:, 0])[:depth]
+        else:
+            keep = drop_overlapping(order, spans[:, 0], spans[:, 1], spans[:, 2],
+                                    s.dedupe_overlap, depth)
+        out.append(Ranking(question, cand[keep], fused[keep], dense[keep], bm[keep], terms))
+    return out
+
+
+def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows scoring above zero and at least the ``n``-th best score: ties at the cut are
+    all kept, so the set (and the fused scores normalised over it) does not depend on
+    row order, which differs between an index of many segments and its merge.
+
+    Example:
+        >>> top_rows(np.array([0.0, 2.0, 1.0, 1.0, 3.0]), 2).tolist()
+        [1, 4]
+        >>> top_rows(np.array([0.0, 2.0, 1.0, 1.0, 3.0]), 3).tolist()
+        [1, 2, 3, 4]
+    """
+    hit = np.flatnonzero(scores > 0)
+    if len(hit) <= n:
+        return hit
+    cut = np.partition(scores[hit], len(hit) - n)[len(hit) - n]
+    return hit[scores[hit] >= cut]
+
+
+def sentence_spans(index: Index, rows: list[int], texts: list[str],
+                   starts: list[int]) -> list[np.ndarray]:
+    """Article spans ``(k, 2)`` of each passage's sentences, as stored in the index."""
+    return index.sentence_spans(rows)
+
+
+def best_sentences(texts: list[str], offsets: list[int], spans: list[np.ndarray],
+                   weights: dict[str, float]) -> list[tuple[int, int]]:
+    """For each passage (``texts[i]`` starts at article offset ``offsets[i]`` and has the
+    sentences ``spans[i]``), the span of its sentence sharing the most query weight; ties go
+    to the earlier sentence. Only the query terms' occurrences are visited."""
+    out = []
+    for off, sp, found in zip(offsets, spans, find_terms(texts, weights), strict=True):
+        best = 0
+        if found and len(sp) > 1:
+            have: dict[int, set[str]] = {}
+            where = np.searchsorted(sp[:, 0], [off + pos for pos, _ in found], side="right")
+            for i, (_, term) in zip(where.tolist(), found, strict=True):
+                have.setdefault(max(i - 1, 0), set()).add(term)
+            score = {i: sum(weights.get(t, 0.0) for t in ts) for i, ts in have.items()}
+            best = min(score, key=lambda i: (-score[i], i))
+        out.append((int(sp[best, 0]), int(sp[best, 1])))
+    return out
+
+
+def to_hits(index: Index, ranking: Ranking) -> list[Hit]:
+    weights = index.lexical.term_weights(ranking.terms)
+    rows = ranking.rows.tolist()
+    recs = index.rows(rows)
+    texts = [r["text"] for r in recs]
+    starts = [r["start"] for r in recs]
+    sentences = best_sentences(texts, starts, sentence_spans(index, rows, texts, starts),
+                               weights)
+    hits = []
+    for r, (rec, text, (sa, sb), score, dense, bm) in enumerate(zip(
+            recs, texts, sentences, ranking.score, ranking.dense, ranking.bm25,
+            strict=True), 1):
+        hits.append(Hit(
+            rank=r, doc_id=rec["doc_id"], title=rec["title"], source=rec["source"],
+            date=rec["date"], url=rec["url"], path=rec["path"], passage_id=rec["passage_id"],
+            text=text, start=rec["start"], end=rec["end"],
+            sentence=text[sa - rec["start"]:sb - rec["start"]], sentence_start=sa,
+            sentence_end=sb,
+            score=round(float(score), 6), dense_score=round(float(dense), 6),
+            bm25_score=round(float(bm), 6), page=page_of(rec.get("pages", ()), sa)))
+    return hits
+
+
+def page_of(pages, offset: int) -> int | None:
+    """The page (from 1) holding ``offset``, given where each page starts.
+
+    Example:
+        >>> page_of((0, 120, 300), 150), page_of((), 150)
+        (2, None)
+    """
+    if not pages:
+        return None
+    return int(np.searchsorted(np.asarray(pages), offset, side="right"))
+
+
+def retrieve(question: str, k: int | None = None, *, index: Index | None = None,
+             per_article: bool = False, settings: Settings | None = None,
+             since: object = None, until: object = None,
+             sources: Iterable[str] | str | None = None, as_of: object = None) -> list[Hit]:
+    """The ``k`` passages that best answer ``question``, best first.
+
+    Args:
+        question: A question in plain words; over-long ones are cut, empty ones refused.
+        k: How many hits (1 to 1000); ``Settings.k`` (5) by default.
+        index: A loaded index; by default the process-wide one for the settings.
+        per_article: Return at most one passage (the best) per article.
+        settings: Where the index is and how to fuse; ``Settings.from_env()`` by default.
+        since, until: Only articles published in this range (``YYYY``, ``YYYY-MM``,
+            ``YYYY-MM-DD`` or a ``date``; inclusive).
+        sources: Only articles of these publishers (case-insensitive).
+        as_of: Only articles published by this date: what was known then.
+
+    Example:
+        >>> hits = retrieve("Who directed The Challenge?", k=1)  # doctest: +SKIP
+        >>> hits[0].sentence  # doctest: +SKIP
+        'The movie was shot over a course of roughly two weeks after a crew consisting of ...'
+    """
+    filters = Filters.make(since, until, sources, as_of)  # bad dates are refused first
+    idx = index or get_index(settings)
+    k = check_k(idx.settings.k if k is None else k)
+    q = clean_question(question, idx.settings.max_question_chars)
+    ranking = rank(idx, [q], k, per_article=per_article, filters=filters)
+    return to_hits(idx, ranking[0]) if ranking else []
