@@ -1,4 +1,6 @@
-"""Shared helpers: data location, timing, statistics, machine info, results and tables."""
+"""Shared helpers: the benchmarks' context, timing, statistics, machine info, results and
+tables. Metrics, the data location, the SQuAD split and the seed are ``challenge_qa.eval``'s.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +11,45 @@ import json
 import os
 import platform
 import random
-import re
 import shutil
-import string
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from challenge_qa.eval.data import (  # noqa: F401 - DATA_ENV and data_root for the CLIs
+    DATA_ENV,
+    SCIFACT_DIR,
+    SCIFACT_FILES,
+    SEED,
+    DataNotFoundError,
+    data_root,
+    dataset_dir,
+)
+from challenge_qa.eval.data import in_split as parity_split
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
-#: Benchmark data lives outside the project: ``<project>/../shared/benchmarks``.
-DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "benchmarks"
-DATA_ENV = "CHALLENGE_QA_BENCH_DATA"
 RESULTS_DIR = PACKAGE_DIR / "results"
-
-
-class DataNotFoundError(Exception):
-    """A benchmark's data set is not where it was looked for."""
+#: The two articles the chat ships with, and the hand-written questions about them.
+DOCS_CORPUS = PROJECT_ROOT / "docs_corpus"
+BUNDLED_QUESTIONS = PACKAGE_DIR / "questions" / "bundled.json"
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every benchmark gets from the command line."""
+    """What every benchmark's ``run(ctx)`` gets: where the data is and the results go, how
+    much to run, the seed of its samples and its ``Settings`` overrides (``--set``).
+
+    ``limit`` is the first N articles of a corpus, or for the SQuAD benchmarks a sample of N
+    questions.
+    """
 
     data: Path
     quick: bool = False
@@ -45,6 +57,8 @@ class Context:
     queries: int | None = None
     repeats: int = 1
     out: Path = RESULTS_DIR
+    seed: int = SEED
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -54,23 +68,11 @@ class Context:
 
     def dataset(self, name: str, required: Sequence[str]) -> Path:
         """The folder of data set ``name`` (``DATA/name``), checked to hold ``required``."""
-        folder = self.data / name
-        if not folder.is_dir() and all((self.data / f).exists() for f in required):
-            folder = self.data  # --data pointed at the data set itself
-        missing = [f for f in required if not (folder / f).exists()]
-        if missing:
-            raise DataNotFoundError(
-                f"{name}: missing {', '.join(missing)} under {folder} (set --data DIR or "
-                f"{DATA_ENV} to the folder holding {name}/)")
-        return folder
+        return dataset_dir(name, required, self.data)
 
-
-def data_root(cli_value: Path | None) -> Path:
-    """``--data`` beats ``$CHALLENGE_QA_BENCH_DATA`` beats ``../shared/benchmarks``."""
-    if cli_value is not None:
-        return Path(cli_value).expanduser().resolve()
-    env = os.environ.get(DATA_ENV)
-    return Path(env).expanduser().resolve() if env else DEFAULT_DATA
+    def settings(self, **more: Any):
+        """``Settings`` without progress bars, with the overrides (and ``more``) applied."""
+        return build_settings({**self.overrides, **more})
 
 
 # --------------------------------------------------------------------------- timing
@@ -326,9 +328,6 @@ def section(title: str) -> None:
 
 # --------------------------------------------------------------------------- SQuAD
 
-SQUAD_FILE = Path("squad") / "dev-v1.1.json"
-SEED = 13
-
 
 @dataclass(frozen=True)
 class Question:
@@ -343,17 +342,6 @@ class Question:
 class Squad:
     articles: list[dict]  # {"id", "title", "text"} records, file order
     questions: list[Question]
-
-
-def squad_file(cli_value: str | Path | None = None) -> Path:
-    """The dev-v1.1.json file; ``--data`` may name the file, its folder or the data root."""
-    root = data_root(Path(cli_value) if cli_value else None)
-    for cand in (root, root / "dev-v1.1.json", root / SQUAD_FILE):
-        if cand.is_file():
-            return cand
-    raise FileNotFoundError(
-        f"SQuAD dev-v1.1.json not found under {root} (set --data or {DATA_ENV} to the folder "
-        "holding squad/dev-v1.1.json)")
 
 
 def load_squad(path: Path) -> Squad:
@@ -388,10 +376,18 @@ def tune_articles() -> tuple[int, ...]:
     return tuple(get_reader().card["recipe"]["tune_articles"])
 
 
+def reader_version() -> str:
+    """The shipped reader's version (``reader.json``)."""
+    from challenge_qa.engine import get_reader
+
+    return get_reader().version
+
+
 def in_split(article: int, split: str) -> bool:
+    """``tune``: the reader's tuning articles; else ``challenge_qa.eval.data.in_split``."""
     if split == "tune":
         return article in tune_articles()
-    return split == "all" or (article % 2 == 0) == (split == "even")
+    return parity_split(article, split)
 
 
 def sample(items: Sequence, n: int | None, seed: int = SEED) -> list:
@@ -400,30 +396,6 @@ def sample(items: Sequence, n: int | None, seed: int = SEED) -> list:
         return list(items)
     keep = sorted(random.Random(seed).sample(range(len(items)), n))
     return [items[i] for i in keep]
-
-
-def normalize_answer(s: str) -> str:
-    """The official SQuAD v1.1 normalisation."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def token_f1(pred: str, gold: str) -> float:
-    """The official SQuAD token F1 of two normalised strings."""
-    p, g = pred.split(), gold.split()
-    common = sum(min(p.count(t), g.count(t)) for t in set(p))
-    if not common:
-        return 0.0
-    prec, rec = common / len(p), common / len(g)
-    return 2 * prec * rec / (prec + rec)
-
-
-def contains(text_norm: str, golds_norm: Iterable[str]) -> bool:
-    """Some gold answer occurs in the normalised text as a run of whole words."""
-    padded = f" {text_norm} "
-    return any(g and f" {g} " in padded for g in golds_norm)
 
 
 def parse_value(raw: str) -> Any:
@@ -504,8 +476,7 @@ def build_and_load(articles: list[dict], index_dir: Path, settings,
                    tmp: Path) -> tuple[Any, dict]:
     """Write the corpus as JSONL under ``tmp``, build ``index_dir`` (incrementally: a kept
     index is reused when its articles are unchanged) and load it."""
-    from challenge_qa.search.index import load_index
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index, load_index
 
     corpus = write_jsonl(articles, tmp / "corpus" / "squad.jsonl")
     t0 = time.perf_counter()
@@ -519,19 +490,20 @@ def build_and_load(articles: list[dict], index_dir: Path, settings,
 # --------------------------------------------------------------------------- SciFact builds
 # The build measurement shared by the core and encoders benchmarks.
 
-DATASET = "scifact"
-FILES = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv")
+DATASET = SCIFACT_DIR
+FILES = SCIFACT_FILES
 WARMUP_TEXTS = 64
 WARMUP_QUERIES = 10
 TARGET_BUILD = 1.15
 # Steps of a build timed for its breakdown, as (module, attribute, label); none of them
 # calls another (reading the corpus is lazy, so it shows in "other").
-BUILD_STEPS = (("indexer", "scan", "scan corpus"), ("changes.View", "lookup", "look-ups"),
-               ("indexer", "split_passages", "split_passages"),
-               ("segments", "tokenize", "tokenize (BM25)"),
-               ("segments", "postings", "postings"),
-               ("segments", "make_dense_index", "dense index"),
-               ("segments", "fsync_tree", "fsync"), ("segments", "commit", "commit"))
+BUILD_STEPS = (("store.build", "scan", "scan corpus"),
+               ("store.changes:View", "lookup", "look-ups"),
+               ("store.prepare", "split_passages", "split_passages"),
+               ("text.lexical:Tokenizer", "tokenize", "tokenize (BM25)"),
+               ("store.segments", "postings", "postings"),
+               ("store.segments", "make_dense_index", "dense index"),
+               ("store.segments", "fsync_tree", "fsync"), ("store.manifest", "commit", "commit"))
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -570,7 +542,8 @@ def test_queries(folder: Path, n: int) -> tuple[list[str], list[str]]:
 def passage_texts(corpus_file: Path, s) -> list[str]:
     """The texts a full build embeds, in its order: load, split, title context."""
     from challenge_qa.corpus.load import load_corpus
-    from challenge_qa.text.chunking import passage_context, split_passages
+    from challenge_qa.corpus.passages import split_passages
+    from challenge_qa.text.chunking import passage_context
 
     return [passage_context(a.title, p.text, s.title_context)
             for a in load_corpus(corpus_file).articles for p in split_passages(a, s)]
@@ -590,7 +563,7 @@ def probe_build(probe: Probe, embedder) -> Probe:
     import importlib
 
     for module, attr, label in BUILD_STEPS:
-        mod, _, owner = module.partition(".")
+        mod, _, owner = module.partition(":")
         obj: Any = importlib.import_module(f"challenge_qa.{mod}")
         if owner:
             obj = getattr(obj, owner)
@@ -619,7 +592,8 @@ def print_breakdown(builds: dict[str, dict[str, float]]) -> None:
 def plain_encoder(s) -> tuple[str, Any, float]:
     """(label, encode(texts), load seconds) of the bare encoder the build's own backend uses:
     sentence-transformers for torch, a separate ONNX Runtime session for onnx/onnx-int8."""
-    from challenge_qa.encoders.embedding import default_batch_size, resolve_backend, resolve_model
+    from challenge_qa.encoders.embedding import default_batch_size, resolve_backend
+    from challenge_qa.encoders.models import resolve_model
 
     backend = resolve_backend(s.backend, s.device)
     batch = s.batch_size or default_batch_size(backend, s.device)
@@ -642,14 +616,13 @@ def bench_build(corpus_file: Path, tmp: Path, s, repeats: int) -> dict[str, Any]
     import numpy as np
     from transformers.utils import logging as hf_logging
 
-    from challenge_qa.encoders.embedding import get_embedder, resolve_backend
-    from challenge_qa.search.index import load_index
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index, load_index
+    from challenge_qa.encoders.embedding import make_embedder, resolve_backend
 
     hf_logging.disable_progress_bar()  # as the library's embedder does
     texts, prep_s = timed(passage_texts, corpus_file, s)
     label, encode, st_load_s = plain_encoder(s)
-    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
+    embedder = make_embedder(s.model, device=s.device, batch_size=s.batch_size,
                             backend=s.backend)
     _, lib_load_s = timed(embedder.encode_queries, ["load"])
     warm = spread(texts, WARMUP_TEXTS)
@@ -741,14 +714,8 @@ class CachedQueries:
 
 # --------------------------------------------------------------------------- quality
 
-#: What ``challenge-qa eval`` reports, document level.
-QUALITY_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
-
-
 def judged_queries(folder: Path, corpus_file: Path) -> tuple[dict[str, str], dict]:
     """Test queries and qrels, restricted to queries answerable from ``corpus_file``."""
-    import json
-
     from challenge_qa.eval.beir import load_qrels, load_queries
 
     with open(corpus_file, encoding="utf-8") as f:
@@ -762,14 +729,11 @@ def judged_queries(folder: Path, corpus_file: Path) -> tuple[dict[str, str], dic
 def quality(index_dir: Path, s, queries: dict[str, str], qrels: dict) -> dict[str, float]:
     """Document-level retrieval quality of an index on judged queries (ranx), as
     ``challenge-qa eval`` reports it."""
-    from ranx import Qrels, Run
-    from ranx import evaluate as ranx_evaluate
-
+    from challenge_qa import load_index
     from challenge_qa.eval.beir import run_queries
-    from challenge_qa.search.index import load_index
+    from challenge_qa.eval.metrics import RETRIEVAL_METRICS, retrieval_scores
 
     if not queries:
-        return dict.fromkeys(QUALITY_METRICS, float("nan"))
+        return dict.fromkeys(RETRIEVAL_METRICS, float("nan"))
     run = run_queries(load_index(index_dir, settings=s), queries)
-    scores = ranx_evaluate(Qrels(qrels), Run(run), list(QUALITY_METRICS))
-    return {m: round(float(scores[m]), 4) for m in QUALITY_METRICS}
+    return retrieval_scores(qrels, run, RETRIEVAL_METRICS, digits=4)

@@ -43,65 +43,37 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from challenge_qa.eval.data import split_articles, squad_path  # noqa: E402
+from challenge_qa.eval.metrics import kept, roc_auc, threshold_keeping  # noqa: E402
+from challenge_qa.eval.squad import contains, normalize_answer  # noqa: E402
+
 from ._common import (  # noqa: E402
+    BUNDLED_QUESTIONS,
     DATA_ENV,
-    PROJECT_ROOT,
-    RESULTS_DIR,
+    DOCS_CORPUS,
     SEED,
+    Context,
     build_and_load,
-    build_settings,
-    contains,
+    data_root,
     load_squad,
-    normalize_answer,
     parse_sets,
     print_table,
+    reader_version,
     sample,
-    squad_file,
     tune_articles,
     write_json,
 )
 
-DOCS_CORPUS = PROJECT_ROOT / "docs_corpus"
-QUESTIONS = Path(__file__).resolve().parent / "questions" / "bundled.json"
 KEEP = 0.97
 SQUAD_SAMPLE = 600
 ALWAYS = 0.0  # a threshold every probability passes: every question is answered
 TARGETS = {"near_miss_refused": 0.90, "answerable_answered": 0.97}
 
 
-def roc_auc(pos: Sequence[float], neg: Sequence[float]) -> float:
-    """P(a positive scores above a negative), ties counted half (Mann-Whitney).
-
-    Example:
-        >>> roc_auc([0.9, 0.8], [0.1, 0.8])
-        0.875
-    """
-    p = np.asarray(pos, dtype=np.float64)
-    n = np.sort(np.asarray(neg, dtype=np.float64))
-    if not len(p) or not len(n):
-        return float("nan")
-    below = np.searchsorted(n, p, side="left")
-    equal = np.searchsorted(n, p, side="right") - below
-    return float((below + 0.5 * equal).sum() / (len(p) * len(n)))
-
-
-def kept(values: Sequence[float], threshold: float) -> float:
-    """Share answered at ``threshold`` (answered when confidence >= threshold)."""
-    v = np.asarray(values, dtype=np.float64)
-    return float((v >= threshold).mean()) if len(v) else float("nan")
-
-
-def threshold_keeping(pos: Sequence[float], keep: float) -> float:
-    """The highest threshold at which at least ``keep`` of ``pos`` are still answered."""
-    v = np.sort(np.asarray(pos, dtype=np.float64))
-    allowed = int(math.floor(len(v) * (1 - keep) + 1e-9))
-    return float(v[min(allowed, len(v) - 1)])
-
-
 def ask_all(idx, questions: Sequence[str], golds: Sequence[Sequence[str]] | None = None
             ) -> list[dict[str, Any]]:
     """Confidence, first statement and short answer per question (always answered)."""
-    from challenge_qa.answering.compose import answer
+    from challenge_qa import answer
 
     out = []
     for i, q in enumerate(questions):
@@ -119,10 +91,9 @@ def ask_all(idx, questions: Sequence[str], golds: Sequence[Sequence[str]] | None
 
 def bundled(split: str, settings, tmp: Path) -> dict[str, list[dict[str, Any]]]:
     """The hand-written questions of ``split`` asked of the bundled articles."""
-    from challenge_qa.search.index import load_index
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index, load_index
 
-    data = json.loads(QUESTIONS.read_text(encoding="utf-8"))
+    data = json.loads(BUNDLED_QUESTIONS.read_text(encoding="utf-8"))
     index_dir = tmp / "docs-index"
     build_index(DOCS_CORPUS, index_dir, settings=settings)
     idx = load_index(index_dir, settings=settings)
@@ -131,11 +102,11 @@ def bundled(split: str, settings, tmp: Path) -> dict[str, list[dict[str, Any]]]:
             "near_miss": ask_all(idx, [x["q"] for x in data["near_miss"][split]])}
 
 
-def squad_pairs(articles: list[int], n: int, settings, tmp: Path, data: str | None,
+def squad_pairs(articles: list[int], n: int, settings, tmp: Path, data: str | Path | None,
                 seed: int) -> dict[str, list[dict[str, Any]]]:
     """Questions of ``articles`` asked of all articles (positives) and of all but those
     (negatives)."""
-    squad = load_squad(squad_file(data))
+    squad = load_squad(squad_path(data))
     qs = sample([q for q in squad.questions if q.article in set(articles)], n, seed)
     texts, golds = [q.question for q in qs], [q.answers for q in qs]
     full, _ = build_and_load(squad.articles, tmp / "squad-all", settings, tmp / "a")
@@ -191,26 +162,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         overrides = parse_sets(args.set)
-    except ValueError as e:
+        if not args.quick:
+            squad_path(args.data)
+    except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    settings = build_settings(overrides)
+    ctx = Context(data=data_root(args.data), quick=args.quick, seed=args.seed,
+                  overrides=overrides)
+    run(ctx, calibrate=args.calibrate, sample=args.sample, out_file=args.out)
+    return 0
+
+
+def run(ctx: Context, *, calibrate: bool = False, sample: int = SQUAD_SAMPLE,
+        out_file: Path | None = None) -> dict[str, Any]:
+    """The held-out figures at the current threshold (``calibrate``: the threshold sweep on
+    the dev questions and tuning articles); ``ctx.quick``: the bundled articles only.
+    Writes ``out_file``, else ``ctx.out/answerability[.calibrate][.quick].json``."""
+    settings = ctx.settings()
     th = settings.answer_threshold
     always = settings.replace(answer_threshold=ALWAYS)
-    split = "dev" if args.calibrate else "test"
+    split = "dev" if calibrate else "test"
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="answerability-") as tmp:
         docs = bundled(split, always, Path(tmp))
         squad = None
-        if not args.quick:
-            arts = list(tune_articles()) if args.calibrate else list(range(1, 48, 2))
-            squad = squad_pairs(arts, args.sample, always, Path(tmp), args.data, args.seed)
+        if not ctx.quick:
+            arts = list(tune_articles()) if calibrate else split_articles("odd")
+            squad = squad_pairs(arts, sample, always, Path(tmp), ctx.data, ctx.seed)
     payload: dict[str, Any] = {
-        "benchmark": "answerability", "split": split, "quick": args.quick,
-        "overrides": overrides, "reader": _reader_version(),
+        "benchmark": "answerability", "split": split, "quick": ctx.quick,
+        "overrides": dict(ctx.overrides), "reader": reader_version(),
         "counts": {"answerable": len(docs["answerable"]), "near_miss": len(docs["near_miss"]),
                    **({"squad": len(squad["positives"])} if squad else {})}}
-    if args.calibrate:
+    if calibrate:
         keep_docs = threshold_keeping(conf(docs["answerable"]), KEEP)
         keep_squad = threshold_keeping(conf(squad["positives"], True), KEEP) if squad else 1.0
         best = math.floor((keep_squad if squad else keep_docs) * 100) / 100
@@ -238,27 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     payload["wrong_answerable"] = [r for r in docs["answerable"] if not r["right"]]
     payload["bundled"] = docs
     payload["seconds"] = round(time.perf_counter() - t0, 1)
-    name = "answerability" + (".calibrate" if args.calibrate else "") + (
-        ".quick" if args.quick else "")
-    out = args.out or RESULTS_DIR / f"{name}.json"
+    name = "answerability" + (".calibrate" if calibrate else "") + (
+        ".quick" if ctx.quick else "")
+    out = out_file or ctx.out / f"{name}.json"
     write_json(out, payload)
     print(f"results: {out}")
-    return 0
-
-
-def _reader_version() -> str:
-    from challenge_qa.engine import get_reader
-
-    return get_reader().version
-
-
-def run(ctx) -> dict[str, Any]:
-    """Entry point for ``python -m benchmarks`` (a ``_common.Context``)."""
-    argv = ["--data", str(ctx.data)] + (["--quick"] if ctx.quick else [])
-    if main(argv):
-        raise RuntimeError("answerability benchmark failed")
-    name = "answerability.quick.json" if ctx.quick else "answerability.json"
-    return json.loads((RESULTS_DIR / name).read_text(encoding="utf-8"))
+    return {**payload, "passed": all(t["passed"] for t in payload.get("targets", {}).values())}
 
 
 if __name__ == "__main__":

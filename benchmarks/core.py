@@ -66,8 +66,8 @@ def bench_retrieve(index_dir: Path, s, queries: list[str], warm: list[str]) -> d
     """Interleave retrieve(), rank() and bare encode+search per query, rotating the order."""
     import time
 
-    from challenge_qa.search.index import load_index
-    from challenge_qa.search.retrieve import clean_question, rank, retrieve
+    from challenge_qa import load_index, retrieve
+    from challenge_qa.search.retrieve import clean_question, rank
 
     idx, load_s = timed(load_index, index_dir, settings=s)
 
@@ -152,10 +152,10 @@ def retrieve_breakdown(idx, queries: list[str]) -> dict[str, float]:
 def bench_incremental(corpus_file: Path, index_dir: Path, s, full_s: float,
                       edits: int) -> dict[str, Any]:
     """A no-op rebuild, then ``edits`` rebuilds each after appending to one article."""
-    from challenge_qa.encoders.embedding import get_embedder
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index
+    from challenge_qa.encoders.embedding import make_embedder
 
-    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
+    embedder = make_embedder(s.model, device=s.device, batch_size=s.batch_size,
                             backend=s.backend)
     records = read_jsonl(corpus_file)
     with probe_build(Probe(), embedder) as probe:
@@ -195,12 +195,10 @@ def bench_incremental(corpus_file: Path, index_dir: Path, s, full_s: float,
 # --------------------------------------------------------------------------- entry point
 
 def run(ctx: Context) -> dict[str, Any]:
-    from challenge_qa.config import Settings
-
     folder = ctx.dataset(DATASET, FILES)
     limit = ctx.limit or (QUICK_ARTICLES if ctx.quick else None)
     n_queries = ctx.queries or (QUICK_QUERIES if ctx.quick else FULL_QUERIES)
-    s = Settings(show_progress=False)
+    s = ctx.settings()
     queries, warm = test_queries(folder, n_queries)
 
     with tempfile.TemporaryDirectory(prefix="challenge_qa_bench_") as tmp_name:

@@ -50,12 +50,11 @@ TARGET_SPEEDUP = 2.0
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    from challenge_qa.config import Settings
     from challenge_qa.encoders.embedding import resolve_backend
 
     folder = ctx.dataset(DATASET, FILES)
     limit = ctx.limit or (QUICK_ARTICLES if ctx.quick else None)
-    base = Settings(show_progress=False)
+    base = ctx.settings()
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="challenge_qa_bench_") as tmp_name:
         tmp = Path(tmp_name)

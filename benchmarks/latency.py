@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ._common import (
+    BUNDLED_QUESTIONS,
     DATASET,
+    DOCS_CORPUS,
     FILES,
-    PROJECT_ROOT,
     Context,
     Target,
     bare_dense,
@@ -42,10 +43,8 @@ from ._common import (
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-QUESTIONS = Path(__file__).resolve().parent / "questions" / "bundled.json"
 
 NAME = "latency"
-DOCS_CORPUS = PROJECT_ROOT / "docs_corpus"
 ROUNDS = 5  # each question asked this many times (interleaved with the baselines)
 QUICK_ROUNDS = 1
 SCIFACT_ARTICLES = 1000
@@ -63,11 +62,11 @@ mode, corpus, index = sys.argv[1:4]
 s = Settings(show_progress=False)
 t0 = time.perf_counter()
 if mode == "build":
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index
     build_index(corpus, index, full=True, settings=s)
 else:
-    from challenge_qa.answering.compose import answer
-    from challenge_qa.search.index import load_index
+    from challenge_qa import answer
+    from challenge_qa import load_index
     idx = load_index(index, settings=s)
     for q in json.loads(sys.argv[4]):
         answer(q, index=idx)
@@ -93,10 +92,8 @@ def run_child(mode: str, corpus: Path, index: Path, questions: list[str]) -> dic
 
 
 def bench_warm(index_dir: Path, questions: list[str], rounds: int) -> dict[str, Any]:
-    from challenge_qa.answering.compose import answer
+    from challenge_qa import answer, load_index, retrieve
     from challenge_qa.config import Settings
-    from challenge_qa.search.index import load_index
-    from challenge_qa.search.retrieve import retrieve
 
     idx = load_index(index_dir, settings=Settings(show_progress=False))
 
@@ -147,14 +144,14 @@ def bench_cold(index_dir: Path, repeats: int) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> dict[str, Any]:
+    from challenge_qa import build_index
     from challenge_qa.config import Settings
-    from challenge_qa.store.build import build_index
 
 
     rounds = QUICK_ROUNDS if ctx.quick else ROUNDS
     repeats = max(3, ctx.repeats) if not ctx.quick else 1
     n_sci = ctx.limit or (QUICK_SCIFACT_ARTICLES if ctx.quick else SCIFACT_ARTICLES)
-    qs = json.loads(QUESTIONS.read_text(encoding="utf-8"))
+    qs = json.loads(BUNDLED_QUESTIONS.read_text(encoding="utf-8"))
     questions = [x["q"] for x in qs["answerable"]["test"] + qs["near_miss"]["test"]]
     section(f"latency: docs_corpus ({len(questions)} questions x {rounds}), cold start x "
             f"{repeats}, peak RSS (docs_corpus, SciFact {n_sci} articles)")

@@ -30,6 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from challenge_qa.eval.data import SCIFACT_DIR, SCIFACT_FILES, squad_path
+from challenge_qa.eval.metrics import ndcg_at_10
+
 from ._common import (
     Context,
     Target,
@@ -40,16 +43,14 @@ from ._common import (
     write_results,
 )
 
-FILES = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv")
 K1_TANTIVY, B_TANTIVY = 1.2, 0.75
 DEPTH = 100
 SCALE_PASSAGES = 1_000_000
 
 
 def _project_index(corpus: Path, index_dir: Path, segment_passages: int):
+    from challenge_qa import build_index, load_index
     from challenge_qa.config import Settings
-    from challenge_qa.search.index import load_index
-    from challenge_qa.store.build import build_index
 
     from .scale import stand_in_encoder
 
@@ -121,16 +122,13 @@ def _overlap(a: list[np.ndarray], b: list[np.ndarray], k: int = 10) -> float:
 
 def _ndcg(rankings: list[np.ndarray], doc_of_row: list[str], qids: list[str],
           qrels: dict[str, dict[str, int]]) -> float:
-    from ranx import Qrels, Run
-    from ranx import evaluate as ranx_evaluate
-
     run: dict[str, dict[str, float]] = {}
     for qid, rows in zip(qids, rankings, strict=True):
         docs: dict[str, float] = {}
         for r in rows.tolist():  # best passage per article, in rank order
             docs.setdefault(doc_of_row[r], float(len(rows) - len(docs)))
         run[qid] = docs or {"__none__": 0.0}
-    return float(ranx_evaluate(Qrels({q: qrels[q] for q in qids}), Run(run), "ndcg@10"))
+    return ndcg_at_10({q: qrels[q] for q in qids}, run)
 
 
 def at_scale(ctx: Context, tmp: Path, n: int, n_queries: int = 200) -> dict[str, Any]:
@@ -141,17 +139,16 @@ def at_scale(ctx: Context, tmp: Path, n: int, n_queries: int = 200) -> dict[str,
 
     import tantivy
 
+    from challenge_qa import build_index, load_index
     from challenge_qa.config import Settings
-    from challenge_qa.search.index import Lexical, load_index
+    from challenge_qa.search.index import Lexical
     from challenge_qa.search.retrieve import clean_question, top_rows
-    from challenge_qa.store.build import build_index
     from challenge_qa.text.chunking import passage_context
     from challenge_qa.text.lexical import tokenize
 
-    from ._common import squad_file
     from .scale import DAY_ARTICLES, squad_sentences, stand_in_encoder, write_corpus
 
-    titles, pools, questions = squad_sentences(squad_file(ctx.data))
+    titles, pools, questions = squad_sentences(squad_path(ctx.data))
     write_corpus(tmp / "corpus", n, DAY_ARTICLES, titles, pools)
     # exact dense indexes: only BM25 is compared, and HNSW would take most of the build
     s = Settings(show_progress=False, dense_index="flat", segment_passages=100_000,
@@ -196,7 +193,7 @@ def at_scale(ctx: Context, tmp: Path, n: int, n_queries: int = 200) -> dict[str,
     searcher = t_idx.searcher()
     t_bytes = sum(p.stat().st_size for p in (tmp / "tantivy").rglob("*") if p.is_file())
     qs = [clean_question(q, s.max_question_chars)
-          for q in random.Random(13).sample(questions, n_queries)]
+          for q in random.Random(ctx.seed).sample(questions, n_queries)]
     terms = [index.lexical.query_terms(q) for q in qs]
     lex12 = Lexical(index.segments, index.offsets, K1_TANTIVY, B_TANTIVY)
     p_lat, t_lat, overlap = [], [], []
@@ -240,7 +237,7 @@ def run(ctx: Context) -> dict[str, Any]:
     from challenge_qa.text.chunking import passage_context
     from challenge_qa.text.lexical import tokenize
 
-    folder = ctx.dataset("scifact", FILES)
+    folder = ctx.dataset(SCIFACT_DIR, SCIFACT_FILES)
     qrels = load_qrels(folder / "qrels" / "test.tsv")
     texts = load_queries(folder / "queries.jsonl")
     qids = [q for q in qrels if q in texts]
@@ -301,9 +298,9 @@ def run(ctx: Context) -> dict[str, Any]:
             tmp / "tantivy-tokens", [" ".join(x) for x in toks], ws, "ws")
         tt_rows, tt_scores, tt_lat = _tantivy_search(t_idx, t_schema, terms, DEPTH)
         # tantivy's own analysis: its simple tokenizer, and a regex one like bm25s's
-        from challenge_qa.text.lexical import _question_stems
+        from challenge_qa.text.lexical import Tokenizer
 
-        skip = _question_stems()
+        skip = Tokenizer().question_stems
         own: dict[str, Any] = {}
         for label, tokenizer in (("regex", tantivy.Tokenizer.regex(r"(?u)\b\w\w+\b")),
                                  ("simple", tantivy.Tokenizer.simple())):

@@ -1,7 +1,7 @@
 """Load test of the web chat: 32 concurrent clients asking the Gradio "/answer" API.
 
 The app is started in-process on 127.0.0.1 and a free port, exactly as ``ui.launch`` sets
-it up (``IndexService`` + ``build_ui`` + ``queue(default_concurrency_limit=4,
+it up (``Engine`` + ``build_ui`` + ``queue(default_concurrency_limit=4,
 max_size=256)``), over an index of ``docs_corpus/`` built in a temporary folder. Each client
 thread has its own ``gradio_client.Client`` and asks questions with known answers in a
 loop, for a bounded time (60 s, ``--quick`` 15 s) and a bounded number of requests.
@@ -19,6 +19,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import contextlib  # noqa: E402
+import json  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -26,7 +28,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ._common import (  # noqa: E402
-    PROJECT_ROOT,
+    DOCS_CORPUS,
     Context,
     Target,
     load_avg,
@@ -45,7 +47,6 @@ QUICK_DURATION_S = 15.0
 MAX_REQUESTS = 5000
 QUICK_MAX_REQUESTS = 1000
 REQUEST_TIMEOUT_S = 120.0
-DOCS = PROJECT_ROOT / "docs_corpus"
 #: Questions about docs_corpus/ and a fact the answer must state (any one of them).
 QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Who plays the patient?", ("Oleg Novitskiy",)),
@@ -59,19 +60,19 @@ QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
-def start_server(index_dir: Path, corpus: Path = DOCS):
+def start_server(index_dir: Path, corpus: Path = DOCS_CORPUS):
     """(demo, service) of the chat on 127.0.0.1:<free port>, its index built first."""
     from challenge_qa.app.web import launch
     from challenge_qa.config import Settings
-    from challenge_qa.service import IndexService
+    from challenge_qa.engine import Engine
 
-    svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False))
-    svc.ensure()
+    svc = Engine(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False))
+    svc.ensure_index()
     svc.wait()
     status = svc.status()
     if status.state != "ready":
         raise RuntimeError(f"the index is not ready: {status}")
-    demo = launch(service=svc, port=None, block=False, quiet=True)
+    demo = launch(engine=svc, port=None, block=False, quiet=True)
     if not demo.local_url.startswith("http://127.0.0.1:"):
         demo.close()
         raise RuntimeError(f"the app is not on 127.0.0.1: {demo.local_url}")
@@ -79,7 +80,11 @@ def start_server(index_dir: Path, corpus: Path = DOCS):
 
 
 def check_answer(result: Any, facts: tuple[str, ...]) -> str | None:
-    """None when the answer is found and states one of ``facts``, else what is wrong."""
+    """None when the answer (the JSON text ``/answer`` returns) is found and states one of
+    ``facts``, else what is wrong."""
+    if isinstance(result, str):
+        with contextlib.suppress(ValueError):  # not JSON: not a dict either
+            result = json.loads(result)
     if not isinstance(result, dict):
         return f"not a dict: {type(result).__name__}"
     if result.get("found") is not True:
@@ -216,7 +221,7 @@ def run(ctx: Context, *, clients: int = CLIENTS, duration_s: float | None = None
         "config": {"clients": clients, "duration_s": duration_s, "max_requests": max_requests,
                    "queue": {"default_concurrency_limit": ui.QUEUE_CONCURRENCY,
                              "max_size": ui.QUEUE_MAX_SIZE},
-                   "corpus": str(DOCS), "endpoint": "/answer", "k": 5,
+                   "corpus": str(DOCS_CORPUS), "endpoint": "/answer", "k": 5,
                    "questions": [q for q, _ in QUESTIONS], "load_avg_1min": loads},
         "startup_s": round(startup_s, 2), "warmup": warm, "load": r,
         "targets": [t.as_dict() for t in targets],

@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 
 from challenge_qa.config import Settings
+from challenge_qa.eval.data import squad_path
+from challenge_qa.testing import HashEmbedder
 
 from ._common import (
     PROJECT_ROOT,
@@ -53,7 +55,6 @@ from ._common import (
     print_table,
     print_targets,
     section,
-    squad_file,
     summary,
     write_results,
 )
@@ -88,13 +89,16 @@ ADD_LIMIT_S = 5.0
 
 # --------------------------------------------------------------------------- encoder
 
-class StandInEncoder:
+class StandInEncoder(HashEmbedder):
     """Deterministic 384-d unit vectors from text hashes (no model): topic centre of the
-    title line + noise keyed by a hash of the whole text, normalised."""
+    title line + noise keyed by a hash of the whole text, normalised. A ``HashEmbedder``
+    whose vectors cluster by topic, as a real model's do, so recall is measurable."""
 
-    dimension = DIM
+    name = "stand-in-384"
 
     def __init__(self) -> None:
+        super().__init__(DIM)
+        self.name = StandInEncoder.name
         rng = np.random.default_rng(7)
         c = rng.standard_normal((CENTRES, DIM)).astype(np.float32)
         self.centres = c / np.linalg.norm(c, axis=1, keepdims=True)
@@ -122,24 +126,9 @@ class StandInEncoder:
 
 @contextmanager
 def stand_in_encoder() -> Iterator[StandInEncoder]:
-    """Builds in this block chunk their articles as usual and embed them with a
-    ``StandInEncoder`` (``challenge_qa.store.build.local_stage`` is replaced meanwhile)."""
-    from challenge_qa.store import build as indexer
-
-    enc = StandInEncoder()
-
-    def stage(s):
-        def run(groups):
-            for g in groups:
-                yield indexer.prepare(g, s, enc.encode_documents)
-        return run
-
-    original = indexer.local_stage
-    indexer.local_stage = stage
-    try:
-        yield enc
-    finally:
-        indexer.local_stage = original
+    """A ``StandInEncoder`` for the builds of this block, which are handed it as their
+    embedder (``build_index(..., embedder=enc)``); the index records its name."""
+    yield StandInEncoder()
 
 
 # --------------------------------------------------------------------------- corpus
@@ -164,13 +153,13 @@ def squad_sentences(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
 def estimate_passages(sent_lens: list[int], seps: list[int], chunk: int, overlap: int) -> int:
     """Passages ``split_passages`` makes of sentences of these lengths (joined by
     separators of ``seps`` characters), without running the sentence splitter."""
-    from challenge_qa.text.chunking import _pack
+    from challenge_qa.text.chunking import pack_sentences
 
     spans, pos = [], 0
     for n, sep in zip(sent_lens, seps, strict=True):
         spans.append((pos, pos + n))
         pos += n + sep
-    return len(_pack(spans, chunk, overlap))
+    return len(pack_sentences(spans, chunk, overlap))
 
 
 def make_article(rng: random.Random, aid: str, label: str, titles: list[str],
@@ -261,18 +250,18 @@ def rss_by_file(index_dir: Path) -> dict[str, float]:
 def child_settings(a: dict):
     from challenge_qa.config import Settings
 
-    return Settings(show_progress=False, corpus_dir=Path(a["corpus"]),
+    return Settings(show_progress=False, model=StandInEncoder.name, corpus_dir=Path(a["corpus"]),
                     index_dir=Path(a["index"]), segment_passages=a["segment_passages"])
 
 
 def task_build(a: dict) -> dict:
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index
 
     s = child_settings(a)
     with stand_in_encoder() as enc:
         t0 = time.perf_counter()
         cpu0 = time.process_time()
-        r = build_index(s.corpus_dir, s.index_dir, settings=s)
+        r = build_index(s.corpus_dir, s.index_dir, settings=s, embedder=enc)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
     return {"seconds": round(wall, 2), "encode_s": round(enc.seconds, 2),
@@ -302,11 +291,12 @@ def task_update(a: dict) -> dict:
     remove one of the one-article files; each change is followed by a full
     ``build_index`` call. Each call starts from an index at rest (``os.sync()`` first:
     its own fsyncs do not wait for earlier writes)."""
+    from challenge_qa import build_index
     from challenge_qa.config import Settings
-    from challenge_qa.store.build import build_index
 
     targets = [(Path(c), Path(i)) for c, i in a["indexes"]]
-    s = Settings(show_progress=False, segment_passages=a["segment_passages"])
+    s = Settings(show_progress=False, model=StandInEncoder.name,
+                 segment_passages=a["segment_passages"])
     titles, pools, _ = squad_sentences(Path(a["squad"]))
     rng = random.Random(99)
     adds: list[list[dict]] = [[] for _ in targets]
@@ -321,7 +311,7 @@ def task_update(a: dict) -> dict:
                 probe = fsync_ms(index)
                 e0 = enc.seconds
                 t0 = time.perf_counter()
-                rep = build_index(corpus, index, settings=s)
+                rep = build_index(corpus, index, settings=s, embedder=enc)
                 wall = time.perf_counter() - t0
                 assert rep.added == 1 and rep.embedded_passages >= 1, rep
                 adds[k].append({"s": round(wall - (enc.seconds - e0), 4),
@@ -333,7 +323,7 @@ def task_update(a: dict) -> dict:
                 os.sync()
                 probe = fsync_ms(index)
                 t0 = time.perf_counter()
-                rep = build_index(corpus, index, settings=s)
+                rep = build_index(corpus, index, settings=s, embedder=enc)
                 wall = time.perf_counter() - t0
                 assert rep.removed == 1 and rep.embedded_passages == 0, rep
                 deletes[k].append({"s": round(wall, 4), "fsync_ms": probe,
@@ -361,8 +351,8 @@ def task_serve(a: dict) -> dict:
     the beam it gets in the index); then dense recall@10 against exact search."""
     import math
 
+    from challenge_qa import load_index
     from challenge_qa.search.dense import search_threads
-    from challenge_qa.search.index import load_index
     from challenge_qa.search.retrieve import clean_question, rank
 
     s = child_settings(a)
@@ -371,7 +361,7 @@ def task_serve(a: dict) -> dict:
     q_vecs = np.load(a["q_vecs"])
     mem0 = memory_mb()
     t0 = time.perf_counter()
-    index = load_index(s.index_dir, settings=s)
+    index = load_index(s.index_dir, settings=s, embedder=StandInEncoder())
     load_s = time.perf_counter() - t0
     mem_loaded = memory_mb()
     for i in range(WARMUP):
@@ -542,9 +532,9 @@ def run(ctx: Context) -> dict[str, Any]:
     day = QUICK_DAY_ARTICLES if ctx.quick else DAY_ARTICLES
     repeats = QUICK_REPEATS if ctx.quick else REPEATS
     n_q = (ctx.queries or (QUICK_QUERIES if ctx.quick else QUERIES)) + WARMUP
-    squad = squad_file(ctx.data)
+    squad = squad_path(ctx.data)
     titles, pools, questions = squad_sentences(squad)
-    qs = random.Random(13).sample(questions, n_q)
+    qs = random.Random(ctx.seed).sample(questions, n_q)
     section(f"scale: segmented index at {', '.join(f'{n:,}' for n in sizes)} passages "
             f"(stand-in encoder, segment_passages={seg:,})")
     print("  vectors: stand-in encoder (384-d, clustered, keyed by text hashes); timings "

@@ -35,7 +35,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingf
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import json  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -44,27 +43,33 @@ from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from challenge_qa.eval.data import squad_path  # noqa: E402
+from challenge_qa.eval.squad import (  # noqa: E402
+    best_over_gold,
+    contains,
+    exact_match,
+    f1_score,
+    normalize_answer,
+)
+
 from ._common import (  # noqa: E402
     DATA_ENV,
-    RESULTS_DIR,
     SEED,
     CachedQueries,
+    Context,
     Question,
     Squad,
     build_and_load,
-    build_settings,
-    contains,
+    data_root,
     in_split,
     load_squad,
-    normalize_answer,
     parse_grid,
     parse_sets,
     percentile,
     print_table,
+    reader_version,
     sample,
     set_threads,
-    squad_file,
-    token_f1,
     write_json,
     write_jsonl,
 )
@@ -118,8 +123,8 @@ def judge(q: Question, a) -> dict[str, Any]:
         "c_top5_passages": any(contains(normalize_answer(h.text), golds)
                                for h in a.hits[:K]),
         "d_article_at_rank1": bool(a.hits) and a.hits[0].doc_id == q.title,
-        "short_em": float(bool(short) and short in golds),
-        "short_f1": max((token_f1(short, g) for g in golds), default=0.0) if short else 0.0,
+        "short_em": best_over_gold(exact_match, a.short, q.answers) if short else 0.0,
+        "short_f1": best_over_gold(f1_score, a.short, q.answers) if short else 0.0,
         "not_found": not a.found,
     }
 
@@ -127,8 +132,7 @@ def judge(q: Question, a) -> dict[str, Any]:
 def evaluate(idx, questions: Sequence[Question], *, progress: bool = True,
              keep_records: bool = True, label: str = "") -> dict[str, Any]:
     """Ask every question; shares of each verdict, latency, and per-question records."""
-    from challenge_qa.answering.compose import answer
-    from challenge_qa.search.retrieve import retrieve
+    from challenge_qa import answer, retrieve
 
     answer(WARMUP_QUESTION, k=K, index=idx)
     counts = dict.fromkeys(LABELS, 0)
@@ -210,14 +214,14 @@ def target_rows(shares: dict[str, float]) -> tuple[list[list[str]], bool]:
     return rows, ok
 
 
-def mode_name(args) -> str:
+def mode_name(quick: bool, split: str, sample_n: int | None) -> str:
     parts = []
-    if args.quick:
+    if quick:
         parts.append("quick")
-    if args.split != "all":
-        parts.append(args.split)
-    if args.sample:
-        parts.append(f"sample{args.sample}")
+    if split != "all":
+        parts.append(split)
+    if sample_n:
+        parts.append(f"sample{sample_n}")
     return ".".join(parts) or "full"
 
 
@@ -258,25 +262,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         overrides = parse_sets(args.set)
-        grid = parse_grid(args.grid)
-        path = squad_file(args.data)
+        grid = parse_grid(args.grid) if args.grid else None
+        squad_path(args.data)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    threads = set_threads(args.threads)
+    ctx = Context(data=data_root(args.data), quick=args.quick, limit=args.sample,
+                  seed=args.seed, overrides=overrides)
+    result = run(ctx, split=args.split, grid=grid, threads=args.threads,
+                 index_dir=args.index_dir, dump=args.dump, out_file=args.out)
+    return 1 if args.strict and not result.get("passed", True) else 0
+
+
+def run(ctx: Context, *, split: str = "all", grid: list[dict[str, Any]] | None = None,
+        threads: int | None = None, index_dir: Path | None = None, dump: Path | None = None,
+        out_file: Path | None = None) -> dict[str, Any]:
+    """Index the articles, ask the questions (``ctx.limit``: a sample of that many), write
+    the results (``out_file``, else ``ctx.out/squad[.<mode>].json``); with ``grid``, every
+    combination of settings instead (``squad.grid.<split>.json``)."""
+    path = squad_path(ctx.data)
+    n_threads = set_threads(threads)
     squad = load_squad(path)
-    articles, questions = select(squad, split=args.split, n=args.sample, quick=args.quick,
-                                 seed=args.seed)
-    settings = build_settings(overrides)
+    articles, questions = select(squad, split=split, n=ctx.limit, quick=ctx.quick,
+                                 seed=ctx.seed)
+    settings = ctx.settings()
     print(f"SQuAD v1.1 dev: {len(articles)} articles indexed, {len(questions)} questions "
-          f"(split={args.split}, sample={args.sample}, quick={args.quick})", flush=True)
+          f"(split={split}, sample={ctx.limit}, quick={ctx.quick})", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="squad-bench-") as tmp:
-        index_dir = args.index_dir or Path(tmp) / "index"
-        idx, build = build_and_load(articles, index_dir, settings, Path(tmp))
+        idx, build = build_and_load(articles, index_dir or Path(tmp) / "index", settings,
+                                    Path(tmp))
         print(f"index: {build['passages']} passages, built in {build['build_s']} s", flush=True)
-        if args.grid:
-            return run_grid(args, idx, questions, overrides, grid, build)
+        if grid:
+            return run_grid(ctx, idx, questions, grid, build, split=split, out_file=out_file)
         res = evaluate(idx, questions)
 
     shares = res["shares"]
@@ -291,14 +309,15 @@ def main(argv: list[str] | None = None) -> int:
                  ""])
     print()
     print_table(["metric", "value", "target", "result"], rows)
-    mode = mode_name(args)
-    out = args.out or RESULTS_DIR / ("squad.json" if mode == "full" else f"squad.{mode}.json")
-    write_json(out, {
-        "benchmark": "squad", "mode": mode, "data": str(path), "split": args.split,
-        "sample": args.sample, "seed": args.seed, "quick": args.quick, "k": K,
-        "overrides": overrides, "settings": {k: str(v) if isinstance(v, Path) else v
-                                             for k, v in dataclasses.asdict(settings).items()},
-        "torch_threads": threads, "index": build, "questions": res["n"], "shares": shares,
+    mode = mode_name(ctx.quick, split, ctx.limit)
+    out = out_file or ctx.out / ("squad.json" if mode == "full" else f"squad.{mode}.json")
+    payload = {
+        "benchmark": "squad", "mode": mode, "data": str(path), "split": split,
+        "sample": ctx.limit, "seed": ctx.seed, "quick": ctx.quick, "k": K,
+        "overrides": dict(ctx.overrides),
+        "settings": {k: str(v) if isinstance(v, Path) else v
+                     for k, v in dataclasses.asdict(settings).items()},
+        "torch_threads": n_threads, "index": build, "questions": res["n"], "shares": shares,
         "counts": res["counts"],
         "latency_ms": res["latency_ms"], "retrieve_latency_ms": res["retrieve_latency_ms"],
         "reader": reader_version(), "mean_statements": res["mean_statements"],
@@ -306,20 +325,16 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {k: {"value": shares[k], "target": f">= {t}", "passed": shares[k] >= t}
                     for k, t in TARGETS.items()},
         "latency_target_ms": LATENCY_TARGET_MS,
-        "all_targets_passed": ok, "examples": examples(res["records"])})
+        "all_targets_passed": ok, "examples": examples(res["records"])}
+    write_json(out, payload)
     print(f"\nresults: {out}")
-    if args.dump:
-        write_jsonl(res["records"], args.dump)
-    return 1 if args.strict and not ok else 0
+    if dump:
+        write_jsonl(res["records"], dump)
+    return {**payload, "passed": ok}
 
 
-def reader_version() -> str:
-    from challenge_qa.engine import get_reader
-
-    return get_reader().version
-
-
-def run_grid(args, idx, questions, overrides, grid, build) -> int:
+def run_grid(ctx: Context, idx, questions, grid, build, *, split: str,
+             out_file: Path | None = None) -> dict[str, Any]:
     """Every combination on the same index; query vectors are cached across them."""
     base = idx.settings
     idx.embedder = CachedQueries(idx.embedder)
@@ -342,27 +357,15 @@ def run_grid(args, idx, questions, overrides, grid, build) -> int:
                 [[*(r["settings"][k] for k in keys),
                   *(f"{r['shares'][m]:.4f}" for m in LABELS), f"{r['mean_statements']:.2f}"]
                  for r in rows])
-    out = args.out or RESULTS_DIR / f"squad.grid.{args.split}.json"
-    write_json(out, {
-        "benchmark": "squad-grid", "split": args.split, "sample": args.sample,
-        "seed": args.seed, "quick": args.quick, "questions": len(questions),
-        "base_overrides": overrides, "index": build, "ranked_by": "(a) then (b)",
-        "best": rows[0], "rows": rows})
+    out = out_file or ctx.out / f"squad.grid.{split}.json"
+    payload = {
+        "benchmark": "squad-grid", "split": split, "sample": ctx.limit,
+        "seed": ctx.seed, "quick": ctx.quick, "questions": len(questions),
+        "base_overrides": dict(ctx.overrides), "index": build, "ranked_by": "(a) then (b)",
+        "best": rows[0], "rows": rows}
+    write_json(out, payload)
     print(f"\nbest: {rows[0]['settings']}\nresults: {out}")
-    return 0
-
-
-def run(ctx) -> dict[str, Any]:
-    """Entry point for ``python -m benchmarks`` (a ``_common.Context``)."""
-    argv = ["--data", str(ctx.data)] + (["--quick"] if ctx.quick else [])
-    if ctx.limit:
-        argv += ["--sample", str(ctx.limit)]
-    code = main(argv)
-    if code:
-        raise RuntimeError(f"squad benchmark exited with {code}")
-    mode = "quick" if ctx.quick else (f"sample{ctx.limit}" if ctx.limit else "full")
-    name = "squad.json" if mode == "full" else f"squad.{mode}.json"
-    return json.loads((RESULTS_DIR / name).read_text(encoding="utf-8"))
+    return payload
 
 
 if __name__ == "__main__":

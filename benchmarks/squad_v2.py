@@ -40,26 +40,27 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from challenge_qa.eval.data import SQUAD_V2_EVEN, squad_path  # noqa: E402
+from challenge_qa.eval.metrics import roc_auc  # noqa: E402
+
 from ._common import (  # noqa: E402
-    RESULTS_DIR,
-    SEED,
+    Context,
     Question,
     build_and_load,
-    build_settings,
+    data_root,
     load_squad,
     parse_sets,
     print_table,
+    reader_version,
     sample,
-    squad_file,
     tune_articles,
     write_json,
 )
-from .answerability import roc_auc  # noqa: E402
 from .squad import K, judge  # noqa: E402
 
-V2_FILE = "dev-v2.0-even.json"
 KEEP = 0.92
 TARGETS = {"unanswerable_refused": 0.50, "answerable_answered": 0.90, "auc": 0.85}
+QUICK_SAMPLE = 100
 
 
 def v2_questions(path: Path, articles: set[int]) -> list[tuple[Question, bool]]:
@@ -80,7 +81,7 @@ def v2_questions(path: Path, articles: set[int]) -> list[tuple[Question, bool]]:
 
 
 def ask(idx, questions: list[tuple[Question, bool]]) -> list[dict[str, Any]]:
-    from challenge_qa.answering.compose import answer
+    from challenge_qa import answer
 
     recs = []
     t0 = time.perf_counter()
@@ -122,7 +123,7 @@ def platt(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 
-def calibrate(recs: list[dict]) -> dict[str, Any]:
+def calibrate_fit(recs: list[dict]) -> dict[str, Any]:
     """Platt scaling and threshold from answers asked with the identity calibration
     (confidence = sigmoid(raw score))."""
     conf = np.clip(np.array([r["confidence"] for r in recs]), 1e-12, 1 - 1e-12)
@@ -167,37 +168,48 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         overrides = parse_sets(args.set)
-        dev = squad_file(args.data)
+        squad_path(args.data)
+        squad_path(args.data, SQUAD_V2_EVEN)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    v2 = dev.with_name(V2_FILE)
-    if not v2.is_file():
-        print(f"error: {v2} not found", file=sys.stderr)
-        return 2
-    if args.calibrate:
+    ctx = Context(data=data_root(args.data), limit=args.sample, overrides=overrides)
+    run(ctx, calibrate=args.calibrate, index_dir=args.index_dir, out_file=args.out)
+    return 0
+
+
+def run(ctx: Context, *, calibrate: bool = False, index_dir: Path | None = None,
+        out_file: Path | None = None) -> dict[str, Any]:
+    """The tuning articles' v2.0 questions (``ctx.limit``, or 100 with ``ctx.quick``: a
+    sample) asked of all dev articles; ``calibrate``: fit the Platt scaling and threshold.
+    Writes ``out_file``, else ``ctx.out/squad_v2[.calibrate|.quick].json``."""
+    dev = squad_path(ctx.data)
+    v2 = squad_path(ctx.data, SQUAD_V2_EVEN)
+    overrides = dict(ctx.overrides)
+    if calibrate:
         overrides = {**overrides, "answer_calibration": (1.0, 0.0), "answer_threshold": 0.0}
-    settings = build_settings(overrides)
+    settings = ctx.settings(**overrides)
     questions = v2_questions(v2, set(tune_articles()))
-    if args.sample:
-        questions = sample(questions, args.sample, SEED)
+    n = ctx.limit or (QUICK_SAMPLE if ctx.quick else None)
+    if n:
+        questions = sample(questions, n, ctx.seed)
     squad = load_squad(dev)
     print(f"SQuAD v2.0: {len(questions)} questions of the tuning articles "
           f"({sum(not a for _, a in questions)} unanswerable), asked of all "
           f"{len(squad.articles)} dev articles", flush=True)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="squad-v2-") as tmp:
-        idx, _ = build_and_load(squad.articles, args.index_dir or Path(tmp) / "index",
+        idx, _ = build_and_load(squad.articles, index_dir or Path(tmp) / "index",
                                 settings, Path(tmp))
         recs = ask(idx, questions)
-    payload: dict[str, Any] = {"benchmark": "squad_v2", "calibrate": args.calibrate,
+    payload: dict[str, Any] = {"benchmark": "squad_v2", "calibrate": calibrate,
                                "overrides": {k: list(v) if isinstance(v, tuple) else v
                                              for k, v in overrides.items()},
-                               "reader": _reader_version(), "questions": len(recs),
+                               "reader": reader_version(), "questions": len(recs),
                                "unanswerable": sum(not r["answerable"] for r in recs)}
     th = settings.answer_threshold
-    if args.calibrate:
-        cal = calibrate(recs)
+    if calibrate:
+        cal = calibrate_fit(recs)
         payload.update({k: v for k, v in cal.items() if k != "calibrated"})
         print(f"\nanswer_calibration = {tuple(cal['answer_calibration'])}, answer_threshold = "
               f"{cal['answer_threshold']}")
@@ -212,27 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     payload.update(figures=res, seconds=round(time.perf_counter() - t0, 1),
                    answered_unanswerable=[r for r in recs if not r["answerable"]
                                           and r["confidence"] >= th][:25])
-    name = "squad_v2" + (".calibrate" if args.calibrate else "")
-    out = args.out or RESULTS_DIR / f"{name}.json"
+    name = "squad_v2" + (".calibrate" if calibrate else ".quick" if ctx.quick else "")
+    out = out_file or ctx.out / f"{name}.json"
     write_json(out, payload)
     print(f"results: {out}")
-    return 0
-
-
-def run(ctx) -> dict[str, Any]:
-    """Entry point for ``python -m benchmarks --only squad_v2`` (a ``_common.Context``)."""
-    out = RESULTS_DIR / ("squad_v2.quick.json" if ctx.quick else "squad_v2.json")
-    argv = ["--data", str(ctx.data), "--out", str(out)] + (
-        ["--sample", "100"] if ctx.quick else [])
-    if main(argv):
-        raise RuntimeError("squad_v2 benchmark failed")
-    return json.loads(out.read_text(encoding="utf-8"))
-
-
-def _reader_version() -> str:
-    from challenge_qa.engine import get_reader
-
-    return get_reader().version
+    return {**payload, "passed": all(res[k] >= t for k, t in TARGETS.items())}
 
 
 if __name__ == "__main__":

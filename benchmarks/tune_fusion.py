@@ -1,7 +1,7 @@
 """Tune the fusion settings on SciFact *train* queries, then report them once on test.
 
     python -m benchmarks --only tune_fusion
-    python -m benchmarks.tune_fusion [--index DIR] [--weights 0.3,0.4,...]
+    python -m benchmarks.tune_fusion [--data DIR] [--index DIR] [--weights 0.3,0.4,...]
 
 Runs the production ranking path (``challenge_qa.search.retrieve.rank``) for every setting on a
 grid; query vectors are computed once and reused. Test queries are only scored for the
@@ -14,29 +14,34 @@ import argparse
 import json
 import os
 import sys
+import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from challenge_qa import (
+    build_index,  # noqa: E402
+    load_index,  # noqa: E402
+)
 from challenge_qa.config import Settings  # noqa: E402
 from challenge_qa.eval.beir import load_qrels, load_queries, run_queries  # noqa: E402
-from challenge_qa.search.index import load_index  # noqa: E402
-from challenge_qa.store.build import build_index  # noqa: E402
+from challenge_qa.eval.data import SCIFACT_DIR  # noqa: E402
+from challenge_qa.eval.metrics import ndcg_at_10  # noqa: E402
 
 from ._common import CachedQueries, Context, data_root, write_results  # noqa: E402
 
 NAME = "tune_fusion"
+FILES = ("corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/test.tsv")
+#: The standalone command's index, kept between runs (it re-embeds nothing).
+KEPT_INDEX = Path(tempfile.gettempdir()) / "challenge_qa_scifact_tune"
 WEIGHTS = "0.4,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85"
 NORMS = "minmax,zscore"
 BM25 = "1.2:0.75,0.9:0.4,1.5:0.75,0.9:0.75,1.2:0.5"
 
 
 def ndcg10(index, queries, qrels):
-    from ranx import Qrels, Run
-    from ranx import evaluate as ranx_evaluate
-
-    run = run_queries(index, queries)
-    return float(ranx_evaluate(Qrels(qrels), Run(run), "ndcg@10"))
+    return ndcg_at_10(qrels, run_queries(index, queries))
 
 
 def tune(sci: Path, index_dir: Path, weights: str = WEIGHTS, norms: str = NORMS,
@@ -81,14 +86,14 @@ def tune(sci: Path, index_dir: Path, weights: str = WEIGHTS, norms: str = NORMS,
     return out
 
 
-def run(ctx: Context) -> dict:
-    """Entry point for ``python -m benchmarks`` (the whole grid; about an hour on 2 cores)."""
-    import tempfile
-
-    sci = ctx.dataset("scifact", ("corpus.jsonl", "queries.jsonl", "qrels/train.tsv",
-                                  "qrels/test.tsv"))
-    with tempfile.TemporaryDirectory(prefix="tune-fusion-") as tmp:
-        out = tune(sci, Path(tmp) / "index")
+def run(ctx: Context, *, index_dir: Path | None = None, weights: str = WEIGHTS,
+        norms: str = NORMS, bm25: str = BM25) -> dict:
+    """The whole grid (about an hour on 2 cores) over an index in ``index_dir`` (kept and
+    reused), else a temporary one; writes ``ctx.out/tune_fusion.json``."""
+    sci = ctx.dataset(SCIFACT_DIR, FILES)
+    with (nullcontext() if index_dir else
+          tempfile.TemporaryDirectory(prefix="tune-fusion-")) as tmp:
+        out = tune(sci, index_dir or Path(tmp) / "index", weights, norms, bm25)
     write_results(ctx, NAME, out)
     return out
 
@@ -96,12 +101,15 @@ def run(ctx: Context) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, help="benchmark data folder")
-    ap.add_argument("--index", type=Path, default=Path("/tmp/challenge_qa_scifact_tune"))
+    ap.add_argument("--index", type=Path, default=KEPT_INDEX,
+                    help="where the index is kept between runs [default: a folder in the "
+                         "system's temp folder]")
     ap.add_argument("--weights", default=WEIGHTS)
     ap.add_argument("--norms", default=NORMS)
     ap.add_argument("--bm25", default=BM25, help="k1:b pairs to try")
     args = ap.parse_args(argv)
-    tune(data_root(args.data) / "scifact", args.index, args.weights, args.norms, args.bm25)
+    run(Context(data=data_root(args.data)), index_dir=args.index, weights=args.weights,
+        norms=args.norms, bm25=args.bm25)
     return 0
 
 

@@ -89,6 +89,7 @@ def test_load_queries(beir, tmp_path):
 
 def test_default_eval_index_is_per_corpus(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("CHALLENGE_QA_CACHE", raising=False)
     a = default_eval_index(tmp_path / "a" / "corpus.jsonl")
     b = default_eval_index(tmp_path / "b" / "corpus.jsonl")
     assert a != b
@@ -115,7 +116,7 @@ def test_eval_command(beir, tmp_path):
         m = re.fullmatch(r"(\S+)\s+(\d\.\d{4})", line)
         assert m, line
         metrics[m.group(1)] = float(m.group(2))
-    assert list(metrics) == METRICS == ["ndcg@10", "recall@10", "recall@100", "mrr@10"]
+    assert list(metrics) == list(METRICS) == ["ndcg@10", "recall@10", "recall@100", "mrr@10"]
     # each query's one relevant article is found first
     assert metrics == {"ndcg@10": 1.0, "recall@10": 1.0, "recall@100": 1.0, "mrr@10": 1.0}
 

@@ -12,9 +12,10 @@ on every token (the short answer inside the sentence). Its input is
 
 so that "he" or "it" in the sentence can be read against what came before it.
 
-Training data (CC BY-SA 4.0), read from ``../shared/benchmarks/squad`` or ``--data``, never
-copied into the project: ``--questions`` questions drawn (seeded) from SQuAD v1.1 train, and
-the unanswerable SQuAD v2.0 questions of the even dev articles except TUNE_ARTICLES. No
+Training data (CC BY-SA 4.0), read from ``--data``, ``$CHALLENGE_QA_BENCH_DATA`` or
+``../shared/benchmarks`` (``challenge_qa.eval.data``), never copied into the project:
+``--questions`` questions drawn (seeded) from SQuAD v1.1 train, and the unanswerable SQuAD
+v2.0 questions of the even dev articles except TUNE_ARTICLES. No
 question of SQuAD v1.1 dev is trained on: TUNE_ARTICLES (even) are kept for the answer
 settings, the calibration and the threshold, and the odd articles for every reported figure.
 
@@ -38,6 +39,10 @@ from there when started again with the same recipe; each checkpoint's weights st
 ``reader.json`` (version, recipe, hash) to ``--out``; ``evaluate`` adds the held-out
 figures (odd articles, through ``challenge_qa.encoders.reader``, i.e. the shipped int8 file) to
 ``reader.json``. Deterministic: seeded sampling and shuffling, one thread order.
+
+The shipped reader (reader-3: ``train`` with the default 18,000 questions, one pass, as
+``make train-reader`` runs it) took 71 min on 2 CPU cores; ``train`` records the time in
+``reader.json`` (``train_minutes``: 71.1).
 """
 
 from __future__ import annotations
@@ -47,7 +52,6 @@ import hashlib
 import json
 import random
 import re
-import string
 import sys
 import time
 from dataclasses import dataclass
@@ -64,29 +68,25 @@ from challenge_qa.encoders.reader import (  # noqa: E402
     READER_DIR,
     pair_text,
 )
+from challenge_qa.eval.data import (  # noqa: E402
+    SEED,
+    SQUAD_TRAIN,
+    SQUAD_V2_EVEN,
+    DataNotFoundError,
+    is_held_out,
+    split_articles,
+    squad_path,
+)
+from challenge_qa.eval.metrics import roc_auc  # noqa: E402
+from challenge_qa.eval.squad import best_over_gold, exact_match, f1_score  # noqa: E402
 from challenge_qa.text.chunking import split_sentences  # noqa: E402
 
-SEED = 13
-DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks"
 #: Even articles kept out of training: the answer settings and threshold are tuned on them.
 TUNE_ARTICLES = (10, 22, 34, 46)
 MAX_LEN = 192
 VERSION = "reader-4"
-TRAIN_FILE = "train-v1.1.json"
-V2_FILE = "dev-v2.0-even.json"
 #: Article numbers of the v2.0 file start here, after those of the train file.
 V2_BASE = 1000
-PUNCT = set(string.punctuation)
-
-
-def squad_path(data: str | None, name: str = "dev-v1.1.json") -> Path:
-    root = Path(data).expanduser() if data else DEFAULT_DATA
-    if root.is_file():
-        root = root.parent
-    for cand in (root / name, root / "squad" / name):
-        if cand.is_file():
-            return cand
-    raise SystemExit(f"SQuAD {name} not found under {root}: pass --data DIR")
 
 
 @dataclass
@@ -128,7 +128,7 @@ def load(path: Path, base: int = 0, sents: list[Sent] | None = None,
 
 
 def split_of(article: int) -> str:
-    if article % 2:
+    if is_held_out(article):
         return "odd"
     return "tune" if article in TUNE_ARTICLES else "train"
 
@@ -416,7 +416,7 @@ def training_examples(args, rng: random.Random):
     v2.0 questions of the even dev articles outside TUNE_ARTICLES."""
     sents: list[Sent] = []
     para_sents: dict[tuple[int, int], list[int]] = {}
-    _, _, _, train_qs = load(squad_path(args.data, TRAIN_FILE), 0, sents, para_sents)
+    _, _, _, train_qs = load(squad_path(args.data, SQUAD_TRAIN), 0, sents, para_sents)
     rng.shuffle(train_qs)
     # --skip: go on past the questions an earlier run (--init) drew from the same shuffle
     train_qs = train_qs[args.skip:]
@@ -426,7 +426,7 @@ def training_examples(args, rng: random.Random):
                               n_perturbed=args.perturbed)
     n_unans = n_v2_ans = 0
     if args.unanswerable:
-        _, _, _, v2_qs = load(squad_path(args.data, V2_FILE), V2_BASE, sents, para_sents)
+        _, _, _, v2_qs = load(squad_path(args.data, SQUAD_V2_EVEN), V2_BASE, sents, para_sents)
         tune = {q["article"] for q in v2_qs if q["dev_index"] in TUNE_ARTICLES}
         v2_qs = [q for q in v2_qs if q["article"] not in tune
                  and (args.v2_answerable or not q["answers"])]
@@ -445,7 +445,7 @@ def train(args) -> None:
     import torch
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-    from challenge_qa.encoders.embedding import resolve_model
+    from challenge_qa.encoders.models import resolve_model
 
     random.seed(SEED)
     np.random.seed(SEED)
@@ -685,7 +685,7 @@ class TorchReader:
         import torch
         from tokenizers import Tokenizer
 
-        from challenge_qa.encoders.embedding import resolve_model
+        from challenge_qa.encoders.models import resolve_model
 
         base = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
         self.model = make_model(base)
@@ -747,7 +747,7 @@ def reader_figures(reader, dev, split: str, sample: int) -> dict:
     sentence and the best of 8 sentences of another article."""
     sents, para_sents, questions = dev
     rng = random.Random(SEED)
-    pool = list(range(1, 48, 2)) if split == "odd" else list(TUNE_ARTICLES)
+    pool = split_articles("odd") if split == "odd" else list(TUNE_ARTICLES)
     qs = [q for q in questions if q["article"] in set(pool)]
     qs = sorted(rng.sample(qs, min(sample, len(qs))), key=lambda q: q["id"])
     by_article: dict[int, list[int]] = {}
@@ -774,8 +774,8 @@ def reader_figures(reader, dev, split: str, sample: int) -> dict:
         a, b = res.spans[gi]
         pred = sents[gold_i].text[a:b]
         n_span += 1
-        em += max(exact(pred, g) for g in golds)
-        f1 += max(token_f1(pred, g) for g in golds)
+        em += best_over_gold(exact_match, pred, golds)
+        f1 += best_over_gold(f1_score, pred, golds)
         # the same question asked of another article's best-matching sentences
         other = rng.choice([x for x in pool if x != q["article"]])
         wrong = rng.sample(by_article[other], min(8, len(by_article[other])))
@@ -788,43 +788,11 @@ def reader_figures(reader, dev, split: str, sample: int) -> dict:
         "right_sentence_first": round(first / n, 4),
         "span_em_in_gold_sentence": round(em / n_span, 4),
         "span_f1_in_gold_sentence": round(f1 / n_span, 4),
-        "answerable_vs_wrong_article_auc": round(auc(pos_scores, neg_scores), 4),
+        "answerable_vs_wrong_article_auc": round(roc_auc(pos_scores, neg_scores), 4),
         "seconds": round(time.perf_counter() - t0, 1),
         "setting": f"{split} articles; candidates: the gold paragraph's sentences + 6 random "
                    "sentences of the same article (as the issue's prototype)",
     }
-
-
-def _squad_norm(s: str) -> str:
-    """The official SQuAD normalisation: lower case, no punctuation, no articles."""
-    s = "".join(c for c in s.lower() if c not in PUNCT)
-    return " ".join(re.sub(r"\b(a|an|the)\b", " ", s).split())
-
-
-def exact(pred: str, gold: str) -> int:
-    return int(_squad_norm(pred) == _squad_norm(gold))
-
-
-def token_f1(pred: str, gold: str) -> float:
-    p, g = _squad_norm(pred).split(), _squad_norm(gold).split()
-    common = sum(min(p.count(t), g.count(t)) for t in set(p))
-    if not common:
-        return 0.0
-    prec, rec = common / len(p), common / len(g)
-    return 2 * prec * rec / (prec + rec)
-
-
-def auc(pos: list[float], neg: list[float]) -> float:
-    """Probability that a random positive outscores a random negative (ties count half)."""
-    p, n = np.asarray(pos), np.asarray(neg)
-    allv = np.concatenate([p, n])
-    ranks = allv.argsort().argsort() + 1.0
-    # average ranks of ties
-    for v in np.unique(allv):
-        m = allv == v
-        if m.sum() > 1:
-            ranks[m] = ranks[m].mean()
-    return float((ranks[:len(p)].sum() - len(p) * (len(p) + 1) / 2) / (len(p) * len(n)))
 
 
 def main(argv=None) -> None:
@@ -880,7 +848,10 @@ def main(argv=None) -> None:
                    help="odd: held-out figures, written into the card; tune: the tuning "
                         "articles, to choose between runs")
     args = ap.parse_args(argv)
-    {"train": train, "curve": curve, "evaluate": evaluate}[args.cmd](args)
+    try:
+        {"train": train, "curve": curve, "evaluate": evaluate}[args.cmd](args)
+    except DataNotFoundError as e:
+        raise SystemExit(str(e)) from None
 
 
 if __name__ == "__main__":

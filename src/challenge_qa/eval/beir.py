@@ -5,17 +5,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import Settings
+from ..config import Settings, cache_dir
 from ..errors import EvalInputError
-from ..search.index import load_index
-from ..search.retrieve import clean_question, rank
-from ..store.build import IndexReport, build_index
+from .metrics import RETRIEVAL_METRICS, retrieval_scores
 
-METRICS = ["ndcg@10", "recall@10", "recall@100", "mrr@10"]
+if TYPE_CHECKING:
+    from ..store.build import IndexReport
+
+METRICS = tuple(RETRIEVAL_METRICS)
 DEPTH = 100
 BATCH = 64
 
@@ -69,13 +70,15 @@ def load_queries(path: str | Path) -> dict[str, str]:
 
 def default_eval_index(corpus: str | Path) -> Path:
     """A cache folder per evaluated corpus, so repeated runs reuse its index."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "challenge_qa"
+    base = cache_dir()
     key = hashlib.sha1(str(Path(corpus).resolve()).encode()).hexdigest()[:10]
     return base / "eval" / f"{Path(corpus).stem}-{key}"
 
 
 def run_queries(index, queries: dict[str, str], depth: int = DEPTH) -> dict[str, dict[str, float]]:
     """Document-level run: each article scored by its best passage, top ``depth`` articles."""
+    from ..search.retrieve import clean_question, rank
+
     doc_ids = index.doc_ids()
     qids = list(queries)
     run: dict[str, dict[str, float]] = {}
@@ -100,8 +103,8 @@ def evaluate(corpus: str | Path, queries: str | Path, qrels: str | Path, *,
         ...          "scifact/qrels/test.tsv").metrics["ndcg@10"]  # doctest: +SKIP
         0.74
     """
-    from ranx import Qrels, Run
-    from ranx import evaluate as ranx_evaluate
+    from ..search.index import load_index
+    from ..store.build import build_index
 
     s = settings or Settings.from_env()
     index_dir = Path(index_dir or default_eval_index(corpus))
@@ -115,8 +118,8 @@ def evaluate(corpus: str | Path, queries: str | Path, qrels: str | Path, *,
     build = build_index(corpus, index_dir, settings=s, full=rebuild)
     index = load_index(index_dir, settings=s)
     run = run_queries(index, asked)
-    scores = ranx_evaluate(Qrels({q: judged[q] for q in asked}), Run(run), METRICS)
+    scores = retrieval_scores({q: judged[q] for q in asked}, run, METRICS, digits=4)
     if run_path:
         Path(run_path).write_text(json.dumps(run), encoding="utf-8")
-    return EvalReport(metrics={m: round(float(scores[m]), 4) for m in METRICS},
+    return EvalReport(metrics=scores,
                       queries=len(asked), index_dir=str(index_dir), build=build)
