@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: setup setup-dev run cli index test lint bench clean train-reader
+.PHONY: setup setup-dev run cli index test lint docs bench clean train-reader
 
 # Each step says what it does; pip shows its progress (a first set-up takes a few minutes).
 PIP = $(BIN)/pip install --progress-bar on --disable-pip-version-check
@@ -52,13 +52,19 @@ test: setup-dev
 	$(MAKE) --no-print-directory lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-# Retrain the shipped answer reader (about 70 min on 2 cores: one pass over 18,000 SQuAD
+# Retrain the shipped answer reader (71 min on 2 CPU cores: one pass over 18,000 SQuAD
 # v1.1 train questions and the v2.0 unanswerable ones; a killed run resumes from its last
 # checkpoint in build/reader-work), score it on held-out data, and draw the learning curve.
 train-reader: setup-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python training/train_reader.py train --questions 18000
 	HF_HUB_OFFLINE=1 $(BIN)/python training/train_reader.py evaluate
 	HF_HUB_OFFLINE=1 $(BIN)/python training/train_reader.py curve
+
+# Regenerate the README's generated tables: the command reference and the settings (from
+# the code), and the measured figures (from benchmarks/results/*.json); the tests check both
+docs: setup
+	$(BIN)/python -m challenge_qa.app.reference README.md
+	$(BIN)/python -m benchmarks.report
 
 # ruff on everything, mypy (None misuse included) on the library
 lint:

@@ -1,5 +1,7 @@
-"""Docs that cannot drift: the README's command table names every CLI command and option,
-every command and option has help text, and the pure modules' docstring examples run."""
+"""Docs that cannot drift: the README's command reference and settings table are what
+``challenge_qa.app.reference`` generates from the code, its figures what
+``benchmarks.report`` generates from the results, every command and option has help text,
+and the pure modules' docstring examples run."""
 
 from __future__ import annotations
 
@@ -17,29 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 COMMANDS = sorted(cli.commands)
 #: Modules whose examples run without a model, an index or the network.
-PURE = ["text.chunking", "config", "errors", "answering.conversation", "search.fusion",
+PURE = ["text.chunking", "corpus.passages", "engine", "testing", "config", "errors",
+        "answering.conversation", "search.fusion",
         "text.lexical", "encoders.reader", "answering.compose", "text.dates", "answering.news",
         "answering.timeline", "store.segments", "store.build", "store.merging",
         "store.changes", "search.index", "search.filters", "search.bm25", "search.dense",
         "store.tables", "search.retrieve", "corpus.pdf", "app.markdown", "corpus.ingest",
-        "corpus.fetch", "app.html"]
-
-
-def table_row(command: str) -> str:
-    rows = [line for line in README.splitlines()
-            if line.startswith(f"| `challenge-qa {command}")]
-    assert len(rows) == 1, f"README's command table has {len(rows)} rows for {command!r}"
-    return rows[0]
-
-
-@pytest.mark.parametrize("command", COMMANDS)
-def test_command_is_in_the_readme_table_with_every_option(command):
-    row = table_row(command)
-    for param in cli.commands[command].params:
-        if isinstance(param, click.Option):
-            names = [n for n in param.opts if n.startswith("--")] or param.opts
-            assert any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", row) for n in names), (
-                f"{command}: option {param.opts} is not in the README table row")
+        "corpus.fetch", "app.html", "app.reference"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -51,9 +37,80 @@ def test_command_and_options_have_help(command):
             assert param.help and param.help.strip(), (command, param.opts)
 
 
-def test_readme_table_has_no_command_that_does_not_exist():
-    named = set(re.findall(r"^\| `challenge-qa ([a-z-]+)", README, re.M))
-    assert named == set(COMMANDS)
+def test_readme_reference_tables_match_the_code():
+    """The command reference and the settings table are what the generator writes from the
+    click commands and ``Settings``: a new or changed command, option or setting shows."""
+    from challenge_qa.app.reference import BLOCKS, blocks_in, render
+
+    assert blocks_in(README) == set(BLOCKS), "README lacks a reference block's markers"
+    assert render(README) == README, (
+        "README's reference tables differ from the code: run "
+        "`python -m challenge_qa.app.reference README.md` (or `make docs`)")
+
+
+def test_cli_reference_names_every_command_and_option():
+    from challenge_qa.app.reference import cli_reference
+
+    text = cli_reference()
+    for name in COMMANDS:
+        assert f"`challenge-qa {name} " in text, name
+        for param in cli.commands[name].params:
+            if isinstance(param, click.Option):
+                for opt in param.opts:
+                    assert f"`{opt}`" in text, (name, opt)
+
+
+def test_settings_reference_has_every_field_and_variable_described():
+    from dataclasses import fields
+
+    from challenge_qa.app.reference import setting_groups, settings_reference
+    from challenge_qa.config import ENV_VARS, Settings
+
+    groups = setting_groups()
+    assert [n for names, _ in groups for n in names] == [f.name for f in fields(Settings)]
+    assert all(comment.strip() for _, comment in groups)
+    text = settings_reference()
+    for name in (f.name for f in fields(Settings)):
+        assert f"`{name}`" in text, name
+    for var in ENV_VARS:
+        assert f"`{var}`" in text, var
+
+
+def test_settings_reference_refuses_a_field_without_a_description():
+    from dataclasses import dataclass
+
+    from challenge_qa.app.reference import setting_groups
+
+    @dataclass
+    class Described:
+        #: Said.
+        first: int = 1
+        other: int = 2
+
+    with pytest.raises(ValueError, match="Described.other has no"):
+        setting_groups(Described)
+
+
+def test_the_reference_generator_checks_and_rewrites_a_document(tmp_path):
+    from challenge_qa.app.reference import main
+
+    doc = tmp_path / "doc.md"
+    doc.write_text("Intro\n<!-- settings:start -->\nstale\n<!-- settings:end -->\nEnd\n",
+                   encoding="utf-8")
+    assert main(["--check", str(doc)]) == 1
+    assert main([str(doc)]) == 0
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("Intro\n<!-- settings:start -->\n") and text.endswith(
+        "<!-- settings:end -->\nEnd\n")
+    assert "stale" not in text and "`corpus_dir`" in text
+    assert main(["--check", str(doc)]) == 0
+
+
+def test_docs_name_no_machine_paths():
+    """The documents describe the project, not the machine it was written on."""
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text(encoding="utf-8")
+        assert not re.search(r"(?<![\w.~])/(?:work|tmp|home|root)/", text), doc.name
 
 
 @pytest.mark.parametrize("name", PURE)
