@@ -1,7 +1,7 @@
 """Shared fixtures: small corpora written to temporary folders, and indexes built once.
 
 The real embedding model (the bundled all-MiniLM-L6-v2) loads at most once per test
-session: ``challenge_qa.encoders.embedding.get_embedder`` caches it per process. Tests that need it
+session: ``challenge_qa.encoders.embedding.make_embedder`` caches it per process. Tests that need it
 are marked ``slow``.
 """
 
@@ -50,7 +50,7 @@ def small_index_ro(tmp_path_factory, small_corpus_ro):
 
     Shared by the session: tests that change it must work on ``copy_index`` of it.
     """
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index
 
     index_dir = tmp_path_factory.mktemp("small-index") / "index"
     report = build_index(small_corpus_ro, index_dir, full=True, settings=SMALL)
@@ -60,7 +60,7 @@ def small_index_ro(tmp_path_factory, small_corpus_ro):
 @pytest.fixture(scope="session")
 def docs_index_ro(tmp_path_factory) -> Path:
     """The real articles of docs_corpus/ indexed with the default settings."""
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index
 
     index_dir = tmp_path_factory.mktemp("docs-index") / "index"
     build_index(DOCS_CORPUS, index_dir, full=True, settings=DEFAULT)

@@ -132,14 +132,14 @@ def running_chat(corpus: Path, index_dir: Path, **settings):
     """The chat for ``corpus`` on 127.0.0.1 (with these ``Settings`` fields), its index
     built first: yields ``(demo, service, url)`` and closes the server afterwards."""
     from challenge_qa.app.web import launch
-    from challenge_qa.service import IndexService
+    from challenge_qa.engine import Engine
 
-    svc = IndexService(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False,
+    svc = Engine(Settings(corpus_dir=corpus, index_dir=index_dir, show_progress=False,
                                 **settings))
-    svc.ensure()
+    svc.ensure_index()
     svc.wait()
     assert svc.status().state == "ready", svc.status()
-    demo = launch(service=svc, port=None, block=False, quiet=True)
+    demo = launch(engine=svc, port=None, block=False, quiet=True)
     assert demo.local_url.startswith("http://127.0.0.1:"), demo.local_url
     try:
         yield demo, svc, demo.local_url

@@ -20,11 +20,15 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from challenge_qa.answering.compose import NOT_FOUND, Answer, answer, rerank_by_sentences  # noqa: E402
+from challenge_qa import (
+    answer,
+    build_index,  # noqa: E402
+    load_index,
+)
+from challenge_qa.answering.compose import NOT_FOUND, Answer, rerank_by_sentences  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
 from challenge_qa.corpus.load import Article, load_articles  # noqa: E402
-from challenge_qa.search.index import Index, load_index  # noqa: E402
-from challenge_qa.store.build import build_index  # noqa: E402
+from challenge_qa.search.index import Index  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,8 @@ from helpers import (
     write_files,
 )
 
-from challenge_qa.answering.compose import Answer, answer
+from challenge_qa import answer, build_index, load_index, retrieve
+from challenge_qa.answering.compose import Answer
 from challenge_qa.config import Settings
 from challenge_qa.corpus.load import SkippedFileWarning, load_articles, load_corpus
 from challenge_qa.errors import (
@@ -36,11 +37,8 @@ from challenge_qa.errors import (
     InvalidArgumentError,
     InvalidQuestionError,
 )
-from challenge_qa.search.index import load_index
-from challenge_qa.search.retrieve import Hit, retrieve
-from challenge_qa.store.build import build_index
-from challenge_qa.store.changes import staleness
-from challenge_qa.store.segments import LOCK, MANIFEST
+from challenge_qa.search.retrieve import Hit
+from challenge_qa.store.manifest import LOCK, MANIFEST
 
 slow = pytest.mark.slow
 
@@ -389,7 +387,7 @@ def test_skipped_files_cli_build(tmp_path, huge_file):
     assert set(idx.doc_ids()) == {"good.md", "j1"}
     assert idx.manifest["counts"]["articles"] == 2
     # skipped files do not make it look stale
-    assert staleness(idx, corpus).stale is False
+    assert idx.staleness(corpus).stale is False
 
 
 def test_max_file_mb_setting(tmp_path, monkeypatch):

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from challenge_qa.config import Settings
 from challenge_qa.corpus.load import Article
+from challenge_qa.corpus.passages import split_passages
 from challenge_qa.text.chunking import (
     chunk_spans,
     has_text,
     passage_context,
-    split_passages,
     split_sentences,
 )
 

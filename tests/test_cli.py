@@ -21,10 +21,9 @@ from helpers import (
     write_files,
 )
 
-from challenge_qa.answering.compose import answer
+import challenge_qa.store.manifest as mf
+from challenge_qa import answer, load_index, retrieve
 from challenge_qa.app.cli import cli
-from challenge_qa.search.index import load_index
-from challenge_qa.search.retrieve import retrieve
 
 slow = pytest.mark.slow
 
@@ -119,12 +118,11 @@ def test_ask_waits_for_the_first_build_another_process_runs(tmp_path, monkeypatc
     import threading
     import time
 
-    from challenge_qa.store import segments
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index
 
     corpus = write_files(tmp_path / "corpus", SMALL_FILES)
     index_dir = tmp_path / "index"
-    real_commit = segments.commit
+    real_commit = mf.commit
     ask_started = threading.Event()
 
     def late_commit(*args):  # the other build holds its lock until `ask` is waiting
@@ -132,20 +130,20 @@ def test_ask_waits_for_the_first_build_another_process_runs(tmp_path, monkeypatc
         time.sleep(1.5)
         real_commit(*args)
 
-    monkeypatch.setattr(segments, "commit", late_commit)
+    monkeypatch.setattr(mf, "commit", late_commit)
     other = threading.Thread(target=build_index, args=(corpus, index_dir), daemon=True)
     other.start()
     deadline = time.monotonic() + 60
-    while not segments.build_running(index_dir) and time.monotonic() < deadline:
+    while not mf.build_running(index_dir) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert segments.build_running(index_dir)
+    assert mf.build_running(index_dir)
     ask_started.set()
     result = ok(invoke("ask", "Who won the national chess championship?", "--corpus", corpus,
                        "--index", index_dir))
     other.join(timeout=60)
     assert "waiting for it" in result.stderr and "Error" not in result.stderr
     assert "Leeds" in result.stdout
-    assert not segments.build_running(index_dir)
+    assert not mf.build_running(index_dir)
 
 
 @slow

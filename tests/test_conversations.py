@@ -20,11 +20,23 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from challenge_qa.answering.compose import NOT_FOUND, answer  # noqa: E402
-from challenge_qa.answering.conversation import names, resolve_in_history  # noqa: E402
+from challenge_qa import (
+    answer,
+    build_index,  # noqa: E402
+    load_index,  # noqa: E402
+)
+from challenge_qa.answering import conversation as conversation_module  # noqa: E402
+from challenge_qa.answering.compose import NOT_FOUND, Answer  # noqa: E402
+from challenge_qa.answering.conversation import (  # noqa: E402
+    Conversation,
+    Resolved,
+    names,
+    plain,
+    resolve,
+    resolve_in_history,
+    short_of,
+)
 from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.search.index import load_index  # noqa: E402
-from challenge_qa.store.build import build_index  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs_corpus"
@@ -96,6 +108,133 @@ def test_pronoun_is_replaced_by_what_it_points_to(previous, said, question, sear
     history = [{"role": "user", "content": previous},
                {"role": "assistant", "content": f"**{said}** — a sentence. [1]"}]
     assert resolve_in_history(question, history).query == searched
+
+
+# ------------------------------------------------------------------ Conversation
+
+
+def _said(turn) -> Answer:
+    """An answer to a turn of the table, as ``answer`` would give it: the first expected
+    short answer leading, or the refusal."""
+    q = turn["q"]
+    if turn["expect"] == "refuse":
+        return Answer(question=q, text=NOT_FOUND, found=False)
+    short = turn["expect"]["answers"][0]
+    return Answer(question=q, text=f"The articles say {short}. [1]", found=True, short=short)
+
+
+def _re_resolved(question: str, pairs: list[tuple[str, Answer]]) -> Resolved:
+    """How a question was resolved before ``Conversation``: the whole history resolved again,
+    each earlier question against its predecessor and the short answer in bold of the
+    answer's text."""
+    prev: Resolved | None = None
+    prev_short, prev_answer = None, ""
+    for q, a in pairs:
+        prev = resolve(plain(q), prev, prev_short, prev_answer)
+        shown = f"**{a.short}** {a.text}" if a.short else a.text
+        prev_short, prev_answer = short_of(shown), plain(shown)
+    return resolve(question, prev, prev_short, prev_answer)
+
+
+@pytest.mark.parametrize("conv", CONVERSATIONS, ids=[c["name"] for c in CONVERSATIONS])
+def test_from_pairs_equals_turn_by_turn_resolution(conv):
+    """A conversation kept turn by turn (the chat), one rebuilt from its pairs (the API and
+    MCP: the answer as an Answer, the chat's Markdown, the API's dict or its JSON text, or
+    the chat's messages), and the history resolved again from the start all search the
+    same for every turn."""
+    chat = Conversation()
+    pairs: list[tuple[str, Answer]] = []
+    for turn in conv["turns"]:
+        q = turn["q"]
+        query = chat.resolve(q)
+        assert query == _re_resolved(q, pairs).query, (conv["name"], q)
+        for rebuilt in (
+                Conversation.from_pairs(pairs),
+                Conversation.from_pairs([[q0, a.markdown] for q0, a in pairs]),
+                Conversation.from_pairs([[q0, a.to_dict()] for q0, a in pairs]),
+                Conversation.from_pairs([[q0, json.dumps(a.to_dict())] for q0, a in pairs]),
+                Conversation.from_pairs([m for q0, a in pairs for m in (
+                    {"role": "user", "content": q0},
+                    {"role": "assistant", "content": a.markdown})])):
+            assert rebuilt.resolve(q) == query, (conv["name"], q)
+            assert [t.query for t in rebuilt.turns] == [t.query for t in chat.turns]
+            assert [t.short for t in rebuilt.turns] == [t.short for t in chat.turns]
+            assert [t.entities for t in rebuilt.turns] == [t.entities for t in chat.turns]
+        a = _said(turn)
+        kept = chat.add(q, query, a)
+        assert (kept.question, kept.query, kept.answer) == (q, query, a)
+        assert kept.resolved == chat.turns[-1].resolved
+        ref = turn.get("resolves_to")
+        if len(chat) > 1 and ref and names(ref) == [ref] and ref in query:
+            assert ref in kept.entities, (conv["name"], q, kept.entities)
+        pairs.append((q, a))
+
+
+def test_a_turn_is_resolved_once(monkeypatch):
+    """Asking the next question resolves it against the last turn only: the earlier turns
+    are never resolved again, however long the conversation."""
+    calls: list[str] = []
+    real = conversation_module.resolve
+
+    def counted(question, *args, **kwargs):
+        calls.append(question)
+        return real(question, *args, **kwargs)
+
+    monkeypatch.setattr(conversation_module, "resolve", counted)
+    chat = Conversation()
+    turns = [("Who plays the patient?", "**Oleg Novitskiy** — The patient is portrayed by "
+                                        "real-life cosmonaut Oleg Novitskiy. [1]"),
+             ("Is he a real cosmonaut?", "The patient is portrayed by real-life cosmonaut "
+                                         "Oleg Novitskiy. [1]"),
+             ("When did he fly to the station?", "**5 October 2021** — ... [1]")]
+    for q, said in turns:
+        calls.clear()
+        chat.add(q, chat.resolve(q), said)
+        assert calls == [q]  # once, when asked: add() keeps that resolution
+    calls.clear()
+    assert chat.resolve("How old is he?") == "How old is Oleg Novitskiy?"
+    assert calls == ["How old is he?"]
+    # a history of n pairs is resolved in n steps, once each
+    calls.clear()
+    Conversation.from_pairs(turns)
+    assert calls == [q for q, _ in turns]
+    # a kept turn stays as it was resolved
+    before = list(chat.turns)
+    chat.resolve("Is it state-run?")
+    assert chat.turns == before
+
+
+@pytest.mark.parametrize("said", [
+    "The patient is portrayed by real-life cosmonaut Oleg Novitskiy. [1]",
+    "**Oleg Novitskiy** — The patient is portrayed by real-life cosmonaut Oleg Novitskiy. [1]",
+    "<p class=\"qa-short\"><strong>Oleg Novitskiy</strong></p><p>The patient is portrayed "
+    "by real-life cosmonaut Oleg Novitskiy.</p>",
+    '{"question": "Who plays the patient?", "short": "Oleg Novitskiy", "text": "The patient '
+    'is portrayed by real-life cosmonaut Oleg Novitskiy. [1]"}',
+    {"short": "Oleg Novitskiy", "text": "The patient is portrayed by ... [1]"},
+])
+def test_a_plain_history_resolves_he(said):
+    """Whatever form the answer takes in a client's history (plain text, the chat's
+    Markdown or HTML, the API's JSON text or dict), "he" is the one who was named, not
+    "Is he a real cosmonaut? (Who plays the patient)"."""
+    conv = Conversation.from_pairs([["Who plays the patient?", said]])
+    assert conv.resolve("Is he a real cosmonaut?") == "Is Oleg Novitskiy a real cosmonaut?"
+    assert conv.turns[0].short == "Oleg Novitskiy"
+    assert "Oleg Novitskiy" in conv.turns[0].entities
+
+
+def test_conversation_of_takes_what_answer_takes():
+    chat = Conversation.from_pairs([("Who plays the patient?", "**Oleg Novitskiy** ...")])
+    assert Conversation.of(chat) is chat
+    assert len(Conversation.of(None)) == len(Conversation.of([])) == 0
+    # malformed turns are skipped, as before
+    assert len(Conversation.of([["only one"], 3, {"role": "user", "content": " "}])) == 0
+    assert resolve_in_history("Is he a real cosmonaut?", chat).query == (
+        "Is Oleg Novitskiy a real cosmonaut?")
+    # what was searched, when it is not what resolving gives, is kept as searched
+    other = Conversation()
+    turn = other.add("Who plays him?", "Who plays Zhenya's patient?", None)
+    assert turn.query == "Who plays Zhenya's patient?" and turn.short is None
 
 
 def test_known_failures_name_real_conversations():

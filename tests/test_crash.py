@@ -13,7 +13,7 @@ in the child process with a pause at a named point: the child writes a marker fi
 sleeps, the test looks at the index, then sends SIGKILL. The pause points wrap, without
 changing, ``SegmentWriter.add``, ``segments.fsync_tree`` (inside ``SegmentWriter.finish``
 before the segment folder is renamed into place), ``merging._merge`` and
-``segments.commit``. Other kills use plain timing and polling of the index folder.
+``mf.commit``. Other kills use plain timing and polling of the index folder.
 """
 
 from __future__ import annotations
@@ -30,12 +30,9 @@ from pathlib import Path
 import pytest
 from helpers import SMALL, copy_index, live_ids, write_files
 
+from challenge_qa import build_index, load_index, retrieve
 from challenge_qa.engine import get_index
-from challenge_qa.search.index import load_index
-from challenge_qa.search.retrieve import retrieve
-from challenge_qa.store.build import build_index
-from challenge_qa.store.changes import staleness
-from challenge_qa.store.segments import LOCK, MANIFEST
+from challenge_qa.store.manifest import LOCK, MANIFEST
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +59,7 @@ import json, os, sys, time
 
 import challenge_qa.store.changes as ch
 import challenge_qa.store.merging as mg
+import challenge_qa.store.manifest as mf
 import challenge_qa.store.segments as sg
 from challenge_qa.config import Settings
 
@@ -82,7 +80,7 @@ def pause(tag):
     time.sleep(3600)
 
 state = {"merging": False, "commits": 0}
-real_commit, real_fsync_tree, real_merge = sg.commit, sg.fsync_tree, mg._merge
+real_commit, real_fsync_tree, real_merge = mf.commit, sg.fsync_tree, mg._merge
 real_add = sg.SegmentWriter.add
 
 def commit(index_dir, manifest, previous):
@@ -110,7 +108,7 @@ def add(self, batch):
     if point == "segment-add" and not state["merging"]:
         pause(point)
 
-sg.commit, sg.fsync_tree, mg._merge, sg.SegmentWriter.add = commit, fsync_tree, merge, add
+mf.commit, sg.fsync_tree, mg._merge, sg.SegmentWriter.add = commit, fsync_tree, merge, add
 
 from challenge_qa.app.cli import main
 sys.argv[0] = "challenge-qa"
@@ -263,7 +261,7 @@ def assert_as_clean_build(index_dir: Path, corpus: Path, tmp: Path, s) -> None:
     assert idx.size == ref.size == clean.passages
     assert live_passages(idx) == live_passages(ref)
     assert idx.manifest["counts"] == ref.manifest["counts"]
-    assert staleness(idx, corpus).stale is False
+    assert idx.staleness(corpus).stale is False
     assert answers(idx) == answers(ref)
 
 
@@ -324,7 +322,7 @@ def test_sigkilled_builds_leave_the_last_commit_intact(tmp_path, crash_setup):
             before = snapshot(index_dir, s)
             assert max(before["ids"].values()) == 1
         idx = load_index(index_dir, settings=s)
-        assert staleness(idx, corpus).stale, name  # the rest is still to be indexed
+        assert idx.staleness(corpus).stale, name  # the rest is still to be indexed
     print("kill log:", log)
     # the kills did hit builds at work: one left a segment folder, one committed
     assert before["manifest"] != first_manifest, log
@@ -373,7 +371,7 @@ def test_sigkill_while_a_segment_is_written(tmp_path, crash_setup):
         assert result["killed"] and "Traceback" not in result["stderr"]
         assert (index_dir / new[0]).is_dir()  # left behind
         assert_answers_as(before, index_dir, s, point)
-        assert staleness(load_index(index_dir, settings=s), corpus).stale
+        assert load_index(index_dir, settings=s).staleness(corpus).stale
 
     result = finish(start_build(corpus, index_dir, tmp_path))
     assert result["rc"] == 0, result["stderr"]
@@ -399,7 +397,7 @@ def test_sigkill_during_a_merge(tmp_path, crash_setup):
     result = finish(proc, kill=True)
     assert result["killed"] and "Traceback" not in result["stderr"]
     assert_answers_as(committed, index_dir, s, "merge-finish")
-    assert staleness(load_index(index_dir, settings=s), corpus).stale is False
+    assert load_index(index_dir, settings=s).staleness(corpus).stale is False
 
     segments = {p.name for p in index_dir.glob("seg-*") if not p.name.endswith(".partial")}
     proc, _ = run_to_pause(corpus, index_dir, tmp_path, "merge-commit", tmp_path, **hooks)
@@ -446,7 +444,7 @@ def test_a_long_build_killed_twice_resumes_without_embedding_again(tmp_path, sma
         assert result["killed"] and "Traceback" not in result["stderr"], result
         assert_answers_as(committed, index_dir, s, point)
         assert json.loads(committed["manifest"])["counts"]["articles"] == articles
-        assert staleness(load_index(index_dir, settings=s), corpus).stale
+        assert load_index(index_dir, settings=s).staleness(corpus).stale
         counts.append(committed["passages"])
         assert counts[-1] > counts[-2]  # this run committed (new) passages
     result = finish(start_build(corpus, index_dir, tmp_path, hooks=hooks))
@@ -485,7 +483,7 @@ def test_two_builds_at_once_never_corrupt_the_index(tmp_path, small_corpus, smal
     assert m["counts"]["articles"] == 45 and m["counts"]["passages"] == idx.size
     ids = live_ids(idx)
     assert len(ids) == 45 and max(ids.values()) == 1
-    assert staleness(idx, small_corpus).stale is False
+    assert idx.staleness(small_corpus).stale is False
     top = retrieve("How heavy was the pumpkin of Gourdham12?", k=1, index=idx)[0]
     assert top.doc_id == "towns/Gourdham-012.md"
     assert_as_clean_build(index_dir, small_corpus, tmp_path, SMALL)

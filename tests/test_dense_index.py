@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from helpers import SMALL
 
+from challenge_qa import build_index, load_index
 from challenge_qa.config import Settings
 from challenge_qa.errors import InvalidArgumentError
-from challenge_qa.search.index import load_index
-from challenge_qa.store.build import build_index
 from challenge_qa.store.segments import make_dense_index
 
 
@@ -45,7 +44,7 @@ def test_unknown_dense_index_is_refused():
 
 @pytest.mark.slow
 def test_an_hnsw_index_builds_loads_and_retrieves_like_exact(small_corpus, tmp_path):
-    from challenge_qa.search.retrieve import retrieve
+    from challenge_qa import retrieve
 
     hnsw = SMALL.replace(dense_index="hnsw", index_dir=tmp_path / "hnsw")
     flat = SMALL.replace(dense_index="flat", index_dir=tmp_path / "flat")

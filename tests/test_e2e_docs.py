@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import DEFAULT, DOCS_CORPUS
 
+from challenge_qa import load_index, retrieve
 from challenge_qa.corpus.load import load_articles
-from challenge_qa.search.index import load_index
-from challenge_qa.search.retrieve import retrieve
 
 pytestmark = pytest.mark.slow
 

@@ -16,13 +16,14 @@ from helpers import DEFAULT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from challenge_qa.answering.compose import Answer, answer
+from challenge_qa import answer, load_index, retrieve
+from challenge_qa.answering.compose import Answer
 from challenge_qa.config import Settings
 from challenge_qa.corpus.load import Article, load_corpus
+from challenge_qa.corpus.passages import split_passages
 from challenge_qa.errors import CorpusEmptyError, InvalidQuestionError
-from challenge_qa.search.index import load_index
-from challenge_qa.search.retrieve import Hit, retrieve
-from challenge_qa.text.chunking import split_passages, split_sentences
+from challenge_qa.search.retrieve import Hit
+from challenge_qa.text.chunking import split_sentences
 
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

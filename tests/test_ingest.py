@@ -377,7 +377,7 @@ def test_bad_urls_are_refused_and_change_nothing(site, corpus, path, settings, f
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """(corpus, index) of the small corpus, indexed with the defaults: copy before changing."""
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index
 
     base = tmp_path_factory.mktemp("ingest-e2e")
     corpus = write_files(base / "corpus", SMALL_FILES)

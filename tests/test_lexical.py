@@ -6,7 +6,7 @@ import bm25s
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from challenge_qa.text.lexical import _stemmer, find_terms, fold, tokenize
+from challenge_qa.text.lexical import Tokenizer, find_terms, fold, tokenize
 
 WORDS = ["Pelé", "Pele", "Ögedei", "Łódź", "The", "directors", "directed", "Directing", "film",
          "films", "flies", "happy",
@@ -22,7 +22,7 @@ texts = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=8)), max_siz
 
 
 def reference(docs: list[str]) -> list[list[str]]:
-    return bm25s.tokenize([fold(d) for d in docs], stopwords="en", stemmer=_stemmer(),
+    return bm25s.tokenize([fold(d) for d in docs], stopwords="en", stemmer=Tokenizer().stemmer,
                           return_ids=False, show_progress=False)
 
 

@@ -42,6 +42,7 @@ def test_load_refuses_other_hosts():
     ({"found": True, "text": "Someone else. [1]", "citations": [{}]}, "none of"),
     ({"found": True, "text": "Oleg Novitskiy", "citations": []}, "no citations"),
     ("a string", "not a dict"),
+    ('{"found": true, "text": "Oleg Novitskiy plays him. [1]", "citations": [{}]}', None),
 ])
 def test_check_answer(result, problem):
     got = load.check_answer(result, ("Oleg Novitskiy",))

@@ -10,8 +10,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import ast  # noqa: E402
 import asyncio  # noqa: E402
+import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -30,13 +30,13 @@ FILTERS = {"since", "until", "sources"}
 def mcp_url(tmp_path_factory):
     """The MCP endpoint of the chat over docs_corpus on 127.0.0.1, its index built first."""
     from challenge_qa.app.web import launch
-    from challenge_qa.service import IndexService
+    from challenge_qa.engine import Engine
 
     index_dir = tmp_path_factory.mktemp("mcp") / "index"
-    svc = IndexService(Settings(corpus_dir=DOCS, index_dir=index_dir, show_progress=False))
-    svc.ensure()
+    svc = Engine(Settings(corpus_dir=DOCS, index_dir=index_dir, show_progress=False))
+    svc.ensure_index()
     svc.wait()
-    demo = launch(service=svc, port=None, block=False, quiet=True, mcp=True)
+    demo = launch(engine=svc, port=None, block=False, quiet=True, mcp=True)
     assert demo.local_url.startswith("http://127.0.0.1:"), demo.local_url
     try:
         yield demo.local_url.rstrip("/") + "/gradio_api/mcp/"
@@ -68,10 +68,10 @@ def session(url: str, work, *, sse: bool = False):
 
 
 def result_value(result):
-    """The value a tool returned (Gradio sends it as its Python repr)."""
+    """The value a tool returned: its one text content is JSON."""
     assert not result.isError, result.content
     assert len(result.content) == 1, result.content
-    return ast.literal_eval(result.content[0].text)
+    return json.loads(result.content[0].text)
 
 
 @pytest.mark.slow
@@ -103,10 +103,36 @@ def test_answer_tool_cites_the_article(mcp_url):
     async def work(s):
         return await s.call_tool("answer", {"question": "Who plays the patient?"})
 
-    a = result_value(session(mcp_url, work))
+    result = session(mcp_url, work)
+    a = result_value(result)
     assert a["found"] is True
     assert "Oleg Novitskiy" in a["text"] and "[1]" in a["text"]
     assert any(c["doc_id"] == CNN and "Oleg Novitskiy" in c["sentence"] for c in a["citations"])
+
+
+@pytest.mark.slow
+def test_answer_tool_returns_compact_json(mcp_url):
+    """The answer is JSON (not a Python repr) with the short answer, the statements and
+    compact citations: the quoted sentence and its offsets, not the whole passage."""
+    from challenge_qa.answering.compose import Answer, Statement
+    from challenge_qa.search.retrieve import Hit
+
+    async def work(s):
+        return await s.call_tool("answer", {"question": "Who plays the patient?"})
+
+    text = session(mcp_url, work).content[0].text
+    a = json.loads(text)
+    assert len(text.encode()) < 6000, len(text.encode())  # a full asdict() was ~9 KB
+    assert tuple(a) == Answer.JSON_FIELDS
+    assert a["short"] == "Oleg Novitskiy" and a["query"] == "Who plays the patient?"
+    assert a["statements"] and tuple(a["statements"][0]) == Statement.JSON_FIELDS
+    assert a["statements"][0]["citations"] == [1]
+    cite = a["citations"][0]
+    assert tuple(cite) == Hit.CITATION_FIELDS
+    assert cite["sentence"] == a["statements"][0]["text"]
+    assert cite["sentence_end"] - cite["sentence_start"] == len(cite["sentence"])
+    assert all("text" not in h for h in a["citations"] + a["hits"])  # no passage text
+    assert all(isinstance(h["score"], float) for h in a["hits"])
 
 
 @pytest.mark.slow
@@ -179,3 +205,30 @@ def test_answer_tool_resolves_he_from_the_history_it_is_given(mcp_url):
     first, then = session(mcp_url, work)
     assert first["short"] == "Oleg Novitskiy"
     assert then["query"] == "Is Oleg Novitskiy a real cosmonaut?"
+
+
+@pytest.mark.slow
+def test_answer_tool_resolves_he_after_an_answer_given_as_text(mcp_url):
+    """An MCP client that keeps only the answer's text (plain, or as the chat shows it with
+    the short answer in bold, or the tool's JSON as it came) gets "he" resolved to the query
+    the chat searches, not "Is he a real cosmonaut? (Who plays the patient)"."""
+    from challenge_qa.answering.conversation import Conversation
+
+    q1, q2 = "Who plays the patient?", "Is he a real cosmonaut?"
+
+    async def work(s):
+        raw = await s.call_tool("answer", {"question": q1})
+        first = result_value(raw)
+        texts = [first["text"], f"**{first['short']}** — {first['text']}",
+                 raw.content[0].text]
+        return first, [result_value(await s.call_tool(
+            "answer", {"question": q2, "history": [[q1, t]]})) for t in texts]
+
+    first, thens = session(mcp_url, work)
+    # the chat's query: its Conversation keeps the Answer, whose Markdown leads in bold
+    chat = Conversation()
+    chat.add(q1, chat.resolve(q1), f"**{first['short']}** — {first['text']}")
+    assert chat.resolve(q2) == "Is Oleg Novitskiy a real cosmonaut?"
+    for then in thens:
+        assert then["query"] == chat.resolve(q2), then["query"]
+        assert then["question"] == q2

@@ -179,8 +179,7 @@ def spans(texts) -> list[dict]:
 def news(corpus_dir):
     """(index, index folder) of the corpus, built once with the default settings (those the
     CLI uses, so that `challenge-qa --index` opens the same index)."""
-    from challenge_qa.search.index import load_index
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index, load_index
 
     index_dir = corpus_dir.parent / "index"
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, show_progress=False)

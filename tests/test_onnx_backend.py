@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 from helpers import SMALL
 
-from challenge_qa.answering.compose import answer
+from challenge_qa import answer, build_index, load_index, retrieve
 from challenge_qa.config import DEFAULT_MODEL, Settings
-from challenge_qa.encoders.embedding import get_embedder, resolve_model
+from challenge_qa.encoders.embedding import SentenceTransformerEmbedder, make_embedder
+from challenge_qa.encoders.models import resolve_model
 from challenge_qa.errors import InvalidArgumentError, ModelLoadError
-from challenge_qa.search.index import load_index
-from challenge_qa.search.retrieve import retrieve
-from challenge_qa.store.build import build_index
 
 SENTENCES = [
     "Mount Etna erupted on Sunday night and ash fell on Catania.",
@@ -45,8 +43,8 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @pytest.mark.slow
 @pytest.mark.parametrize(("backend", "floor"), [("onnx", 0.999), ("onnx-int8", 0.98)])
 def test_vectors_match_torch(backend, floor):
-    ref = get_embedder(DEFAULT_MODEL, backend="torch").encode_documents(SENTENCES)
-    emb = get_embedder(DEFAULT_MODEL, batch_size=4, backend=backend)  # several batches
+    ref = make_embedder(DEFAULT_MODEL, backend="torch").encode_documents(SENTENCES)
+    emb = make_embedder(DEFAULT_MODEL, batch_size=4, backend=backend)  # several batches
     got = emb.encode_documents(SENTENCES)
     assert got.shape == ref.shape == (len(SENTENCES), emb.dimension)
     assert got.dtype == np.float32 and got.flags.c_contiguous
@@ -62,7 +60,7 @@ def test_vectors_match_torch(backend, floor):
 def test_int8_vectors_do_not_depend_on_their_neighbours():
     """int8 activations are scaled per run: each text runs alone, so an incremental build
     (other batches) gives the vectors of a full one, and a query those of a document."""
-    emb = get_embedder(DEFAULT_MODEL, backend="onnx-int8")
+    emb = make_embedder(DEFAULT_MODEL, backend="onnx-int8")
     together = emb.encode_documents(SENTENCES)
     alone = np.concatenate([emb.encode_documents([t]) for t in SENTENCES])
     np.testing.assert_allclose(together, alone, atol=1e-6)
@@ -102,8 +100,7 @@ def test_int8_index_answers_questions(tmp_path, small_corpus_ro):
     assert "erupted" in a.text
     # an index built by one backend is still loaded by another: the vectors are compatible
     torch_idx = load_index(tmp_path / "index", settings=SMALL.replace(backend="torch"))
-    assert torch_idx.embedder is get_embedder(DEFAULT_MODEL, batch_size=SMALL.batch_size,
-                                              backend="torch")
+    assert isinstance(torch_idx.embedder, SentenceTransformerEmbedder)
     assert answer("What did the volcano do on Sunday?", index=torch_idx).citations[0].doc_id \
         == "volcano.md"
 
@@ -145,7 +142,7 @@ def test_invalid_backend_is_refused():
         Settings.from_env({"CHALLENGE_QA_BACKEND": "onnx-fp16"})
     assert Settings.from_env({"CHALLENGE_QA_BACKEND": "onnx-int8"}).backend == "onnx-int8"
     with pytest.raises(InvalidArgumentError):
-        get_embedder(DEFAULT_MODEL, backend="openvino")
+        make_embedder(DEFAULT_MODEL, backend="openvino")
 
 
 def test_missing_onnxruntime_says_what_to_do(monkeypatch):

@@ -14,8 +14,9 @@ from minipdf import Line, make_pdf, paragraph
 
 from challenge_qa.config import Settings
 from challenge_qa.corpus.load import SkippedFileWarning, load_articles, load_corpus, read_file
+from challenge_qa.corpus.passages import split_passages
 from challenge_qa.corpus.pdf import join_pages, read_pdf, with_blocks
-from challenge_qa.text.chunking import split_passages, split_sentences
+from challenge_qa.text.chunking import split_sentences
 
 PAGE1 = ["Lake Moran water report",
          "The water board measures the lake every week from a pontoon near the dam.",
@@ -120,8 +121,8 @@ def test_question_answered_only_by_the_pdf_cites_its_page(tmp_path):
     """A real index over the small corpus plus a three-page PDF: the answer cites the PDF
     and the page of the cited sentence (page 2, where the fact is), and every offset
     points at the article text."""
-    from challenge_qa import answer, build_index, load_index
-    from challenge_qa.search.retrieve import page_of, retrieve
+    from challenge_qa import answer, build_index, load_index, retrieve
+    from challenge_qa.search.retrieve import page_of
 
     corpus = write_files(tmp_path / "corpus", SMALL_FILES)
     write_files(corpus, {"reports/moran.pdf": make_pdf(LONG_PAGES, info=INFO)})

@@ -22,14 +22,12 @@ import numpy as np
 import pytest
 from helpers import SMALL, assert_one_error_line, invoke, write_files
 
+from challenge_qa import build_index, load_index, retrieve
 from challenge_qa.config import Settings
 from challenge_qa.corpus.load import Article
 from challenge_qa.errors import MissingExtraError, ModelLoadError
-from challenge_qa.search.index import load_index
-from challenge_qa.search.retrieve import retrieve
 from challenge_qa.store import changes
 from challenge_qa.store import ray as ray_stage
-from challenge_qa.store.build import build_index
 
 # Ray Data 2.60's own DataContext() sets its deprecated fields to their defaults, each a
 # DeprecationWarning from ray.data.context (Ray's doing, not a deprecated use here); older

@@ -13,10 +13,14 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from challenge_qa.answering.compose import NOT_FOUND, answer  # noqa: E402
+from challenge_qa import (
+    answer,
+    build_index,  # noqa: E402
+    load_index,
+)
+from challenge_qa.answering.compose import NOT_FOUND  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
-from challenge_qa.search.index import Index, load_index  # noqa: E402
-from challenge_qa.store.build import build_index  # noqa: E402
+from challenge_qa.search.index import Index  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from helpers import SMALL
 
+from challenge_qa import load_index, retrieve
 from challenge_qa.corpus.load import load_articles
 from challenge_qa.errors import InvalidArgumentError, InvalidQuestionError
 from challenge_qa.search.fusion import fuse
-from challenge_qa.search.index import load_index
-from challenge_qa.search.retrieve import Hit, check_k, clean_question, retrieve
+from challenge_qa.search.retrieve import Hit, check_k, clean_question
 
 slow = pytest.mark.slow
 
@@ -117,7 +117,8 @@ def test_faiss_equals_numpy_brute_force(index):
 def test_bm25_scores_equal_bm25s(small_index_ro, small_corpus_ro):
     """The index's BM25 (global statistics over raw postings) scores every passage as
     bm25s does over the same passage texts."""
-    from challenge_qa.text.chunking import passage_context, split_passages
+    from challenge_qa.corpus.passages import split_passages
+    from challenge_qa.text.chunking import passage_context
     from challenge_qa.text.lexical import build_bm25, question_terms
 
     idx = load_index(small_index_ro[0], settings=SMALL)

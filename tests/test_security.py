@@ -193,9 +193,9 @@ def test_the_command_line_refuses_a_loopback_address(port, tmp_path, corpus):
 
 def test_the_chat_refuses_a_loopback_address(port, tmp_path, corpus):
     from challenge_qa.app.web import build_ui
-    from challenge_qa.service import IndexService
+    from challenge_qa.engine import Engine
 
-    demo = build_ui(service=IndexService(Settings(corpus_dir=corpus, index_dir=tmp_path / "ix",
+    demo = build_ui(engine=Engine(Settings(corpus_dir=corpus, index_dir=tmp_path / "ix",
                                                   show_progress=False)))
     (add_from_url,) = [f.fn for f in demo.fns.values() if f.fn and f.fn.__name__ ==
                        "add_from_url"][:1]
@@ -302,7 +302,7 @@ def test_an_article_beyond_a_limit_is_refused_naming_it(corpus, name, text, sett
 def test_a_build_skips_what_is_beyond_the_limits_and_indexes_the_rest(tmp_path):
     import json
 
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index
 
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -321,9 +321,9 @@ def test_a_build_skips_what_is_beyond_the_limits_and_indexes_the_rest(tmp_path):
 
 def test_the_chat_refuses_an_upload_beyond_the_limits(tmp_path, corpus):
     from challenge_qa.app.web import build_ui
-    from challenge_qa.service import IndexService
+    from challenge_qa.engine import Engine
 
-    demo = build_ui(service=IndexService(Settings(
+    demo = build_ui(engine=Engine(Settings(
         corpus_dir=corpus, index_dir=tmp_path / "ix", show_progress=False,
         max_article_chars=1000)))
     (add_uploaded,) = [f.fn for f in demo.fns.values() if f.fn and f.fn.__name__ ==
@@ -348,9 +348,8 @@ def _many_articles(folder: Path, n: int = 800) -> None:
 
 
 def test_a_build_reports_progress_and_stops_when_cancelled(tmp_path):
+    from challenge_qa import build_index, load_index
     from challenge_qa.errors import BuildCancelledError
-    from challenge_qa.search.index import load_index
-    from challenge_qa.store.build import build_index
 
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -373,21 +372,21 @@ def test_a_build_reports_progress_and_stops_when_cancelled(tmp_path):
 def test_the_chat_service_cancels_a_build_and_answers_as_before(tmp_path):
     import shutil
 
-    from challenge_qa.answering.compose import answer
-    from challenge_qa.service import IndexService
+    from challenge_qa import answer
+    from challenge_qa.engine import Engine
 
     corpus = tmp_path / "c"
     shutil.copytree(Path(__file__).parent.parent / "docs_corpus", corpus)
-    svc = IndexService(Settings(corpus_dir=corpus, index_dir=tmp_path / "ix",
+    svc = Engine(Settings(corpus_dir=corpus, index_dir=tmp_path / "ix",
                                 show_progress=False))
-    svc.ensure()
+    svc.ensure_index()
     svc.wait()
     _many_articles(corpus)
-    assert svc.rebuild() and svc.cancel()
+    assert svc.start_build() and svc.cancel_build()
     svc.wait()
     st = svc.status()
     assert st.state == "stale" and st.message.startswith("The build was cancelled after"), st
-    assert not svc.cancel()  # nothing running any more
+    assert not svc.cancel_build()  # nothing running any more
     a = answer("Who plays the patient?", index=svc.index())
     assert a.found and "Novitskiy" in a.text
 
@@ -404,15 +403,15 @@ def guarded(tmp_path_factory):
 
     pytest.importorskip("mcp", reason="the MCP route needs challenge-qa[mcp]")
     from challenge_qa.app.web import launch
-    from challenge_qa.service import IndexService
+    from challenge_qa.engine import Engine
 
     base = tmp_path_factory.mktemp("guarded")
     shutil.copytree(Path(__file__).parent.parent / "docs_corpus", base / "corpus")
-    svc = IndexService(Settings(corpus_dir=base / "corpus", index_dir=base / "index",
+    svc = Engine(Settings(corpus_dir=base / "corpus", index_dir=base / "index",
                                 show_progress=False))
-    svc.ensure()
+    svc.ensure_index()
     svc.wait()
-    demo = launch(service=svc, port=None, block=False, quiet=True, auth=LOGIN, mcp=True)
+    demo = launch(engine=svc, port=None, block=False, quiet=True, auth=LOGIN, mcp=True)
     try:
         yield demo.local_url.rstrip("/"), base / "corpus", base / "index"
     finally:
@@ -542,8 +541,8 @@ FRONT_MATTER = [
 @pytest.mark.parametrize("name, front, why", FRONT_MATTER, ids=[f[0] for f in FRONT_MATTER])
 def test_hostile_front_matter_is_refused_and_skipped_by_a_build(tmp_path, corpus, name,
                                                                 front, why):
+    from challenge_qa import build_index
     from challenge_qa.corpus.ingest import add_files
-    from challenge_qa.store.build import build_index
 
     data = f"---\n{front}\n---\n\nThe article's text is here, long enough to count.\n"
     assert why in _refusal(add_files([(name, data.encode())], corpus, settings=Settings()))
@@ -554,7 +553,7 @@ def test_hostile_front_matter_is_refused_and_skipped_by_a_build(tmp_path, corpus
 
 
 def test_a_link_out_of_the_corpus_is_not_read(tmp_path, corpus):
-    from challenge_qa.store.build import build_index
+    from challenge_qa import build_index
 
     secret = tmp_path / "secret.txt"
     secret.write_text("The password of the vault is tangerine.")

@@ -20,15 +20,16 @@ import numpy as np
 import pytest
 from helpers import SMALL, invoke, live_ids, write_files
 
+import challenge_qa.store.manifest as mf
+from challenge_qa import build_index, load_index
 from challenge_qa.corpus.load import load_corpus, read_file
-from challenge_qa.search.index import Index, load_index
+from challenge_qa.corpus.passages import split_passages
+from challenge_qa.search.index import Index
 from challenge_qa.search.retrieve import rank
-from challenge_qa.store import build as indexer
-from challenge_qa.store import changes, segments
-from challenge_qa.store.build import build_index
+from challenge_qa.store import changes
+from challenge_qa.store.manifest import MANIFEST, build_lock, referenced
 from challenge_qa.store.merging import merge_segments, optimize, optimize_plan, plan_merges
-from challenge_qa.store.segments import MANIFEST, build_lock, referenced
-from challenge_qa.text.chunking import passage_context, split_passages
+from challenge_qa.text.chunking import passage_context
 from challenge_qa.text.lexical import build_bm25, question_terms
 
 slow = pytest.mark.slow
@@ -208,10 +209,10 @@ class Memo:
         self.vectors: dict[str, np.ndarray] = {}
         self.embedded = 0
 
-    def get_embedder(self, *args, **kwargs):
-        from challenge_qa.encoders.embedding import get_embedder
+    def make_embedder(self, *args, **kwargs):
+        from challenge_qa.encoders.embedding import make_embedder
 
-        real = get_embedder(*args, **kwargs)
+        real = make_embedder(*args, **kwargs)
         memo = self
 
         class Remembering:
@@ -275,7 +276,7 @@ def test_twenty_incremental_updates_rank_as_a_full_rebuild(tmp_path, monkeypatch
     SciFact test queries, scores within 1e-5; again after ``optimize``."""
     monkeypatch.setattr(changes, "READ_GROUP", 30)
     memo = Memo()
-    monkeypatch.setattr(indexer, "get_embedder", memo.get_embedder)
+    emb = memo.make_embedder(SEG.model, batch_size=SEG.batch_size, backend=SEG.backend)
     _, questions, _ = scifact()
     docs = pool(610)
     fresh = iter(docs[400:])
@@ -283,12 +284,12 @@ def test_twenty_incremental_updates_rank_as_a_full_rebuild(tmp_path, monkeypatch
     for d in range(4):
         c.write(f"day{d:02d}.jsonl", docs[d * 100:(d + 1) * 100])
     inc = tmp_path / "incremental"
-    report = build_index(c.root, inc, settings=SEG)
+    report = build_index(c.root, inc, embedder=emb, settings=SEG)
     assert report.articles == 400 and report.merges > 0
     most_segments, merges, deleted_seen = report.segments, report.merges, 0
     for name, update, no_change in UPDATES:
         update(c, fresh)
-        report = build_index(c.root, inc, settings=SEG)
+        report = build_index(c.root, inc, embedder=emb, settings=SEG)
         expected = c.expected()
         assert report.articles == len(expected), name
         if no_change:
@@ -307,7 +308,8 @@ def test_twenty_incremental_updates_rank_as_a_full_rebuild(tmp_path, monkeypatch
 
     full = tmp_path / "full"
     embedded = memo.embedded
-    ref = build_index(c.root, full, full=True, settings=SEG.replace(segment_passages=10**6))
+    ref = build_index(c.root, full, embedder=emb, full=True,
+                      settings=SEG.replace(segment_passages=10**6))
     assert ref.segments == 1 and ref.articles == len(c.expected())
     assert ref.embedded_passages == ref.passages and memo.embedded == embedded  # all known
     assert any("duplicate article id" in s for s in ref.skipped)
@@ -662,7 +664,7 @@ def test_a_reader_keeps_its_commit_through_an_update_and_a_merge(copied, monkeyp
 
     # every commit keeps the files of the manifest it replaces: a reader that read that
     # manifest a moment earlier can still open it
-    real_commit = segments.commit
+    real_commit = mf.commit
     commits: list[dict] = []
 
     def checked_commit(index_dir_, m, previous):
@@ -672,7 +674,7 @@ def test_a_reader_keeps_its_commit_through_an_update_and_a_merge(copied, monkeyp
         Index(index_dir, previous, SEGS).close()
         commits.append(m)
 
-    monkeypatch.setattr(segments, "commit", checked_commit)
+    monkeypatch.setattr(mf, "commit", checked_commit)
 
     # an update: an article changed, one deleted, a new one
     lines = (corpus / "a.jsonl").read_text(encoding="utf-8").splitlines()
@@ -750,14 +752,14 @@ def test_a_full_rebuild_is_pending_until_complete(copied, monkeypatch):
     q_vecs = old.embedder.encode_queries(QUESTIONS)
     want = answers(old, q_vecs)
     passages = live_passages(old)
-    real_commit = segments.commit
+    real_commit = mf.commit
 
     def stop_after_pending(index_dir_, m, previous):
         real_commit(index_dir_, m, previous)
         if m.get("pending"):
             raise Stop
 
-    monkeypatch.setattr(segments, "commit", stop_after_pending)
+    monkeypatch.setattr(mf, "commit", stop_after_pending)
     with pytest.raises(Stop):
         build_index(corpus, index_dir, full=True, settings=SEGS)
     m1 = manifest(index_dir)
@@ -769,7 +771,7 @@ def test_a_full_rebuild_is_pending_until_complete(copied, monkeypatch):
     assert [s.name for s in served.segments] == [e["name"] for e in m0["segments"]]
     assert answers(served, q_vecs) == want and live_passages(served) == passages
 
-    monkeypatch.setattr(segments, "commit", real_commit)
+    monkeypatch.setattr(mf, "commit", real_commit)
     r = build_index(corpus, index_dir, settings=SEGS)
     assert r.articles == 85 and r.passages == old.size
     assert r.embedded_passages == old.size - pending[0]["passages"]  # the rest only

@@ -8,8 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import json  # noqa: E402
 import socket  # noqa: E402
-from dataclasses import fields  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -19,7 +19,13 @@ from challenge_qa.answering.compose import NOT_FOUND, Answer  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs_corpus"
 CNN = "challenge-trailer-cnn.md"
-ANSWER_FIELDS = {f.name for f in fields(Answer)}
+
+
+def predict(client, *args, **kwargs):
+    """An endpoint's result: the JSON text it returns, parsed."""
+    out = client.predict(*args, **kwargs)
+    assert isinstance(out, str), type(out)
+    return json.loads(out)
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +45,9 @@ def client(server):
 
 @pytest.mark.slow
 def test_answer_api_cites_the_article(client):
-    a = client.predict("Who plays the patient?", 5, False, api_name="/answer")
+    a = predict(client, "Who plays the patient?", 5, False, api_name="/answer")
     assert isinstance(a, dict)
-    assert set(a) == ANSWER_FIELDS
+    assert tuple(a) == Answer.JSON_FIELDS
     assert a["found"] is True
     assert "Oleg Novitskiy" in a["text"]
     assert a["citations"], a
@@ -89,7 +95,7 @@ def test_api_page_describes_every_parameter_and_result(server):
 
 @pytest.mark.slow
 def test_answer_api_off_topic(client):
-    a = client.predict("What is the capital of Australia?", 5, False, api_name="/answer")
+    a = predict(client, "What is the capital of Australia?", 5, False, api_name="/answer")
     assert a["found"] is False
     assert a["text"] == NOT_FOUND
     assert a["citations"] == []
@@ -99,8 +105,8 @@ def test_answer_api_off_topic(client):
 def test_default_client_reads_the_answer(server):
     from gradio_client import Client
 
-    a = Client(server[2], verbose=False).predict("Who plays the patient?", 5, False,
-                                                 api_name="/answer")
+    a = predict(Client(server[2], verbose=False), "Who plays the patient?", 5, False,
+                api_name="/answer")
     assert a["found"] is True
     assert all("path" not in h and h["article_path"] == h["doc_id"] for h in a["citations"])
 
@@ -113,7 +119,7 @@ def test_model_and_index_load_once_per_process(server, client):
     model = before.embedder.load()
     jobs = [client.submit(q, 5, False, api_name="/answer")
             for q in ("Who directed the film?", "When will the film be released?")]
-    results = [job.result(timeout=120) for job in jobs]
+    results = [json.loads(job.result(timeout=120)) for job in jobs]
     assert all(r["found"] for r in results), results
     after = svc.index()
     assert after is before
@@ -169,16 +175,16 @@ def test_api_is_answer_retrieve_and_timeline_only(client):
 
 @pytest.mark.slow
 def test_retrieve_and_timeline_api_with_filters(client):
-    hits = client.predict("Who directed the film?", 3, False, None, None, ["CNN"], None,
-                          api_name="/retrieve")
+    hits = predict(client, "Who directed the film?", 3, False, None, None, ["CNN"], None,
+                   api_name="/retrieve")
     assert 1 <= len(hits) <= 3 and {h["source"] for h in hits} == {"CNN"}
     assert all(h["article_path"] == h["doc_id"] for h in hits)
-    t = client.predict("The Challenge", None, None, None, api_name="/timeline")
+    t = predict(client, "The Challenge", None, None, None, api_name="/timeline")
     labels = [e["label"] for e in t["events"]]
     assert labels.index("November 2020") < labels.index("12 April 2023"), labels
     # an empty date field is no filter; as_of before CNN's article leaves nothing dated
-    a = client.predict("When was the trailer released?", 5, False, None, "", "", None,
-                       "2023-03-07", api_name="/answer")
+    a = predict(client, "When was the trailer released?", 5, False, None, "", "", None,
+                "2023-03-07", api_name="/answer")
     assert a["filters"] == {"until": "2023-03-07"}
     assert not any(c["doc_id"] == CNN for c in a["citations"])
 
@@ -189,3 +195,67 @@ def test_no_mcp_server_unless_asked(server):
 
     r = httpx.get(server[2] + "gradio_api/mcp/schema", trust_env=False, timeout=30)
     assert r.status_code == 404
+
+
+@pytest.mark.slow
+def test_answer_api_resolves_he_from_a_plain_history(client):
+    """A history of [question, answer text] pairs, as a client keeps it, resolves "he" to
+    the query the chat searches (the chat keeps the Answer, which leads with the short
+    answer in bold), whether the text is plain, the chat's Markdown, or the JSON returned."""
+    from challenge_qa.answering.conversation import Conversation
+
+    q1, q2 = "Who plays the patient?", "Is he a real cosmonaut?"
+    raw = client.predict(q1, 5, False, api_name="/answer")
+    first = json.loads(raw)
+    markdown = f"**{first['short']}** — {first['text']}"
+    chat = Conversation()
+    chat.add(q1, chat.resolve(q1), markdown)
+    assert chat.resolve(q2) == "Is Oleg Novitskiy a real cosmonaut?"
+    for said in (first["text"], markdown, raw, first):
+        then = predict(client, question=q2, history=[[q1, said]], api_name="/answer")
+        assert then["query"] == chat.resolve(q2), (said, then["query"])
+        assert then["found"] and "Oleg Novitskiy" in then["statements"][0]["text"]
+
+
+def test_result_types_own_their_json():
+    """``to_dict()`` gives JSON-safe values (numpy numbers as floats, dates as ISO text)
+    under the field names each type's docstring lists; citations are compact."""
+    import datetime as dt
+
+    import numpy as np
+
+    from challenge_qa.answering.compose import Statement
+    from challenge_qa.answering.timeline import Event, Timeline
+    from challenge_qa.search.retrieve import Hit
+
+    hit = Hit(rank=1, doc_id=CNN, title="T", source="CNN", date=dt.date(2023, 3, 7),
+              url=None, path=CNN, passage_id=f"{CNN}#0", text="A passage. Its sentence.",
+              start=np.int64(10), end=34, sentence="Its sentence.", sentence_start=21,
+              sentence_end=34, score=np.float32(0.5), dense_score=np.float64(0.25),
+              bm25_score=1.5, page=None)
+    st = Statement(text="Its sentence.", citations=[1], dates=[{"value": "2023-03-07",
+                                                                 "start": np.int64(3)}])
+    a = Answer(question="Who?", text="Its sentence. [1]", found=True, citations=[hit],
+               statements=[st], hits=[hit], query="Who?", confidence=np.float32(0.75),
+               short="Its", short_start=21, short_end=24)
+    t = Timeline(topic="T", events=[Event(date="2023-03-07", precision="day",
+                                          label="7 March 2023", text="Its sentence.",
+                                          citations=[hit], sources=["CNN"])], articles=1)
+    for obj, fields in ((a, Answer.JSON_FIELDS), (st, Statement.JSON_FIELDS),
+                        (t, Timeline.JSON_FIELDS), (t.events[0], Event.JSON_FIELDS)):
+        d = obj.to_dict()
+        assert tuple(d) == fields
+        assert json.loads(json.dumps(d, allow_nan=False)) == d
+        doc = type(obj).to_dict.__doc__
+        assert all(f"``{f}``" in doc for f in fields), (type(obj).__name__, doc)
+    d = a.to_dict()
+    assert d["confidence"] == 0.75 and d["statements"][0]["dates"][0]["start"] == 3
+    cite = d["citations"][0]
+    assert tuple(cite) == Hit.CITATION_FIELDS  # no passage, no ranking
+    assert cite["date"] == "2023-03-07" and cite["article_path"] == CNN
+    assert d["hits"][0]["score"] == 0.5 and "text" not in d["hits"][0]
+    full = hit.to_dict(passage=True)
+    assert tuple(full) == Hit.CITATION_FIELDS + Hit.RANKED_FIELDS + Hit.PASSAGE_FIELDS
+    assert full["start"] == 10 and type(full["start"]) is int
+    assert all(f"``{f}``" in Hit.to_dict.__doc__ for f in full)
+    assert tuple(t.to_dict()["events"][0]["citations"][0]) == Hit.CITATION_FIELDS

@@ -1,6 +1,6 @@
 """Serving while the index is rebuilt: readers in threads never fail and never see a mix of
 two commits (each call answers from the one manifest it loaded); afterwards the final
-commit (and its new fact) is served. IndexService reports a changed corpus as stale and
+commit (and its new fact) is served. Engine reports a changed corpus as stale and
 swaps in the rebuilt index."""
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ import time
 import pytest
 from helpers import SMALL, copy_index, write_files
 
-import challenge_qa.service as service_mod
-import challenge_qa.store.segments as segments
-from challenge_qa.answering.compose import answer
-from challenge_qa.engine import get_index
-from challenge_qa.search.index import Index, load_index
-from challenge_qa.search.retrieve import retrieve
-from challenge_qa.service import IndexService
-from challenge_qa.store.build import build_index
-from challenge_qa.store.segments import MANIFEST, read_manifest_quiet
+import challenge_qa.engine as service_mod
+import challenge_qa.store.manifest as mf
+from challenge_qa import answer, build_index, load_index, retrieve
+from challenge_qa.engine import Engine, get_index
+from challenge_qa.search.index import Index
+from challenge_qa.store.manifest import MANIFEST, read_manifest_quiet
 
 pytestmark = pytest.mark.slow
 
@@ -71,13 +68,13 @@ def test_readers_see_one_whole_commit_during_a_rebuild(tmp_path, small_corpus,
     assert all(h.doc_id != NEW_ID for got in expected[old.generation].values()
                for hits in got.values() for h in hits)
     committed: list[str] = []  # the generations the build commits, in order
-    real_commit = segments.commit
+    real_commit = mf.commit
 
     def spy(index_dir, manifest, previous):
         real_commit(index_dir, manifest, previous)
         committed.append(manifest["generation"])
 
-    monkeypatch.setattr(segments, "commit", spy)
+    monkeypatch.setattr(mf, "commit", spy)
 
     records: list[tuple] = []  # (thread, generation, question, kind, result, after_build)
     held: dict[str, Index] = {old.generation: old}  # an Index of each generation read
@@ -173,7 +170,7 @@ def test_index_service_reports_stale_and_rebuild_swaps_the_index(tmp_path, small
                                                                  monkeypatch):
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
     s = SMALL.replace(index_dir=index_dir, corpus_dir=small_corpus)
-    svc = IndexService(s)
+    svc = Engine(s)
     st = svc.status()
     assert st.state == "ready" and "index up to date" in st.message
     before = svc.index()
@@ -182,15 +179,15 @@ def test_index_service_reports_stale_and_rebuild_swaps_the_index(tmp_path, small
     # the verdict is cached for STALE_CHECK_SECONDS: the same service still says ready ...
     assert svc.status().state == "ready"
     # ... a fresh one (or the same once the cache is out of date) says stale
-    assert IndexService(s).status().state == "stale"
+    assert Engine(s).status().state == "stale"
     monkeypatch.setattr(service_mod, "STALE_CHECK_SECONDS", 0.0)
     st = svc.status()
     assert st.state == "stale" and st.stale.added == 1
     assert "1 new, 0 changed, 0 removed" in st.message and "challenge-qa index" in st.message
     assert retrieve(NEW_QUESTION, k=1, index=svc.index())[0].doc_id != NEW_ID
 
-    assert svc.rebuild() is True
-    assert svc.rebuild() is False  # refused while the first runs
+    assert svc.start_build() is True
+    assert svc.start_build() is False  # refused while the first runs
     assert svc.status().state == "building"
     svc.wait(timeout=MAX_SECONDS)
     assert not svc.building
@@ -211,12 +208,12 @@ def test_index_service_rebuild_of_a_broken_corpus_keeps_serving(tmp_path, small_
                                                                 small_index_ro):
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
     s = SMALL.replace(index_dir=index_dir, corpus_dir=small_corpus)
-    svc = IndexService(s)
+    svc = Engine(s)
     before = svc.index()
     for f in list(small_corpus.rglob("*")):
         if f.is_file():
             f.write_bytes(b"\xff\xfe not utf-8")
-    assert svc.rebuild() is True
+    assert svc.start_build() is True
     svc.wait(timeout=MAX_SECONDS)
     st = svc.status()
     assert st.state == "error" and "No readable articles" in st.message

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from helpers import DEFAULT, SMALL, SMALL_IDS, copy_index, invoke, write_files
 
-import challenge_qa.store.build as indexer
-import challenge_qa.store.segments as segments
+import challenge_qa.store.manifest as mf
+from challenge_qa import build_index, load_index, retrieve
 from challenge_qa.corpus.load import load_articles
+from challenge_qa.corpus.passages import split_passages
 from challenge_qa.engine import get_index
 from challenge_qa.errors import (
     CorpusEmptyError,
@@ -24,12 +25,9 @@ from challenge_qa.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
-from challenge_qa.search.index import Index, load_index, read_manifest
-from challenge_qa.search.retrieve import retrieve
-from challenge_qa.store.build import build_index
-from challenge_qa.store.changes import staleness
-from challenge_qa.store.segments import FORMAT_VERSION, LOCK, MANIFEST, SEGMENT_FILES, referenced
-from challenge_qa.text.chunking import split_passages
+from challenge_qa.search.index import Index
+from challenge_qa.store.manifest import FORMAT_VERSION, LOCK, MANIFEST, read_manifest, referenced
+from challenge_qa.store.segments import SEGMENT_FILES
 from challenge_qa.text.lexical import tokenize
 
 QUESTIONS = [
@@ -122,13 +120,13 @@ def scores(index, questions=QUESTIONS, k=4):
 def commits(monkeypatch) -> list[tuple[dict, dict | None]]:
     """Every ``(manifest, previous)`` the builds of this test commit, in order."""
     seen: list[tuple[dict, dict | None]] = []
-    real = segments.commit
+    real = mf.commit
 
     def spy(index_dir, manifest, previous):
         real(index_dir, manifest, previous)
         seen.append((manifest, previous))
 
-    monkeypatch.setattr(segments, "commit", spy)
+    monkeypatch.setattr(mf, "commit", spy)
     return seen
 
 
@@ -294,7 +292,7 @@ def test_loaded_index_parts(small_index_ro, small_corpus_ro):
     for r in rows:
         assert r["text"] == idx.article(r["doc_id"])["text"][r["start"]:r["end"]] != ""
     assert idx.rows([]) == []
-    assert staleness(idx, small_corpus_ro).stale is False
+    assert idx.staleness(small_corpus_ro).stale is False
 
 
 # ------------------------------------------------------------------ incremental == full
@@ -600,25 +598,25 @@ def test_damaged_index_is_reported(tmp_path, small_index_ro, small_corpus_ro, da
 def test_staleness(tmp_path, small_corpus, small_index_ro):
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
     idx = load_index(index_dir, settings=SMALL)
-    fresh = staleness(idx, small_corpus)  # same content, other files: hashes decide
+    fresh = idx.staleness(small_corpus)  # same content, other files: hashes decide
     assert fresh.stale is False and fresh.describe() == "up to date"
 
     # touching a file changes its mtime but not its content: still up to date
     os.utime(small_corpus / "volcano.md", ns=(1, 1))
-    assert staleness(idx, small_corpus).stale is False
+    assert idx.staleness(small_corpus).stale is False
 
     with open(small_corpus / "volcano.md", "a", encoding="utf-8") as f:
         f.write("\nA second eruption followed on Wednesday.\n")
-    s = staleness(idx, small_corpus)
+    s = idx.staleness(small_corpus)
     assert (s.added, s.changed, s.removed, s.stale) == (0, 1, 0, True)
     assert "1 changed" in s.describe() and "challenge-qa index" in s.describe()
 
     write_files(small_corpus, {"new.txt": "A new article\nWith new text."})
     (small_corpus / "extra.jsonl").unlink()
-    s = staleness(idx, small_corpus)
+    s = idx.staleness(small_corpus)
     assert (s.added, s.changed, s.removed) == (1, 1, 2)
 
-    assert staleness(idx, tmp_path / "gone").removed == 5
+    assert idx.staleness(tmp_path / "gone").removed == 5
     assert manifest_of(index_dir) == idx.manifest  # checking writes nothing
 
 
@@ -628,9 +626,9 @@ def test_staleness_defaults_to_the_built_corpus(tmp_path, small_corpus):
     build_index(small_corpus, index_dir, settings=SMALL)
     idx = load_index(index_dir, settings=SMALL)
     assert idx.manifest["corpus"] == str(small_corpus)
-    assert staleness(idx).stale is False
+    assert idx.staleness().stale is False
     (small_corpus / "chess.txt").write_text(CHANGED_CHESS, encoding="utf-8")
-    assert staleness(idx).changed == 1
+    assert idx.staleness().changed == 1
 
 
 # ------------------------------------------------------------------ interrupted builds
@@ -642,7 +640,7 @@ def test_staleness_defaults_to_the_built_corpus(tmp_path, small_corpus):
     ("challenge_qa.store.segments.postings", RuntimeError),
     # after it is complete, before the commit: the deletions it supersedes, the manifest
     ("challenge_qa.store.segments.save_deletions", OSError),
-    ("challenge_qa.store.segments.commit", KeyboardInterrupt),
+    ("challenge_qa.store.manifest.commit", KeyboardInterrupt),
 ], ids=["add", "postings", "deletions", "commit"])
 def test_interrupted_build_keeps_the_previous_index(tmp_path, small_corpus, small_index_ro,
                                                     monkeypatch, target, exc):
@@ -666,17 +664,17 @@ def test_interrupted_build_keeps_the_previous_index(tmp_path, small_corpus, smal
     assert not list(index_dir.glob(".*.tmp"))
     idx = load_index(index_dir, settings=SMALL)
     assert answers(idx) == answers_before
-    assert staleness(idx, small_corpus).stale  # the corpus did change
+    assert idx.staleness(small_corpus).stale  # the corpus did change
 
     # the next build succeeds and removes whatever the crash left behind
     seen: list[tuple[dict, dict | None]] = []
-    real = segments.commit
-    monkeypatch.setattr(segments, "commit", lambda d, m, p: (real(d, m, p), seen.append((m, p))))
+    real = mf.commit
+    monkeypatch.setattr(mf, "commit", lambda d, m, p: (real(d, m, p), seen.append((m, p))))
     report = build_index(small_corpus, index_dir, settings=SMALL)
     assert (report.added, report.changed) == (1, 1)
     assert seen
     assert_only_the_last_two_commits_kept(index_dir, seen[-1])
-    assert staleness(load_index(index_dir, settings=SMALL), small_corpus).stale is False
+    assert load_index(index_dir, settings=SMALL).staleness(small_corpus).stale is False
 
 
 # ------------------------------------------------------------------ get_index cache
@@ -716,7 +714,7 @@ def test_get_index_respects_settings(tmp_path, small_index_ro):
 @slow
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
 def test_rebuild_keeps_the_previous_commit(tmp_path, small_corpus_ro, small_index_ro, full):
-    """segments.commit promises that after a build the files of the manifest it replaced
+    """mf.commit promises that after a build the files of the manifest it replaced
     stay, so a reader that read the old manifest just before the swap can still open
     them."""
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
@@ -774,6 +772,6 @@ def test_rebuild_with_nothing_to_embed_does_not_load_the_model(tmp_path, small_c
             raise AssertionError("the model was loaded for a build with nothing to embed")
 
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
-    monkeypatch.setattr(indexer, "get_embedder", lambda name, **kw: NoLoad(name))
-    report = build_index(small_corpus_ro, index_dir, settings=SMALL)
+    report = build_index(small_corpus_ro, index_dir, settings=SMALL,
+                         embedder=NoLoad(SMALL.model))
     assert report.embedded_passages == 0 and report.unchanged == 5

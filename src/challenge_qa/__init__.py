@@ -11,39 +11,42 @@ Example:
 from __future__ import annotations
 
 import importlib
+from types import MappingProxyType
 
 from .config import VERSION as __version__
 
-_EXPORTS = {
+_EXPORTS = MappingProxyType({
+    **{name: "errors" for name in (
+        "ChallengeQAError", "InvalidQuestionError", "InvalidArgumentError",
+        "CorpusNotFoundError", "CorpusEmptyError", "IndexNotFoundError", "IndexMismatchError",
+        "IndexCorruptError", "IndexLockedError", "ModelLoadError", "EvalInputError",
+        "AddArticleError", "UploadRefusedError", "FetchError", "NotAnArticleError")},
     "Settings": "config",
     "Article": "corpus.load",
     "load_articles": "corpus.load",
-    "Passage": "text.chunking",
-    "split_passages": "text.chunking",
-    "build_index": "store.build",
-    "load_index": "search.index",
+    "Passage": "corpus.passages",
+    "split_passages": "corpus.passages",
+    "build_index": "engine",
+    "load_index": "engine",
     "Index": "search.index",
     "IndexReport": "store.build",
     "Hit": "search.retrieve",
-    "retrieve": "search.retrieve",
+    "retrieve": "engine",
     "evaluate": "eval.beir",
     "Answer": "answering.compose",
     "Engine": "engine",
-    "timeline": "answering.timeline",
+    "timeline": "engine",
     "Timeline": "answering.timeline",
     "Event": "answering.timeline",
-    "get_engine": "engine",
-    "answer": "answering.compose",
+    "default_engine": "engine",
+    "Status": "engine",
+    "answer": "engine",
     "add_files": "corpus.ingest",
     "add_url": "corpus.ingest",
     "AddReport": "corpus.ingest",
     "answer_markdown": "app.markdown",
-}
-_EXPORTS.update({name: "errors" for name in (
-    "ChallengeQAError", "InvalidQuestionError", "InvalidArgumentError", "CorpusNotFoundError",
-    "CorpusEmptyError", "IndexNotFoundError", "IndexMismatchError", "IndexCorruptError",
-    "IndexLockedError", "ModelLoadError", "EvalInputError", "AddArticleError",
-    "UploadRefusedError", "FetchError", "NotAnArticleError")})
+})
+
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

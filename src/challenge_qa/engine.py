@@ -1,69 +1,121 @@
-"""The working state of a process: settings, the loaded index, the reader and caches.
+"""The one owner of state: settings, the embedder, the reader, the loaded index (with its
+sentence-vector cache and search threads) and the background build of a server.
 
-An ``Engine`` is what the CLI, the web chat and ``answer()`` share: one per settings
-(``get_engine``), holding the index (reloaded when a build commits a new manifest), the
-answer reader and the sentence-vector cache. Nothing else in the library keeps state
-between calls, except the encoder models themselves (``embedding.get_embedder``), which
-index loading and building share.
+``Engine`` is what every way in shares: the web chat and the MCP tools hold one, each CLI
+command makes one, and the module functions ``retrieve``, ``answer``, ``timeline`` and
+``build_index`` below are thin wrappers over a default one. Below the engine, nothing keeps
+state between calls: the layers it calls (``store``, ``search``, ``answering``) are handed
+the index, embedder and reader they use.
 
-It sits above the searcher and the reader and below retrieval and answers: those take an
-``index`` argument or ask ``get_engine`` for the current one.
+Example:
+    >>> from challenge_qa import Engine, Settings
+    >>> from challenge_qa.testing import HashEmbedder, write_corpus
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> corpus = write_corpus(root / "corpus")
+    >>> engine = Engine(Settings(corpus_dir=corpus, index_dir=root / "index",
+    ...                          show_progress=False), embedder=HashEmbedder())
+    >>> engine.build().articles
+    3
+    >>> engine.retrieve("Where did the lava fall?", k=1)[0].title
+    'Mount Etna erupts again'
+    >>> engine.close()
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections import OrderedDict
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from .config import Settings
+from .encoders.embedding import Embedder, make_embedder
 from .encoders.reader import Reader, reader_dir
-from .search.index import Index, load_index
-from .store.segments import MANIFEST
+from .errors import BuildCancelledError, ChallengeQAError, IndexNotFoundError
+from .search.dense import SearchPool, search_threads
+from .search.index import Index
+from .search.index import load_index as _load_index
+from .store.changes import Staleness
+from .store.manifest import MANIFEST
 
-#: Engines kept per process (distinct settings: a test suite, or a server with several
-#: corpora); the least recently used one is dropped beyond this.
-MAX_ENGINES = 8
+log = logging.getLogger(__name__)
+#: How long a staleness check (which stats every corpus file) is reused by ``status``.
+STALE_CHECK_SECONDS = 10.0
+PROGRESS_LOG_SECONDS = 10.0
 
 
-class SentenceVectors:
-    """LRU cache of sentence embeddings keyed by index generation and article span."""
+@dataclass(frozen=True)
+class Status:
+    """Where an engine's index stands: ``state`` is "ready", "stale", "building", "error"
+    or "missing"; ``message`` says it in a sentence for the chat's status line."""
 
-    def __init__(self, size: int = 50_000):
-        self.size = size
-        self.data: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, index: Index, keys: list[tuple], texts: list[str]) -> np.ndarray:
-        gen = index.generation
-        with self.lock:
-            missing = [i for i, k in enumerate(keys) if (gen, *k) not in self.data]
-        if missing:
-            vecs = index.embedder.encode_documents([texts[i] for i in missing])
-            with self.lock:
-                for i, v in zip(missing, vecs, strict=True):
-                    self.data[(gen, *keys[i])] = v
-                while len(self.data) > self.size:
-                    self.data.popitem(last=False)
-        with self.lock:
-            return np.stack([self.data[(gen, *k)] for k in keys])
+    state: str
+    message: str
+    stale: Staleness | None = None
+    #: While building: what the build has embedded so far, as a sentence ("" before the
+    #: first batch); the message ends with it.
+    done: str = ""
 
 
 class Engine:
-    """Settings + index + reader + caches. Cheap to ask from many threads."""
+    """Settings, models and the current index of one corpus, cheap to ask from many threads.
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.sentence_vectors = SentenceVectors()
+    Args:
+        settings: ``Settings.from_env()`` by default.
+        embedder: The passage and question encoder (``challenge_qa.testing.HashEmbedder``
+            in tests); by default the settings' model, loaded on first use. Its ``name`` is
+            the model the index records.
+        reader: The answer reader; by default ``Settings.reader_dir``, or the shipped one.
+
+    Two engines share nothing: each loads its own models, index and search threads.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
+                 reader: Reader | None = None):
+        s = settings or Settings.from_env()
+        if embedder is not None:
+            s = s.replace(model=embedder.name)
+        self.settings = s
+        self._embedder = embedder
+        self._reader = reader
+        self._pool = SearchPool(search_threads(s))
         self._lock = threading.Lock()
         self._index: tuple[tuple, Index] | None = None
+        # the background build of a server (``start_build``)
+        self._building: threading.Thread | None = None
+        self._error: str | None = None
+        self._stale: tuple[float, Staleness] | None = None
+        self._cancel = threading.Event()
+        self._cancelled: str | None = None
+        self._progress = (0, 0)  # (articles, passages) the running build has embedded
+        self._logged = 0.0
+
+    # ------------------------------------------------------------------ models and index
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                s = self.settings
+                self._embedder = make_embedder(s.model, device=s.device,
+                                               batch_size=s.batch_size, backend=s.backend)
+            return self._embedder
+
+    @property
+    def reader(self) -> Reader:
+        with self._lock:
+            if self._reader is None:
+                self._reader = Reader(reader_dir(self.settings.reader_dir))
+            return self._reader
 
     def index(self) -> Index:
         """The index of ``settings.index_dir``, reloaded when a build has committed a new
         manifest (a cheap ``stat`` per call), so a long-running server picks up a rebuild;
-        requests holding the old ``Index`` finish on it."""
+        requests holding the old ``Index`` finish on it. Raises ``IndexNotFoundError``
+        while there is none."""
         index_dir = Path(self.settings.index_dir)
         try:
             st = (index_dir / MANIFEST).stat()
@@ -74,50 +126,317 @@ class Engine:
             cached = self._index
             if cached and stamp and cached[0] == stamp:
                 return cached[1]
-        idx = load_index(index_dir, settings=self.settings)
+        idx = _load_index(index_dir, settings=self.settings, embedder=self.embedder,
+                         pool=self._pool)
         if stamp:
             with self._lock:
                 self._index = (stamp, idx)
         return idx
 
-    def reader(self) -> Reader:
-        """The answer reader (shared by every engine of the process)."""
-        return _reader(reader_dir())
+    def using(self, settings: Settings) -> Engine:
+        """An engine for other ``settings`` that shares this one's models where they are
+        the same (the model, device, backend and batch; the reader folder)."""
+        s = self.settings
+        same_model = (settings.model, settings.device, settings.backend, settings.batch_size
+                      ) == (s.model, s.device, s.backend, s.batch_size)
+        return Engine(settings, embedder=self._embedder if same_model else None,
+                      reader=self._reader if settings.reader_dir == s.reader_dir else None)
+
+    # ------------------------------------------------------------------ asking
+
+    def retrieve(self, question: str, k: int | None = None, **options):
+        """The ``k`` passages that best answer ``question`` (``search.retrieve.retrieve``:
+        ``per_article``, ``since``, ``until``, ``sources``, ``as_of``)."""
+        from .search.retrieve import retrieve
+
+        return retrieve(question, k, index=self.index(), **options)
+
+    def answer(self, question: str, *, history=(), k: int | None = None, **options):
+        """A cited answer to ``question`` (``answering.compose.answer``); ``history`` is a
+        ``Conversation`` or earlier turns, against which "he" or "it" is resolved."""
+        from .answering.compose import answer
+
+        return answer(question, index=self.index(), reader=self.reader, history=history,
+                      k=k, **options)
+
+    def timeline(self, topic: str, **options):
+        """The dated events of the articles about ``topic`` (``answering.timeline``)."""
+        from .answering.timeline import timeline
+
+        return timeline(topic, index=self.index(), **options)
+
+    # ------------------------------------------------------------------ building
+
+    def build(self, full: bool = False, **options):
+        """Index the corpus now (incrementally; ``full`` rebuilds) and return the
+        ``IndexReport``; options as ``store.build.build_index``."""
+        from .store.build import build_index
+
+        s = self.settings
+        return build_index(s.corpus_dir, s.index_dir, full=full, settings=s,
+                           embedder=self._build_embedder(), **options)
+
+    def _build_embedder(self) -> Embedder | None:
+        # a Ray build embeds on its workers, which make their own
+        return None if self.settings.ray and self._embedder is None else self.embedder
+
+    def add(self, paths_or_urls: Iterable[str | Path] | str | Path, *, build: bool = True):
+        """Add articles (files or web addresses) to the corpus, then index them (unless
+        ``build`` is False). Returns the ``AddReport`` of each input, in order."""
+        from .corpus.ingest import add_files, add_url
+
+        items = [paths_or_urls] if isinstance(paths_or_urls, str | Path) else paths_or_urls
+        s = self.settings
+        reports = [add_url(str(x), s.corpus_dir, settings=s)
+                   if str(x).startswith(("http://", "https://"))
+                   else add_files([x], s.corpus_dir, settings=s) for x in items]
+        if build and any(r.saved for r in reports):
+            self.build()
+        return reports
+
+    @property
+    def building(self) -> bool:
+        t = self._building
+        return t is not None and t.is_alive()
+
+    @property
+    def cancelling(self) -> bool:
+        return self.building and self._cancel.is_set()
+
+    def ensure_index(self) -> None:
+        """Start a background build when no index exists yet."""
+        try:
+            self.index()
+        except IndexNotFoundError:
+            self.start_build()
+
+    def start_build(self, *, full: bool = False) -> bool:
+        """Start a background (incremental) build; False if one is already running."""
+        with self._lock:
+            if self.building:
+                return False
+            self._error = self._cancelled = None
+            self._cancel.clear()
+            self._progress = (0, 0)
+            self._building = threading.Thread(target=self._build, args=(full,), daemon=True,
+                                              name="challenge-qa-build")
+            self._building.start()
+            return True
+
+    def cancel_build(self) -> bool:
+        """Stop the running build before its next batch (what it committed stays, the
+        index answers as before); False if none is running."""
+        if not self.building:
+            return False
+        self._cancel.set()
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the background build to end."""
+        t = self._building
+        if t is not None:
+            t.join(timeout)
+
+    def _on_progress(self, articles: int, passages: int) -> None:
+        self._progress = (articles, passages)
+        now = time.monotonic()
+        if now - self._logged >= PROGRESS_LOG_SECONDS:  # a long build says how far it is
+            self._logged = now
+            log.info("indexing: %d articles (%d passages) embedded so far", articles, passages)
+
+    def _build(self, full: bool) -> None:
+        s = self.settings
+        started = time.perf_counter()
+        self._logged = time.monotonic()
+        log.info("building the index of %s in the background ...", s.corpus_dir)
+        try:
+            from .store.build import build_index
+
+            report = build_index(s.corpus_dir, s.index_dir, full=full,
+                                 settings=s.replace(show_progress=False),
+                                 progress=self._on_progress, cancel=self._cancel,
+                                 embedder=self._build_embedder())
+            for reason in report.skipped:
+                log.warning("%s", reason)
+            log.info("index built in %.1f s: %d articles, %d passages",
+                     time.perf_counter() - started, report.articles, report.passages)
+            self.embedder.load()  # the models load now, not at the first question
+            self.reader.load()
+        except BuildCancelledError as e:
+            self._cancelled = str(e)
+            log.warning("%s", e)
+        except ChallengeQAError as e:
+            self._error = e.explain()
+            log.error("index build failed: %s", self._error)
+        except Exception as e:  # noqa: BLE001 - the thread's boundary: report, never vanish
+            self._error = f"{type(e).__name__}: {e}"
+            log.exception("index build failed")
+        finally:
+            self._stale = None
+
+    # ------------------------------------------------------------------ status
+
+    def staleness(self) -> Staleness | None:
+        """What changed in the corpus since the index was built (checked at most every
+        ``STALE_CHECK_SECONDS``); None without an index."""
+        now = time.monotonic()
+        if self._stale and now - self._stale[0] < STALE_CHECK_SECONDS:
+            return self._stale[1]
+        try:
+            st = self.index().staleness(self.settings.corpus_dir)
+        except ChallengeQAError:
+            return None
+        self._stale = (now, st)
+        return st
+
+    def status(self) -> Status:
+        """Ready, stale, building, failed or missing, in a sentence."""
+        if self.building:
+            articles, passages = self._progress
+            done = (f" {articles:,} articles ({passages:,} passages) embedded so far."
+                    if articles else "")
+            if self._cancel.is_set():
+                return Status("building", "Cancelling the build …" + done, done=done)
+            return Status("building", f"Building the index of {self.settings.corpus_dir}"
+                          " … questions can be asked once it is ready." + done, done=done)
+        if self._error:
+            return Status("error", f"The last index build failed: {self._error}")
+        try:
+            idx = self.index()
+        except ChallengeQAError as e:
+            return Status("missing", e.explain())
+        st = self.staleness()
+        counts = idx.manifest["counts"]
+        base = f"{counts['articles']} articles, {counts['passages']} passages"
+        if st is not None and st.stale:
+            note = f"{self._cancelled} " if self._cancelled else ""
+            return Status("stale", f"{note}{base}. The index is {st.describe()}", st)
+        return Status("ready", f"{base}, index up to date.", st)
+
+    def close(self) -> None:
+        """Stop the search threads and close the index files (a running background build
+        is cancelled and waited for)."""
+        if self.cancel_build():
+            self.wait()
+        with self._lock:
+            cached, self._index = self._index, None
+        self._pool.close()
+        if cached:
+            cached[1].close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-_ENGINES: OrderedDict[Settings, Engine] = OrderedDict()
-_READERS: dict[str, Reader] = {}
-_LOCK = threading.Lock()
+# --------------------------------------------------------------------------- the default
+
+class _Default:
+    """The engine behind the module functions: one, for the last settings asked for. A
+    call with other settings gets a new engine that keeps the models (``Engine.using``)."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.lock = threading.Lock()
+
+    def get(self, settings: Settings | None) -> Engine:
+        s = settings or Settings.from_env()
+        with self.lock:
+            eng = self.engine
+            if eng is None or eng.settings != s:
+                eng = self.engine = eng.using(s) if eng is not None else Engine(s)
+            return eng
 
 
-def get_engine(settings: Settings | None = None) -> Engine:
-    """The process's engine for ``settings`` (``Settings.from_env()`` by default)."""
-    s = settings or Settings.from_env()
-    with _LOCK:
-        eng = _ENGINES.get(s)
-        if eng is None:
-            eng = _ENGINES[s] = Engine(s)
-            while len(_ENGINES) > MAX_ENGINES:
-                _ENGINES.popitem(last=False)
-        else:
-            _ENGINES.move_to_end(s)
-        return eng
+#: The one piece of process-wide state: which engine the module functions use.
+DEFAULT = _Default()
+
+
+def default_engine(settings: Settings | None = None) -> Engine:
+    """The engine the module functions use for ``settings`` (``Settings.from_env()`` by
+    default)."""
+    return DEFAULT.get(settings)
+
+
+def _engine_of(index: Index | None, settings: Settings | None) -> Engine:
+    return default_engine(index.settings if index is not None else settings)
+
+
+def retrieve(question: str, k: int | None = None, *, index: Index | None = None,
+             settings: Settings | None = None, **options):
+    """``Engine.retrieve`` on the default engine (or on ``index``, when given)."""
+    if index is not None:
+        from .search.retrieve import retrieve as _retrieve
+
+        return _retrieve(question, k, index=index, **options)
+    return default_engine(settings).retrieve(question, k, **options)
+
+
+def answer(question: str, *, index: Index | None = None, settings: Settings | None = None,
+           history=(), k: int | None = None, **options):
+    """``Engine.answer`` on the default engine (or on ``index``, when given, read by the
+    default engine's reader).
+
+    Example:
+        >>> a = answer("Who plays the patient?")  # doctest: +SKIP
+        >>> a.short, a.text  # doctest: +SKIP
+        ('Oleg Novitskiy', 'The patient is portrayed by real-life cosmonaut Oleg Novitskiy. [1]')
+    """
+    if index is not None:
+        from .answering.compose import answer as _answer
+
+        return _answer(question, index=index, reader=_engine_of(index, settings).reader,
+                       history=history, k=k, **options)
+    return default_engine(settings).answer(question, history=history, k=k, **options)
+
+
+def timeline(topic: str, *, index: Index | None = None, settings: Settings | None = None,
+             **options):
+    """``Engine.timeline`` on the default engine (or on ``index``, when given)."""
+    if index is not None:
+        from .answering.timeline import timeline as _timeline
+
+        return _timeline(topic, index=index, **options)
+    return default_engine(settings).timeline(topic, **options)
 
 
 def get_index(settings: Settings | None = None) -> Index:
-    """The current index for ``settings`` (see ``Engine.index``)."""
-    return get_engine(settings).index()
+    """The default engine's current index."""
+    return default_engine(settings).index()
 
 
-def get_reader() -> Reader:
-    """The answer reader: the shipped one, or the folder ``$CHALLENGE_QA_READER`` names."""
-    return _reader(reader_dir())
+def get_reader(settings: Settings | None = None) -> Reader:
+    """The default engine's answer reader."""
+    return default_engine(settings).reader
 
 
-def _reader(path: str | Path) -> Reader:
-    key = str(path)
-    with _LOCK:
-        got = _READERS.get(key)
-        if got is None:
-            got = _READERS[key] = Reader(path)
-        return got
+def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | None = None, *,
+                full: bool = False, settings: Settings | None = None, **options):
+    """Index ``corpus_dir`` into ``index_dir`` with the default engine's embedder
+    (``Engine.build``; options as ``store.build.build_index``).
+
+    Example:
+        >>> build_index("docs_corpus", "index")  # doctest: +SKIP
+        IndexReport(index_dir='index', added=2, changed=0, removed=0, unchanged=0, ...)
+    """
+    s = settings or Settings.from_env()
+    s = s.replace(corpus_dir=Path(corpus_dir or s.corpus_dir),
+                  index_dir=Path(index_dir or s.index_dir))
+    if options.get("embedder") is not None:
+        from .store.build import build_index as _build_index
+
+        return _build_index(s.corpus_dir, s.index_dir, full=full, settings=s, **options)
+    options.pop("embedder", None)
+    return default_engine(s).build(full, **options)
+
+
+def load_index(index_dir: str | Path | None = None, *, settings: Settings | None = None,
+               **options) -> Index:
+    """A freshly loaded index (``search.index.load_index``) that encodes questions with the
+    default engine's embedder, so the model loads once per process."""
+    s = settings or Settings.from_env()
+    if options.get("embedder") is None:
+        options["embedder"] = default_engine(s).embedder
+    return _load_index(index_dir or s.index_dir, settings=s, **options)

@@ -14,23 +14,32 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..config import TIDY_RULES, Settings
-from ..encoders.reader import Reading
-from ..engine import get_engine, get_index
+from ..encoders.reader import Reader, Reading
 from ..search.index import Filters, Index
-from ..search.retrieve import Hit, check_k, clean_question, page_of, rank, sentence_spans, to_hits
-from ..text.lexical import find_terms, tokenize
-from .conversation import names, resolve_in_history
+from ..search.retrieve import (
+    Hit,
+    check_k,
+    clean_question,
+    json_safe,
+    page_of,
+    rank,
+    sentence_spans,
+    to_hits,
+)
+from ..text.lexical import find_terms
+from .conversation import Conversation, names
 from .news import asks_when, corroboration, in_sentence, same_facts, with_dates
 
 NOT_FOUND = "The articles do not cover this question."
 _MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|"
            "december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
 # What kind of answer a question asks for, and what a sentence holding one looks like.
-_ANSWER_TYPES = [
+_ANSWER_TYPES = (
     (re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|actor|actress|director)\b", re.I),
      re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+")),
     (re.compile(r"^\s*when\b|\bwhat (year|date|day|month|time)\b|\bwhich year\b", re.I),
@@ -44,8 +53,7 @@ _ANSWER_TYPES = [
                 r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|several|"
                 r"few)\b", re.I)),
     (re.compile(r"^\s*where\b", re.I),
-     re.compile(r"\b(in|at|from|on|near|above|aboard|to)\s+(the\s+)?[A-Z]")),
-]
+     re.compile(r"\b(in|at|from|on|near|above|aboard|to)\s+(the\s+)?[A-Z]")),)
 PREFIX = 5
 
 
@@ -62,6 +70,18 @@ class Statement:
     #: How many distinct articles state it among the passages read, and their publishers.
     articles: int = 1
     sources: list[str] = field(default_factory=list)
+
+    #: The fields of ``to_dict()``.
+    JSON_FIELDS: ClassVar[tuple[str, ...]] = ("text", "citations", "dates", "articles",
+                                              "sources")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: ``text`` (the sentence), ``citations`` (the numbers n of the ``[n]``
+        behind it), ``dates`` (its date mentions, see above), ``articles`` (how many
+        articles state it) and ``sources`` (their publishers)."""
+        return json_safe({"text": self.text, "citations": self.citations,
+                          "dates": self.dates, "articles": self.articles,
+                          "sources": self.sources})
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,42 @@ class Answer:
             return self.text
         when = f" [{self.short_date}]" if self.short_date else ""
         return f"**{self.short}**{when} — {self.text}"
+
+    #: The fields of ``to_dict()``, in order.
+    JSON_FIELDS: ClassVar[tuple[str, ...]] = (
+        "question", "query", "found", "short", "short_date", "short_start", "short_end",
+        "confidence", "text", "statements", "citations", "hits", "reader", "filters")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer as JSON-safe values under stable names (what the API and MCP tools
+        return):
+
+        - ``question``: as asked; ``query``: what was searched (a follow-up's "he" resolved).
+        - ``found``: false when the articles do not cover the question (``text`` says so,
+          ``hits`` are the closest passages).
+        - ``short``: the short answer, or null; ``short_date``: its resolved date when it
+          is a relative one ("7 March 2023"); ``short_start``, ``short_end``: its offsets
+          in the article of ``citations[0]``.
+        - ``confidence``: the probability (0..1) that the first statement answers.
+        - ``text``: the answer with ``[n]`` markers.
+        - ``statements``: each with ``text``, ``citations`` (its n), ``dates``,
+          ``articles`` and ``sources`` (``Statement.to_dict``).
+        - ``citations``: the n-th is the source of ``[n]``, compact (``Hit.to_dict``
+          without ranking or passage: article, passage id, the quoted sentence and its
+          offsets).
+        - ``hits``: the retrieved passages, compact (``Hit.to_dict``: with rank and score,
+          the best sentence, not the passage text).
+        - ``reader``: the reader model's version; ``filters``: the filters applied.
+        """
+        return json_safe({
+            "question": self.question, "query": self.query, "found": self.found,
+            "short": self.short, "short_date": self.short_date,
+            "short_start": self.short_start, "short_end": self.short_end,
+            "confidence": round(float(self.confidence), 4), "text": self.text,
+            "statements": [st.to_dict() for st in self.statements],
+            "citations": [h.to_dict(ranked=False) for h in self.citations],
+            "hits": [h.to_dict() for h in self.hits],
+            "reader": self.reader, "filters": self.filters})
 
 
 _YES_NO = re.compile(r"^\W*(is|are|was|were|am|do|does|did|can|could|has|have|had|will|would|"
@@ -385,10 +441,9 @@ def shortlist(query: str, idx: Index, depth: int, *, per_article: bool = False,
     top = hits[: s.answer_passages]
     keys, cands, texts = _candidates(idx, ranking[0], top,
                                      captions=bool(_ABOUT_PICTURE.search(query)))
-    svecs = get_engine(idx.settings).sentence_vectors.get(
-        idx, [(d, a, cands[(d, a)][2]) for d, a in keys], texts)
+    svecs = idx.sentence_vectors.get([(d, a, cands[(d, a)][2]) for d, a in keys], texts)
     cover = term_coverage(idx.lexical.term_weights(idx.lexical.question_terms(query)),
-                          tokenize(texts))
+                          idx.lexical.tokenizer.tokenize(texts))
     prior = 1.0 - np.array([cands[kk][0].rank - 1 for kk in keys]) / s.answer_passages
     cheap = evidence(svecs @ qvec[0], cover, answer_type_match(query, texts), s) \
         + s.answer_w_passage * prior
@@ -469,28 +524,29 @@ def tidy_short(sentence: str, span: tuple[int, int], question: str,
     return sa, sb
 
 
-def answer(question: str, *, history=(), k: int | None = None, index: Index | None = None,
-           per_article: bool = False, settings: Settings | None = None,
-           since: object = None, until: object = None,
+def answer(question: str, *, index: Index, reader: Reader, history=(), k: int | None = None,
+           per_article: bool = False, since: object = None, until: object = None,
            sources: Iterable[str] | str | None = None, as_of: object = None) -> Answer:
     """Answer ``question`` with one to three cited sentences from the articles, led by the
     short answer.
 
     Args:
         question: The question in plain words.
-        history: Earlier turns (Gradio message dicts, or (user, bot) pairs where bot may be
-            an ``Answer``): a follow-up's "he" or "it" is resolved against them.
+        history: The conversation so far: a ``Conversation`` (its turns were resolved when
+            asked), or what ``Conversation.from_pairs`` takes ((question, answer) pairs,
+            an answer being an ``Answer``, the API's result or the answer's text; or
+            Gradio message dicts): a follow-up's "he" or "it" is resolved against it.
         k: How many passages to show as sources (``Settings.k`` by default).
-        index: A loaded index; by default the process-wide one.
+        index: The index to search (an ``Engine``'s, which ``Engine.answer`` passes).
+        reader: The answer reader that reads the shortlisted sentences.
         per_article: At most one retrieved passage per article.
-        settings: ``Settings.from_env()`` by default.
         since, until: Only articles published in this range (``YYYY``, ``YYYY-MM``,
             ``YYYY-MM-DD`` or a ``date``; inclusive).
         sources: Only articles of these publishers (case-insensitive).
         as_of: Only articles published by this date: what was known then.
 
     Example:
-        >>> a = answer("Who plays the patient?")  # doctest: +SKIP
+        >>> a = answer("Who plays the patient?", index=idx, reader=reader)  # doctest: +SKIP
         >>> a.short, a.text  # doctest: +SKIP
         ('Oleg Novitskiy', 'The patient is portrayed by real-life cosmonaut Oleg Novitskiy. [1]')
     """
@@ -498,12 +554,11 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
     used = {k: v for k, v in (("since", filters.since and filters.since.isoformat()),
                               ("until", filters.until and filters.until.isoformat()),
                               ("sources", list(filters.sources))) if v}
-    idx = index or get_index(settings)
+    idx = index
     s = idx.settings
     k = check_k(s.k if k is None else k)
     q = clean_question(question, s.max_question_chars)
-    query = resolve_in_history(q, history).query
-    reader = get_engine(s).reader()
+    query = Conversation.of(history).resolve(q)
     sl = shortlist(query, idx, max(k, s.answer_passages), per_article=per_article,
                    filters=filters)
     if sl is None:
@@ -537,9 +592,9 @@ def answer(question: str, *, history=(), k: int | None = None, index: Index | No
     if asks_when(query):  # a "when" question prefers a sentence whose date resolves
         dated = np.array([any(m["value"] and not m["qualifier"] for m in ds) for ds in dates])
         score[read] += s.answer_w_date * dated[read]
-    # the passage's retrieval score helps choose among the sentences (on the tuning
-    # articles the first statement held the answer for 75.5 % against 74.1 %), but being a
-    # z-score among this question's passages it says nothing of whether any answers
+    # the passage's retrieval score helps choose among the sentences (measured on the
+    # tuning articles, docs/experiments.md), but being a z-score among this question's
+    # passages it says nothing of whether any answers
     passage = s.answer_w_hit * np.array([cands[kk][0].score for kk in keys])
     order = np.argsort(-(score + passage), kind="stable")
     best = int(order[0])

@@ -3,39 +3,44 @@ conversation, and leave self-contained questions alone.
 
 The previous turn's short answer is usually what a pronoun points to ("Who plays the
 patient?" -> **Oleg Novitskiy** -> "Is he a real cosmonaut?" becomes "Is Oleg Novitskiy a
-real cosmonaut?"); otherwise a name in the previous question. Earlier questions are resolved
-in order first, so a chain of pronouns keeps its referent. Words the index has never seen are
-words all the same: "How do I bake sourdough bread?" stands on its own.
+real cosmonaut?"); otherwise a name in the previous question. A ``Conversation`` keeps each
+turn as it was resolved when asked, so a chain of pronouns keeps its referent without the
+history being resolved again; ``Conversation.from_pairs`` rebuilds one from a plain
+``[[question, answer], ...]`` history (the API's and MCP's clients) by resolving its
+questions in order, as the chat did. Words the index has never seen are words all the same:
+"How do I bake sourdough bread?" stands on its own.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-_PERSON = {"he", "she", "him", "her", "his", "hers", "himself", "herself"}
-_THING = {"it", "its", "itself"}
-_PLURAL = {"they", "them", "their", "theirs", "themselves"}
-_POSSESSIVE = {"his", "her", "hers", "its", "their", "theirs"}
+_PERSON = frozenset({"he", "she", "him", "her", "his", "hers", "himself", "herself"})
+_THING = frozenset({"it", "its", "itself"})
+_PLURAL = frozenset({"they", "them", "their", "theirs", "themselves"})
+_POSSESSIVE = frozenset({"his", "her", "hers", "its", "their", "theirs"})
 _PRONOUN = re.compile(r"\b(" + "|".join(sorted(_PERSON | _THING | _PLURAL)) + r")\b", re.I)
 _ELLIPTIC = re.compile(r"^\s*(and|also|what about|how about|and what about)\b", re.I)
-_QUESTION_WORDS = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how",
+_QUESTION_WORDS = frozenset({"who", "whom", "whose", "what", "which", "when", "where", "why", "how",
                    "is", "are", "was", "were", "do", "does", "did", "can", "could", "will",
                    "would", "should", "has", "have", "had", "the", "a", "an", "of", "in", "on",
                    "at", "to", "for", "by", "with", "about", "and", "or", "that", "this",
                    "there", "i", "you", "me", "my", "your", "be", "been", "much", "many",
                    "long", "else", "also", "then", "so", "from", "as", "it", "he", "she",
-                   "they", "his", "her", "its", "their", "them", "him"}
+                   "they", "his", "her", "its", "their", "them", "him"})
 _NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*|of|and|de|von|van)(?:\s+(?:[A-Z][\w'’.-]*|of|de|von"
                    r"|van))*")
-_NOT_NAMES = {"who", "what", "which", "when", "where", "why", "how", "is", "are", "was",
+_NOT_NAMES = frozenset({"who", "what", "which", "when", "where", "why", "how", "is", "are", "was",
               "were", "did", "does", "do", "i", "in", "on", "the", "a", "an", "and", "of",
               "january", "february", "march", "april", "may", "june", "july", "august",
               "september", "october", "november", "december", "monday", "tuesday",
               "wednesday", "thursday", "friday", "saturday", "sunday", "can", "could",
-              "will", "would", "should", "has", "have", "had", "it", "he", "she", "they"}
+              "will", "would", "should", "has", "have", "had", "it", "he", "she", "they"})
 _BOLD = re.compile(r"\*\*(.+?)\*\*|<strong>(.+?)</strong>|<b>(.+?)</b>", re.S)
 
 
@@ -139,8 +144,8 @@ _NOT_NOUN = _QUESTION_WORDS | {"aboard", "after", "before", "into", "over", "und
                                "done", "given", "taken", "first", "last", "same", "other"}
 
 
-_GROUPS = {"crew", "team", "cast", "band", "government", "company", "agency", "studio",
-           "audience", "public", "police", "family", "couple", "pair", "staff", "committee"}
+_GROUPS = frozenset({"crew", "team", "cast", "band", "government", "company", "agency", "studio",
+           "audience", "public", "police", "family", "couple", "pair", "staff", "committee"})
 
 
 def definite(question: str, plural: bool = False) -> str | None:
@@ -262,42 +267,182 @@ def resolve(question: str, prev: Resolved | None, prev_short: str | None,
     return Resolved(question, question=question)
 
 
-def turns(history) -> list[tuple[str, str]]:
-    """(role, text) pairs from Gradio-style message dicts or (user, bot) pairs; a bot turn
-    may be an ``Answer`` or the API's answer result (a dict), whose short answer is kept
-    in bold."""
-    out: list[tuple[str, str]] = []
+_ASKS_PERSON = re.compile(r"\s*(who|whom|whose)\b", re.I)
+
+
+def _answer_parts(answer: object, question: str) -> tuple[str | None, str]:
+    """The short answer and the plain text of an assistant turn, however it came: an
+    ``Answer``, the API's answer result (a dict, or its JSON text), or the chat's Markdown
+    or HTML with the short answer in bold, or plain text. When nothing is in bold and the
+    question asked "who", the first name of the answer that the question does not hold is
+    its short answer ("Who plays the patient?" -> "The patient is portrayed by real-life
+    cosmonaut Oleg Novitskiy. [1]" -> "Oleg Novitskiy").
+
+    Example:
+        >>> _answer_parts("**Oleg Novitskiy** — The patient is portrayed by ... [1]", "Who?")
+        ('Oleg Novitskiy', '**Oleg Novitskiy** — The patient is portrayed by ... [1]')
+        >>> _answer_parts("The patient is portrayed by cosmonaut Oleg Novitskiy. [1]",
+        ...               "Who plays the patient?")[0]
+        'Oleg Novitskiy'
+    """
+    if isinstance(answer, str) and answer.lstrip().startswith("{"):
+        try:  # the API's answer result, as the JSON text it returned
+            parsed = json.loads(answer)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and "text" in parsed:
+            answer = parsed
+    if isinstance(answer, dict):
+        answer = SimpleNamespace(short=answer.get("short"), text=str(answer.get("text") or ""))
+    if hasattr(answer, "markdown") and hasattr(answer, "short"):
+        text = str(answer.markdown)  # an Answer: its short answer (if any) leads in bold
+    elif hasattr(answer, "short") and hasattr(answer, "text"):
+        text = f"**{answer.short}** {answer.text}" if answer.short else str(answer.text)
+    else:
+        text = answer if isinstance(answer, str) else ""
+    short = short_of(text)
+    if short is None and _ASKS_PERSON.match(question):
+        short = next((n for n in names(plain(text))
+                      if not n.startswith("The ") and n not in question), None)
+    return short, plain(text)
+
+
+def _entities(resolved: Resolved, short: str | None) -> tuple[str, ...]:
+    found = [resolved.referent] if resolved.referent else []
+    if short and _is_name(short):
+        found.append(short)
+    return tuple(dict.fromkeys(found + names(resolved.query)))
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of a conversation, resolved and answered."""
+
+    #: The question as asked.
+    question: str
+    #: How it was resolved: ``resolved.query`` is what was searched.
+    resolved: Resolved
+    #: The answer as given: an ``Answer``, the API's answer result, text, or None.
+    answer: object = None
+    #: The short answer the turn led with (what "he" or "it" may point to next).
+    short: str | None = None
+    #: The answer as plain text (a one-word referent is completed from it).
+    text: str = ""
+    #: The names the turn is about: the referent, the short answer, the names searched.
+    entities: tuple[str, ...] = ()
+
+    @property
+    def query(self) -> str:
+        """What was searched for the question."""
+        return self.resolved.query
+
+
+def _pairs(history) -> list[tuple[str, object]]:
+    """(question, answer) pairs from Gradio-style message dicts or (user, bot) pairs; an
+    answer is None when the question got none (yet)."""
+    out: list[tuple[str, object]] = []
     for item in history or ():
         if isinstance(item, dict):
             content = item.get("content")
             if isinstance(content, list):  # Gradio 5+ may wrap text in parts
                 content = " ".join(str(c.get("text", "")) if isinstance(c, dict) else str(c)
                                    for c in content)
-            if isinstance(content, str) and content.strip():
-                out.append((str(item.get("role", "user")), content))
+            if not (isinstance(content, str) and content.strip()):
+                continue
+            if str(item.get("role", "user")) == "user":
+                out.append((content, None))
+            elif out:  # an assistant turn answers the question before it
+                out[-1] = (out[-1][0], content)
         elif isinstance(item, list | tuple) and len(item) == 2:
             user, bot = item
             if isinstance(user, str) and user.strip():
-                out.append(("user", user))
-            if isinstance(bot, dict):  # the API's own answer result, as JSON
-                bot = SimpleNamespace(short=bot.get("short"), text=str(bot.get("text") or ""))
-            if hasattr(bot, "short") and hasattr(bot, "text"):
-                bot = f"**{bot.short}** {bot.text}" if bot.short else bot.text
-            if isinstance(bot, str) and bot.strip():
-                out.append(("assistant", bot))
+                out.append((user, bot))
     return out
 
 
-def resolve_in_history(question: str, history) -> Resolved:
-    """Resolve ``question`` after the conversation ``history``: every earlier user question
-    is resolved in turn, each against its predecessor and the short answer given to it."""
-    prev: Resolved | None = None
-    prev_short: str | None = None
-    prev_answer = ""
-    for role, text in turns(history):
-        if role == "user":
-            prev = resolve(plain(text), prev, prev_short, prev_answer)
-            prev_short, prev_answer = None, ""
+class Conversation:
+    """The turns of a conversation, each resolved once when it was asked: a follow-up is
+    resolved against the last turn only (which carries its referent on), never by
+    resolving the whole history again. Pure: no model, no index.
+
+    Example:
+        >>> c = Conversation()
+        >>> c.resolve("Who plays the patient?")
+        'Who plays the patient?'
+        >>> _ = c.add("Who plays the patient?", "Who plays the patient?",
+        ...           "**Oleg Novitskiy** — The patient is portrayed by ... [1]")
+        >>> c.resolve("Is he a real cosmonaut?")
+        'Is Oleg Novitskiy a real cosmonaut?'
+    """
+
+    def __init__(self, turns: Iterable[Turn] = ()):
+        self.turns: list[Turn] = list(turns)
+        # the last resolution asked for, kept for ``add``: (question, last turn then, it)
+        self._asked: tuple[str, Turn | None, Resolved] | None = None
+
+    def __len__(self) -> int:
+        return len(self.turns)
+
+    def __repr__(self) -> str:
+        return f"Conversation({self.turns!r})"
+
+    def resolution(self, question: str) -> Resolved:
+        """How ``question`` is resolved after the last turn (nothing is added)."""
+        last = self.turns[-1] if self.turns else None
+        asked = self._asked
+        if asked and asked[0] == question and asked[1] is last:
+            return asked[2]
+        if last is None:
+            found = resolve(question, None, None)
         else:
-            prev_short, prev_answer = short_of(text), plain(text)
-    return resolve(question, prev, prev_short, prev_answer)
+            found = resolve(question, last.resolved, last.short, last.text)
+        self._asked = (question, last, found)
+        return found
+
+    def resolve(self, question: str) -> str:
+        """The query to search for ``question`` asked next in this conversation."""
+        return self.resolution(question).query
+
+    def add(self, question: str, resolved: Resolved | str | None = None,
+            answer: object = None) -> Turn:
+        """Keep a turn: ``question``, what was searched for it (``resolve``'s query or its
+        ``Resolved``; by default resolved now) and the ``answer`` it got (an ``Answer``,
+        the API's answer result, or the answer's text). Returns the turn."""
+        if not isinstance(resolved, Resolved):
+            now = self.resolution(question)
+            if resolved is not None and resolved != now.query:  # searched something else
+                now = Resolved(resolved, question=question, follow_up=resolved != question)
+            resolved = now
+        short, text = _answer_parts(answer, resolved.query)
+        turn = Turn(question, resolved, answer, short, text, _entities(resolved, short))
+        self.turns.append(turn)
+        return turn
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable) -> Conversation:
+        """A conversation from a plain history: ``[[question, answer], ...]`` as the API's
+        and MCP's clients send it (an answer may be the API's answer result, the chat's
+        Markdown or HTML with the short answer in bold, or plain text), or Gradio message
+        dicts. Each question is resolved in order, as the chat resolved it when asked.
+
+        Example:
+            >>> c = Conversation.from_pairs([["Who plays the patient?",
+            ...     "The patient is portrayed by real-life cosmonaut Oleg Novitskiy. [1]"]])
+            >>> c.resolve("Is he a real cosmonaut?")
+            'Is Oleg Novitskiy a real cosmonaut?'
+        """
+        conv = cls()
+        for question, answer in _pairs(pairs):
+            conv.add(plain(question), None, answer)
+        return conv
+
+    @classmethod
+    def of(cls, history) -> Conversation:
+        """``history`` as a conversation: a ``Conversation`` as it is, else ``from_pairs``."""
+        return history if isinstance(history, Conversation) else cls.from_pairs(history or ())
+
+
+def resolve_in_history(question: str, history) -> Resolved:
+    """Resolve ``question`` after the conversation ``history`` (a ``Conversation``, or
+    what ``Conversation.from_pairs`` takes)."""
+    return Conversation.of(history).resolution(question)

@@ -15,17 +15,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..config import Settings
-from ..engine import get_engine, get_index
 from ..search.index import Filters, Index
-from ..search.retrieve import Hit, clean_question, page_of, rank
+from ..search.retrieve import Hit, clean_question, json_safe, page_of, rank
 from ..text.dates import format_value
 from .news import corroboration
 
-_PRECISION = {"year": 0, "month": 1, "day": 2}
+_PRECISION = MappingProxyType({"year": 0, "month": 1, "day": 2})
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,19 @@ class Event:
     #: The words that date it in the quoted sentence ("on Tuesday").
     mention: str = ""
 
+    #: The fields of ``to_dict()``, in order.
+    JSON_FIELDS: ClassVar[tuple[str, ...]] = ("date", "precision", "label", "text", "mention",
+                                              "sources", "citations")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: ``date`` (ISO cut to its precision), ``precision`` ("day", "month" or
+        "year"), ``label`` ("5 October 2021"), ``text`` (the quoted sentence), ``mention``
+        (the words that date it), ``sources`` (the publishers reporting it) and
+        ``citations`` (each report, compact: ``Hit.to_dict`` without ranking or passage)."""
+        return json_safe({"date": self.date, "precision": self.precision, "label": self.label,
+                          "text": self.text, "mention": self.mention, "sources": self.sources,
+                          "citations": [c.to_dict(ranked=False) for c in self.citations]})
+
 
 @dataclass(frozen=True)
 class Timeline:
@@ -52,6 +66,17 @@ class Timeline:
     events: list[Event] = field(default_factory=list)
     articles: int = 0
     filters: dict = field(default_factory=dict)
+
+    #: The fields of ``to_dict()``, in order.
+    JSON_FIELDS: ClassVar[tuple[str, ...]] = ("topic", "articles", "filters", "events")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: ``topic`` (as searched), ``articles`` (how many articles about it
+        were read), ``filters`` (the filters applied: since, until, sources) and ``events``
+        (in date order, ``Event.to_dict``)."""
+        return json_safe({"topic": self.topic, "articles": self.articles,
+                          "filters": self.filters,
+                          "events": [e.to_dict() for e in self.events]})
 
 
 @dataclass
@@ -65,21 +90,19 @@ class _Report:
     vec: np.ndarray
 
 
-def timeline(topic: str, *, index: Index | None = None, since: object = None,
-             until: object = None, sources: Iterable[str] | str | None = None,
-             settings: Settings | None = None) -> Timeline:
+def timeline(topic: str, *, index: Index, since: object = None,
+             until: object = None, sources: Iterable[str] | str | None = None) -> Timeline:
     """The dated events of the articles about ``topic``, in date order.
 
     Args:
         topic: What the story is about ("The Challenge").
-        index: A loaded index; by default the process-wide one.
+        index: The index to search (an ``Engine``'s, which ``Engine.timeline`` passes).
         since, until: Only articles published in this range (``YYYY``, ``YYYY-MM``,
             ``YYYY-MM-DD`` or a ``date``).
         sources: Only articles of these publishers (case-insensitive).
-        settings: ``Settings.from_env()`` by default.
 
     Example:
-        >>> t = timeline("The Challenge")  # doctest: +SKIP
+        >>> t = timeline("The Challenge", index=idx)  # doctest: +SKIP
         >>> [(e.label, e.sources) for e in t.events][:2]  # doctest: +SKIP
         [('November 2020', ['CNN']), ('5 October 2021', ["New trailer for 'The Challenge', ..."])]
     """
@@ -87,7 +110,7 @@ def timeline(topic: str, *, index: Index | None = None, since: object = None,
     used = {k: v for k, v in (("since", filters.since and filters.since.isoformat()),
                               ("until", filters.until and filters.until.isoformat()),
                               ("sources", list(filters.sources))) if v}
-    idx = index or get_index(settings)
+    idx = index
     s = idx.settings
     q = clean_question(topic, s.max_question_chars)
     qvec = idx.embedder.encode_queries([q])
@@ -114,8 +137,7 @@ def timeline(topic: str, *, index: Index | None = None, since: object = None,
         a, b = clause(rec["span_text"], m["start"] - m["sent_start"], m["end"] - m["sent_start"])
         clauses.append(((rec["doc_id"], m["sent_start"] + a, m["sent_start"] + b),
                         rec["span_text"][a:b]))
-    vecs = get_engine(s).sentence_vectors.get(idx, [k for k, _ in clauses],
-                                              [c for _, c in clauses])
+    vecs = idx.sentence_vectors.get([k for k, _ in clauses], [c for _, c in clauses])
     # every dated sentence of an article about the topic: a sentence's own similarity to
     # a short topic says little ("The Challenge" and the sentence dating its shoot: 0.07)
     reports = [_Report(m["value"], m["precision"], m["doc"], m["sent_start"], m["sent_end"],

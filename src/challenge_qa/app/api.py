@@ -2,19 +2,24 @@
 ``timeline``, typed and documented for an agent (Gradio names each tool after its function
 and reads its parameters from the signature and the docstring's Args).
 
-Each returns the library's result as a dict (``dataclasses.asdict``), with every hit's
-``path`` named ``article_path``: ``gradio_client`` takes any dict with a ``path`` for a file
-to download. An empty optional field is no filter.
+Each returns its result as JSON text, under the field names that the result types document
+(``Answer.to_dict``, ``Hit.to_dict``, ``Timeline.to_dict``): an MCP client gets it as the
+tool's text content (Gradio's MCP server sends a tool's value as ``str(value)``, which for a
+dict would be a Python repr, not JSON; and Gradio's ``structured_output`` would only wrap
+that same text), a ``gradio_client`` caller reads it with ``json.loads``. Citations are
+compact: the article, the passage id, the quoted sentence and its offsets, not the passage.
+An empty optional field is no filter.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import json
 
 from ..answering.compose import answer as _answer
+from ..answering.conversation import Conversation
 from ..answering.timeline import timeline as _timeline
+from ..engine import Engine
 from ..search.retrieve import retrieve as _retrieve
-from ..service import IndexService
 
 
 def _opt(value) -> str | None:
@@ -29,50 +34,50 @@ def filters_of(since, until, as_of, sources) -> dict:
             "sources": [s for s in sources or [] if s] or None}
 
 
-def _no_path(hit: dict) -> dict:
-    # gradio_client takes any dict with a ``path`` for a file to download
-    hit["article_path"] = hit.pop("path")
-    return hit
+def to_json(value) -> str:
+    """A result's JSON-safe dict (or a list of them) as the JSON text a tool returns."""
+    return json.dumps(value, ensure_ascii=False)
 
 
-def api_tools(service: IndexService):
+def api_tools(engine: Engine):
     """The API endpoints, also served as MCP tools (named after the functions)."""
 
     def answer(question: str, k: int | None = None, per_article: bool = False,
                history: list | None = None, since: str | None = None,
                until: str | None = None, sources: list[str] | None = None,
-               as_of: str | None = None) -> dict:
-        """Answer a question from the news articles with quoted, cited sentences.
-        Each hit's article file path is named article_path.
+               as_of: str | None = None) -> str:
+        """Answer a question from the news articles with quoted, cited sentences, as JSON.
+        A follow-up ("Is he a real cosmonaut?") is resolved against the history given.
 
         Args:
             question: The question in plain words, e.g. "Who plays the patient?".
             k: How many passages to return as sources, 1 to 1000 (default 5).
             per_article: Return at most one passage per article.
-            history: Earlier [question, answer] pairs (answer: a result of this tool) for "he".
+            history: Earlier [question, answer] pairs for "he"; answer: this tool's result or text.
             since: Only articles published on or after this date (YYYY, YYYY-MM or YYYY-MM-DD).
             until: Only articles published on or before this date (YYYY, YYYY-MM or YYYY-MM-DD).
             sources: Only articles of these publishers, e.g. ["CNN"].
             as_of: Answer from what was published by this date (YYYY, YYYY-MM or YYYY-MM-DD).
 
         Returns:
-            A dict: text (the answer, with [n] markers), found (false when the articles
-            do not cover the question), short (the short answer), confidence (0 to 1),
-            query (what was searched), statements, citations (the n-th is [n]: title,
-            source, date, url, article_path, sentence and offsets), hits (the passages).
+            A JSON object: question, query (what was searched, a follow-up's "he" resolved),
+            found (false when the articles do not cover the question), short (the short
+            answer), short_date, short_start, short_end, confidence (0 to 1), text (the
+            answer, with [n] markers), statements (text, citations, dates, articles,
+            sources), citations (the n-th is [n]: doc_id, title, source, date, url,
+            article_path, page, passage_id, sentence, sentence_start, sentence_end), hits
+            (the passages retrieved: the same and rank, score), reader, filters.
         """
-        out = asdict(_answer(question, k=None if k is None else int(k),
-                             per_article=bool(per_article), history=history or (),
-                             index=service.index(),
-                             **filters_of(since, until, as_of, sources)))
-        for hit in out["citations"] + out["hits"]:
-            _no_path(hit)
-        return out
+        a = _answer(question, k=None if k is None else int(k),
+                    per_article=bool(per_article), history=Conversation.of(history),
+                    index=engine.index(), reader=engine.reader,
+                    **filters_of(since, until, as_of, sources))
+        return to_json(a.to_dict())
 
     def retrieve(question: str, k: int | None = None, per_article: bool = False,
                  since: str | None = None, until: str | None = None,
-                 sources: list[str] | None = None, as_of: str | None = None) -> list[dict]:
-        """The passages of the news articles that best match a question, best first.
+                 sources: list[str] | None = None, as_of: str | None = None) -> str:
+        """The passages of the news articles that best match a question, best first, as JSON.
 
         Args:
             question: The question or search words.
@@ -84,18 +89,20 @@ def api_tools(service: IndexService):
             as_of: Only articles published by this date (YYYY, YYYY-MM or YYYY-MM-DD).
 
         Returns:
-            A list of hits, best first: doc_id, title, source, date, url, article_path,
-            text (the passage), sentence (the one best matching), offsets, score.
+            A JSON list of hits, best first: doc_id, title, source, date, url, article_path,
+            page, passage_id, sentence (the one best matching), sentence_start,
+            sentence_end, rank, score, text (the passage), start, end, dense_score,
+            bm25_score.
         """
-        hits = _retrieve(question, None if k is None else int(k), index=service.index(),
+        hits = _retrieve(question, None if k is None else int(k), index=engine.index(),
                          per_article=bool(per_article),
                          **filters_of(since, until, as_of, sources))
-        return [_no_path(asdict(h)) for h in hits]
+        return to_json([h.to_dict(passage=True) for h in hits])
 
     def timeline(topic: str, since: str | None = None, until: str | None = None,
-                 sources: list[str] | None = None) -> dict:
+                 sources: list[str] | None = None) -> str:
         """The dated events of the news articles about a topic, in date order,
-        each with its quoted sentence and the articles reporting it.
+        each with its quoted sentence and the articles reporting it, as JSON.
 
         Args:
             topic: What the story is about, e.g. "The Challenge".
@@ -104,15 +111,14 @@ def api_tools(service: IndexService):
             sources: Only articles of these publishers, e.g. ["CNN"].
 
         Returns:
-            A dict whose events, in date order, each have a label ("5 October 2021"), a
-            precision (day, month or year), the text reported and its citations.
+            A JSON object: topic, articles, filters, and events in date order, each with
+            date (ISO), precision (day, month or year), label ("5 October 2021"), text
+            (the quoted sentence), mention, sources and citations (doc_id, title, source,
+            date, url, article_path, page, passage_id, sentence, sentence_start,
+            sentence_end).
         """
         f = filters_of(since, until, None, sources)
         f.pop("as_of")
-        out = asdict(_timeline(topic, index=service.index(), **f))
-        for event in out["events"]:
-            for hit in event["citations"]:
-                _no_path(hit)
-        return out
+        return to_json(_timeline(topic, index=engine.index(), **f).to_dict())
 
     return answer, retrieve, timeline

@@ -25,16 +25,16 @@ class _Group(click.Group):
         except ChallengeQAError as e:
             click.secho(f"Error: {e.explain()}", err=True, fg="red")
             sys.exit(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             # only a build has an index to leave unchanged
             click.echo("Interrupted; the index keeps what the build had committed: run "
-                       "challenge-qa index to continue." if _BUILDING else "Interrupted.",
-                       err=True)
+                       "challenge-qa index to continue." if isinstance(e, BuildInterrupted)
+                       else "Interrupted.", err=True)
             sys.exit(130)
 
 
-#: True while this process runs a build (``index``, or the first build of ``ask``/``serve``).
-_BUILDING = False
+class BuildInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a build (``index``, or the first build of ``ask``/``serve``)."""
 
 
 def _settings(corpus=None, index=None, **extra) -> Settings:
@@ -88,29 +88,27 @@ def _print_build(report) -> None:
 
 
 def _build(s: Settings, full: bool = False):
-    from ..store.build import build_index
+    from ..engine import default_engine
 
-    global _BUILDING
     click.echo(f"Indexing {s.corpus_dir} ...", err=True)
-    _BUILDING = True  # left set if Ctrl-C interrupts the build
-    report = build_index(s.corpus_dir, s.index_dir, full=full, settings=s)
-    _BUILDING = False
-    return report
+    try:
+        return default_engine(s).build(full)
+    except KeyboardInterrupt:
+        raise BuildInterrupted from None
 
 
 def _first_build(s: Settings) -> None:
     """Build the first index; when another process (the chat, another ``ask``) is
     building it already, wait for that build instead of failing, then use its index."""
     from ..errors import IndexLockedError
-    from ..store.segments import build_running, read_manifest_quiet
+    from ..store.manifest import build_running, read_manifest_quiet
 
-    global _BUILDING
     while True:
         try:
             _print_skipped(_build(s).skipped)
             return
         except IndexLockedError:
-            _BUILDING = False
+            pass
         click.echo(f"Another process is building {s.index_dir}; waiting for it ...", err=True)
         while build_running(Path(s.index_dir)):
             time.sleep(0.5)
@@ -135,7 +133,6 @@ def _explicit_corpus(corpus) -> Path | None:
 def _ensure_index(s: Settings, corpus=None):
     """Load the index, building it first when there is none yet; warn when stale."""
     from ..engine import get_index
-    from ..store.changes import staleness
 
     try:
         idx = get_index(s)
@@ -143,7 +140,7 @@ def _ensure_index(s: Settings, corpus=None):
         click.echo(f"No index in {s.index_dir} yet.", err=True)
         _first_build(s)
         idx = get_index(s)
-    stale = staleness(idx, _explicit_corpus(corpus))
+    stale = idx.staleness(_explicit_corpus(corpus))
     if stale.stale:
         click.secho(f"Note: the index is {stale.describe()}", err=True, fg="yellow")
     return idx
@@ -179,7 +176,7 @@ def ask(question, k, per_article, as_json, as_markdown, passages, since, until, 
     """Ask a question: the short answer, the cited sentences, then their sources.
 
     Each quoted sentence is shown once with its article; -v adds the whole passages."""
-    from ..answering.compose import answer
+    from ..engine import answer
     from ..search.index import Filters
     from ..search.retrieve import check_k, clean_question
 
@@ -332,8 +329,7 @@ def timeline_cmd(topic, since, until, sources, as_json, corpus, index):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def status(corpus, index, as_json):
     """Show where the index is, what built it, and whether it is stale."""
-    from ..search.index import read_manifest
-    from ..store.changes import staleness
+    from ..store.manifest import read_manifest
 
     s = _settings(corpus, index)
     m = read_manifest(s.index_dir)
@@ -341,7 +337,7 @@ def status(corpus, index, as_json):
     try:
         from ..search.index import load_index
 
-        stale = staleness(load_index(s.index_dir, settings=s), _explicit_corpus(corpus))
+        stale = load_index(s.index_dir, settings=s).staleness(_explicit_corpus(corpus))
         problem = None
     except ChallengeQAError as e:
         problem = e.explain()
@@ -433,7 +429,7 @@ def serve(host, port, auth, mcp, corpus, index):
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
-    service_log = logging.getLogger("challenge_qa.service")
+    service_log = logging.getLogger("challenge_qa.engine")
     service_log.addHandler(handler)
     service_log.setLevel(logging.INFO)
     if mcp:

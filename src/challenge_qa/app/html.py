@@ -5,7 +5,7 @@ Article text is untrusted. Everything taken from an article is escaped here, inc
 characters Markdown would act on, so that it can only ever render as text. Every marker and
 card holds a citation key (``c:<message>:<n>``, ``h:<message>:<n>``, ``t:<event>:<j>``) in
 a button's ``value``: the chat's sanitiser keeps ``value``, ``title`` and ``class`` but drops
-``data-*`` and ``aria-*``, so the page script (``ui.BRIDGE_JS``) copies each ``title`` into
+``data-*`` and ``aria-*``, so the page script (``web.BRIDGE_JS``) copies each ``title`` into
 ``aria-label``.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from types import MappingProxyType
 
 from ..answering.compose import Answer
 from ..answering.timeline import Timeline
@@ -21,7 +22,7 @@ from ..search.retrieve import Hit
 from ..text.dates import format_value
 
 # Characters that Markdown or HTML could act on, as numeric entities.
-_MD_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>&\"'="}
+_MD_SPECIAL = MappingProxyType({c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>&\"'="})
 _ISO = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 SORTS = ("Relevance", "Newest first")
 

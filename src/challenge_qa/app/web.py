@@ -1,11 +1,11 @@
 """The Gradio web chat: cited answers, source cards, the article with the span marked, a
-timeline, adding articles; and the API and MCP tools of ``tools.py``.
+timeline, adding articles; and the API and MCP tools of ``api.py``.
 
-The callbacks here only read the widgets, call the library and render (``render.py``): the
-chat's history reaches ``answer`` as plain (question, Answer) pairs kept per message, never
-as the HTML shown. A citation marker is a button holding its key; one page script (the
-hidden ``#qa-bridge``) turns a click on any marker, in any answer, into a Python event that
-renders the article beside the chat.
+The callbacks here only read the widgets, call the library and render (``html.py``): the
+chat keeps a ``Conversation`` per session, each turn resolved once when it is asked, and
+hands it to ``answer``; the HTML shown is never read back. A citation marker is a button
+holding its key; one page script (the hidden ``#qa-bridge``) turns a click on any marker, in
+any answer, into a Python event that renders the article beside the chat.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import gradio as gr
 
 from ..answering.compose import Answer
 from ..answering.compose import answer as _answer
-from ..answering.conversation import names
+from ..answering.conversation import Conversation, names
 from ..answering.timeline import Timeline
 from ..answering.timeline import timeline as _timeline
 from ..config import Settings
+from ..corpus.load import SUFFIXES
+from ..engine import Engine
 from ..errors import ChallengeQAError, IndexNotFoundError, MissingExtraError
 from ..search.index import Filters
-from ..service import IndexService
 from .api import api_tools, filters_of
 from .html import (
     SORTS,
@@ -44,13 +45,12 @@ __all__ = ["build_ui", "launch", "esc", "render_answer", "render_sources", "CSS"
 
 #: The example questions offered on first load: each is answered right on the bundled
 #: articles (tests/test_answer.py checks it), so a first click shows what works.
-EXAMPLES = [
+EXAMPLES = (
     "Who plays Zhenya?",
     "How long did the shoot on the ISS last?",
     "Who plays the patient?",
-    "When will the film be released?",
-]
-UPLOAD_TYPES = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".jsonl"]
+    "When will the film be released?",)
+UPLOAD_TYPES = tuple(SUFFIXES)
 DATE_HINT = "YYYY, YYYY-MM or YYYY-MM-DD"
 CSS = """
 #qa-bridge {display:none;}
@@ -147,9 +147,9 @@ def topic_of(a: Answer) -> str:
     return a.citations[0].title if a.found and a.citations else (a.query or a.question)
 
 
-def _has_index(service: IndexService) -> bool:
+def _has_index(engine: Engine) -> bool:
     try:
-        service.index()
+        engine.index()
     except ChallengeQAError:
         return False
     return True
@@ -184,17 +184,17 @@ FOLLOW_JS = """() => {
 }"""
 
 
-def build_ui(settings: Settings | None = None, service: IndexService | None = None) -> gr.Blocks:
+def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> gr.Blocks:
     """The chat app. Nothing heavy happens here: the index loads on the first question."""
-    service = service or IndexService(settings)
+    engine = engine or Engine(settings)
     rebuild_due = threading.Event()  # articles were added while a build was running
 
     def status_md():
-        if rebuild_due.is_set() and not service.building:
+        if rebuild_due.is_set() and not engine.building:
             rebuild_due.clear()
-            service.rebuild()
-        st = service.status()
-        if st.state == "building" and _has_index(service) and not service.cancelling:
+            engine.start_build()
+        st = engine.status()
+        if st.state == "building" and _has_index(engine) and not engine.cancelling:
             st = replace(st, message="Adding the new and changed articles to the index; "
                                      "questions are answered from the current one meanwhile."
                                      + st.done)
@@ -206,7 +206,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
 
     def source_choices(seen):
         try:
-            idx = service.index()
+            idx = engine.index()
         except ChallengeQAError:
             return gr.update(), seen
         if idx.generation == seen:
@@ -216,16 +216,18 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
     def refresh(seen):
         return (*status_md(), *source_choices(seen))
 
-    def respond(message, history, k, per_article, since, until, as_of, srcs, answers, order):
+    def respond(message, history, k, per_article, since, until, as_of, srcs, answers, order,
+                conv):
         history, answers = list(history or []), dict(answers or {})
+        conv = conv if isinstance(conv, Conversation) else Conversation()
         message = (message or "").strip()
-        keep = (gr.update(),) * 5
+        keep = (gr.update(),) * 6
         if not message:
             return history, "", *keep
         try:
-            idx = service.index()
+            idx = engine.index()
         except IndexNotFoundError as e:
-            if not service.building:
+            if not engine.building:
                 gr.Warning(e.explain())
                 return history, message, *keep
             reply = "<p>The index is being built; please ask again in a moment.</p>"
@@ -234,20 +236,21 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         except ChallengeQAError as e:
             gr.Warning(e.explain())
             return history, message, *keep
-        pairs = [(a.question, a) for _, a in sorted(answers.items())]
         try:
-            a = _answer(message, history=pairs, k=int(k), per_article=bool(per_article),
-                        index=idx, **filters_of(since, until, as_of, srcs))
+            a = _answer(message, history=conv, k=int(k), per_article=bool(per_article),
+                        index=idx, reader=engine.reader,
+                        **filters_of(since, until, as_of, srcs))
         except ChallengeQAError as e:
             gr.Warning(e.explain())
             return history, message, *keep
         msg = len(history) + 1
         answers[msg] = a
+        conv.add(a.question, a.query, a)  # resolved once, here; never again
         history += [{"role": "user", "content": esc(message)},
                     {"role": "assistant", "content": render_answer(a, msg)}]
         # the Markdown box showed an earlier answer: hidden until this one is copied
         return (history, "", render_sources(a, msg, order), answers, msg, topic_of(a),
-                gr.update(value="", visible=False))
+                gr.update(value="", visible=False), conv)
 
     def open_cite(answers, tl, shown, order, evt: gr.EventData):
         key = _event_value(evt, "cite")
@@ -269,7 +272,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
                     sources_update, shown = render_sources(a, i, order), i
             else:
                 raise ValueError(key)
-            art = service.index().article(hit.doc_id)
+            art = engine.index().article(hit.doc_id)
         except (ValueError, KeyError, IndexError, AttributeError, TypeError):
             return "<p class=\"qa-gone\">That source cannot be opened.</p>", gr.update(), shown
         except ChallengeQAError as e:
@@ -297,7 +300,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         f = filters_of(since, until, as_of, srcs)
         try:
             bounds = Filters.make(f["since"], f["until"], None, f["as_of"])
-            t = _timeline(topic, index=service.index(), since=bounds.since,
+            t = _timeline(topic, index=engine.index(), since=bounds.since,
                           until=bounds.until, sources=f["sources"])
         except ChallengeQAError as e:
             gr.Warning(e.explain())
@@ -313,7 +316,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         # the index is updated in the background; the status line above (refreshed every
         # 2 s) shows its progress and a Cancel button, and says Ready when it is done: a
         # note here would stay after it is over
-        if report.saved and not service.rebuild():
+        if report.saved and not engine.start_build():
             rebuild_due.set()  # a build is running: the new articles follow when it ends
         return render_added(report)
 
@@ -325,8 +328,8 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
             return gr.update(), gr.update(), *status_md()
         try:
             # an upload keeps its original name as the temporary file's name
-            report = add_files([(p.name, p) for p in paths], service.settings.corpus_dir,
-                               settings=service.settings)
+            report = add_files([(p.name, p) for p in paths], engine.settings.corpus_dir,
+                               settings=engine.settings)
         except ChallengeQAError as e:
             return f"- Refused: {esc(e.explain())}", None, *status_md()
         return after_adding(report), None, *status_md()
@@ -338,7 +341,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         if not url:
             return gr.update(), gr.update(), *status_md()
         try:
-            report = add_url(url, service.settings.corpus_dir, settings=service.settings)
+            report = add_url(url, engine.settings.corpus_dir, settings=engine.settings)
         except ChallengeQAError as e:
             return f"- Refused: {esc(url)}: {esc(e.explain())}", url, *status_md()
         # a refused address stays in the box, to be corrected
@@ -346,13 +349,13 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         return after_adding(report), kept, *status_md()
 
     def rebuild():
-        if not service.rebuild():
+        if not engine.start_build():
             gr.Info("A rebuild is already running.")
         return status_md()
 
     def cancel_build():
         rebuild_due.clear()  # a cancelled build is not started again by itself
-        service.cancel()
+        engine.cancel_build()
         return status_md()
 
     with gr.Blocks(title="challenge_qa: ask the articles") as demo:
@@ -374,7 +377,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
                                           label="Chat", buttons=[])
                         box = gr.Textbox(elem_id="qa-question", show_label=False, lines=1,
                                          placeholder="Ask about the articles and press Enter")
-                        examples = gr.Examples(EXAMPLES, inputs=box, label="Try")
+                        examples = gr.Examples(list(EXAMPLES), inputs=box, label="Try")
                         md = gr.Textbox(label="Answer as Markdown", elem_id="qa-markdown",
                                         lines=6, buttons=["copy"], visible=False)
                     with gr.Tab("Timeline", elem_id="qa-tab-timeline") as tl_tab:
@@ -388,7 +391,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
                     with gr.Tab("Add articles", elem_id="qa-tab-add"):
                         files = gr.File(label="Drop articles here or click to choose "
                                               "(.md, .txt, .html, .pdf, .jsonl)",
-                                        file_count="multiple", file_types=UPLOAD_TYPES,
+                                        file_count="multiple", file_types=list(UPLOAD_TYPES),
                                         elem_id="qa-upload")
                         with gr.Row():
                             url = gr.Textbox(label="Or an article's address", scale=4,
@@ -408,7 +411,7 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
                     srcs = gr.Dropdown([], value=[], multiselect=True, label="Sources",
                                        info="Only these publishers (none: all)",
                                        elem_id="qa-filter-sources")
-                    k = gr.Slider(1, 10, value=service.settings.k, step=1,
+                    k = gr.Slider(1, 10, value=engine.settings.k, step=1,
                                   label="Passages to retrieve (top-k)", elem_id="qa-k")
                     per_article = gr.Checkbox(False, label="One passage per article",
                                               elem_id="qa-per-article")
@@ -419,13 +422,14 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
                 sources = gr.HTML(elem_id="qa-sources", js_on_load=None)
         bridge = gr.HTML("", elem_id="qa-bridge", js_on_load=BRIDGE_JS)
         answers = gr.State({})
+        conversation = gr.State(Conversation())
         shown = gr.State(None)
         tl_state = gr.State(None)
         seen = gr.State(None)
         filters = [since, until, as_of, srcs]
 
-        ask_inputs = [box, chat, k, per_article, *filters, answers, order]
-        ask_outputs = [chat, box, sources, answers, shown, topic, md]
+        ask_inputs = [box, chat, k, per_article, *filters, answers, order, conversation]
+        ask_outputs = [chat, box, sources, answers, shown, topic, md, conversation]
         box.submit(respond, ask_inputs, ask_outputs, api_visibility="private").then(
             None, None, None, js=FOLLOW_JS, api_visibility="private")
         # a click on an example asks it (Gradio's Examples only fill the box)
@@ -436,8 +440,8 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
                      api_visibility="private")
         bridge.submit(copy_markdown, answers, md, api_visibility="private").then(
             None, md, None, js=CLIPBOARD_JS, api_visibility="private")
-        chat.clear(lambda: ({}, None, "", ARTICLE_HINT), None,
-                   [answers, shown, sources, article], api_visibility="private")
+        chat.clear(lambda: ({}, Conversation(), None, "", ARTICLE_HINT), None,
+                   [answers, conversation, shown, sources, article], api_visibility="private")
         order.change(resort, [answers, shown, order], sources, api_visibility="private")
         for trigger in (topic.submit, tl_go.click):
             trigger(show_timeline, [topic, *filters], [tl_html, tl_state], api_visibility="private")
@@ -457,9 +461,9 @@ def build_ui(settings: Settings | None = None, service: IndexService | None = No
         gr.Timer(2.0).tick(refresh, seen, [status, rebuild_btn, cancel_btn, srcs, seen],
                            api_visibility="private")
 
-        for fn in api_tools(service):
+        for fn in api_tools(engine):
             describe_endpoint(demo, gr.api(fn, api_name=fn.__name__), fn)
-    demo.service = service
+    demo.engine = engine
     return demo
 
 
@@ -478,8 +482,8 @@ def describe_endpoint(demo: gr.Blocks, dep, fn) -> None:
     for block_id in dep["outputs"]:
         comp = demo.blocks[block_id]
         comp.label = "result"
-        if returns:  # a dict result has no schema from its type hint: say it is one
-            comp._api_info = {"type": "object", **comp._api_info,
+        if returns:  # the result is JSON text: say what it holds
+            comp._api_info = {**comp._api_info,
                               "description": " ".join(r.strip() for r in returns)}
 
 
@@ -534,7 +538,7 @@ class McpLogin:
 
 def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
            port: int | None = 7860, auth: tuple[str, str] | None = None, block: bool = True,
-           service: IndexService | None = None, mcp: bool = False, **kwargs) -> gr.Blocks:
+           engine: Engine | None = None, mcp: bool = False, **kwargs) -> gr.Blocks:
     """Start the web chat; builds the index in the background if there is none.
 
     Args:
@@ -544,7 +548,7 @@ def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
         auth: A (user, password) login, if any.
         block: Serve until interrupted; False returns at once with the server running
             (``demo.local_url`` is its address; ``demo.close()`` stops it).
-        service: An existing ``IndexService`` to serve (its settings win).
+        engine: An existing ``Engine`` to serve (its settings win).
         mcp: Also serve the ``answer``, ``retrieve`` and ``timeline`` tools over MCP at
             ``/gradio_api/mcp/`` (streamable HTTP; SSE at ``/gradio_api/mcp/sse``). Needs
             the ``mcp`` extra. With ``auth``, MCP clients send the login as HTTP Basic
@@ -553,9 +557,9 @@ def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
     if mcp and importlib.util.find_spec("mcp") is None:
         raise MissingExtraError("The MCP server needs the mcp package.",
                                 hint="Install it with: pip install 'challenge-qa[mcp]'")
-    service = service or IndexService(settings)
-    service.ensure()
-    demo = build_ui(service=service)
+    engine = engine or Engine(settings)
+    engine.ensure_index()
+    demo = build_ui(engine=engine)
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     if auth and mcp:
         from starlette.middleware import Middleware

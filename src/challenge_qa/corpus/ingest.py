@@ -13,14 +13,16 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tempfile
-import threading
 import unicodedata
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from ..config import Settings
 from ..errors import AddArticleError, UploadRefusedError
@@ -30,13 +32,25 @@ from .load import SUFFIXES, Article, ArticleLimits, read_file
 UPLOADS = "uploads"
 WEB = "web"
 #: Start of other file types, to name what a misnamed binary file really is.
-_MAGIC = [(b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff",
+_MAGIC = ((b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff",
           "a JPEG image"), (b"GIF8", "a GIF image"), (b"PK\x03\x04", "a ZIP archive (or "
-          "Office document)"), (b"\x1f\x8b", "a gzip archive"), (b"\x7fELF", "a program")]
-_KINDS = {"md": "Markdown", "txt": "plain text", "html": "HTML", "jsonl": "JSONL",
-          "pdf": "PDF"}
+          "Office document)"), (b"\x1f\x8b", "a gzip archive"), (b"\x7fELF", "a program"))
+_KINDS = MappingProxyType({"md": "Markdown", "txt": "plain text", "html": "HTML", "jsonl": "JSONL",
+          "pdf": "PDF"})
 # one add at a time per process (the chat may add from several sessions at once)
-_LOCK = threading.Lock()
+
+
+@contextmanager
+def _adding(root: Path):
+    """One add at a time per corpus folder, across threads and processes: an add checks
+    what the folder holds and then saves, and two at once could save the same article
+    twice. The lock is taken on the folder itself, so nothing is written for it."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ def add_files(files: Iterable[tuple[str, bytes | str | Path] | str | Path],
     s = settings or Settings.from_env()
     root = _folder(corpus_dir)
     report = AddReport()
-    with _LOCK:
+    with _adding(root):
         known = Known(root, s)
         for item in files:
             name, content = _item(item)
@@ -100,14 +114,14 @@ def add_url(url: str, corpus_dir: str | Path, *, settings: Settings | None = Non
     report = AddReport()
     try:
         address = check_url(url)
-        with _LOCK:
+        with _adding(root):
             if _known_url(Known(root, s), address, url, report):
                 return report
         # fetched outside the lock: a slow site does not hold up other adds
         page = fetch(address, timeout=timeout, max_bytes=s.max_upload_mb * 2**20,
                      allow_private=s.allow_private_urls)
         article = extract_article(page)
-        with _LOCK:
+        with _adding(root):
             known = Known(root, s)
             if _known_url(known, page.url, url, report):  # redirected to a known page
                 return report

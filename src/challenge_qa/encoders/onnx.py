@@ -5,19 +5,19 @@ The export reads only the local model folder (never the network) and is cached u
 Needs ``onnxruntime`` and ``onnx`` (dependencies of challenge-qa) and, for the export, torch.
 
 Why not sentence-transformers' own ONNX backend (``SentenceTransformer(backend="onnx")``,
-``export_dynamic_quantized_onnx_model``)? Three measured reasons:
+``export_dynamic_quantized_onnx_model``)? Three reasons, each measured (the figures are in
+docs/experiments.md, "The ONNX encoder"):
 
 - It needs ``optimum[onnxruntime]`` for both export and quantisation: another large
   dependency tree for what ``torch.onnx.export`` and ``onnxruntime.quantization`` do here
   in about 60 lines.
 - It runs batches. With int8 weights, ONNX Runtime scales activations per call, so a text's
   vector depends on the other texts of its batch; running each text alone makes a passage's
-  vector the same in a full and an incremental build (tested), and on 2 cores it was also
-  faster: 105 passages/s one text per run, two runs at once, against 90-93 for batches of 4
-  or 8 (``python -m benchmarks --only encoders``; README, "Encoder backends").
+  vector the same in a full and an incremental build (tested), and on a CPU it was also
+  faster than batches (``python -m benchmarks --only encoders``).
 - Its quantisation presets (optimum's ``AutoQuantizationConfig.<arch>(is_static=False)``)
-  quantise weights per tensor; per-channel int8 weights kept cosine 0.994 to fp32 on
-  SciFact passages, per-tensor about 0.94 (see ``_quantize``).
+  quantise weights per tensor, which moves the vectors much further from fp32's than
+  per-channel int8 weights do (see ``_quantize``).
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..config import cache_dir
 from ..errors import ModelLoadError
-from .embedding import resolve_model
+from .models import resolve_model
 
 #: Bump when the export or quantisation recipe changes, so stale cached files are not reused.
 EXPORT_VERSION = 1
@@ -114,10 +115,8 @@ def read_spec(root: str | Path) -> ModelSpec:
 
 
 def cache_root() -> Path:
-    """``$CHALLENGE_QA_CACHE``, else ``$XDG_CACHE_HOME/challenge_qa``, else ``~/.cache/...``."""
-    if os.environ.get("CHALLENGE_QA_CACHE"):
-        return Path(os.environ["CHALLENGE_QA_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "challenge_qa"
+    """The cache folder of ``config.cache_dir``."""
+    return cache_dir()
 
 
 def export_dir(name: str, folder: Path) -> Path:
@@ -191,9 +190,10 @@ def _export(folder: Path, dest: Path) -> None:
 def _quantize(src: Path, dest: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # Per-channel int8 weights keep cosine ~0.994 to fp32 on SciFact passages; per-tensor
-    # gives ~0.94. reduce_range (7-bit weights, meant for CPUs without VNNI) gave ~0.993 on
-    # this VNNI machine, and ~0.78 without per_channel.
+    # Per-channel int8 weights keep the vectors close to fp32's; per-tensor weights do
+    # not. reduce_range (7-bit weights, meant for CPUs without VNNI) is left off: on a CPU
+    # with VNNI it only lowers precision, a little with per-channel weights and a lot
+    # without (docs/experiments.md, "The ONNX encoder").
     # ORT advises pre-processing, which changes nothing for this graph: drop that log line
     quiet = lambda r: "pre-processing before quantization" not in r.getMessage()  # noqa: E731
     logging.getLogger().addFilter(quiet)
@@ -296,7 +296,7 @@ class OnnxEmbedder:
                     # int8 activations are scaled per call, so each text runs alone (its
                     # vector never depends on its neighbours); texts are spread over the
                     # cores, one single-threaded run each: faster than splitting every
-                    # product (on 2 cores 105 vs 90 passages/s) and bit-identical to it
+                    # product over the cores, and bit-identical to it
                     self._solo, self._workers = session(1), cores
                 self._tokenizer = AutoTokenizer.from_pretrained(spec.folder, use_fast=True)
                 self._inputs = [i.name for i in main.get_inputs()]

@@ -35,8 +35,8 @@ MAX_LEN = 192
 #: Longest short answer, in tokens.
 MAX_ANSWER_TOKENS = 24
 #: Taken off a span's start + end logit per token of length: the span head alone runs
-#: long ("March 2007" for "What year…?"). Chosen on the SQuAD tuning articles, end to end:
-#: short answer EM 0.453 at 0, 0.466 at 0.08, 0.473 at 0.15, 0.472 at 0.3.
+#: long ("March 2007" for "What year…?"). Chosen end to end on the SQuAD tuning articles
+#: (docs/experiments.md, "The reader").
 SPAN_LENGTH_PENALTY = 0.15
 _MARK = " [SEP] "
 
@@ -212,7 +212,6 @@ def best_spans(start: np.ndarray, end: np.ndarray, allowed: np.ndarray, offs: np
     return spans, total.reshape(len(s), -1).max(axis=1).astype(np.float64)
 
 
-def reader_dir() -> str | Path:
-    """Where the reader is: the folder ``$CHALLENGE_QA_READER`` names (a model written by
-    ``training/train_reader.py train --out``), else the shipped one."""
-    return os.environ.get("CHALLENGE_QA_READER") or READER_DIR
+def reader_dir(settings_dir: str | Path | None = None) -> Path:
+    """Where the reader is: ``settings_dir`` (``Settings.reader_dir``), else the shipped one."""
+    return Path(settings_dir) if settings_dir else READER_DIR

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from ..store.segments import Segment
-from ..text.lexical import question_terms
+from ..text.lexical import Tokenizer
 
 
 class Lexical:
@@ -28,6 +28,7 @@ class Lexical:
         self.segments = segments
         self.offsets = offsets
         self.k1, self.b = float(k1), float(b)
+        self.tokenizer = Tokenizer()
         self.n_docs = sum(seg.n_live for seg in segments)
         self.n_rows = int(offsets[-1])
         tokens = sum(seg.live_tokens for seg in segments)
@@ -68,11 +69,11 @@ class Lexical:
 
     def question_terms(self, question: str) -> list[str]:
         """The question's searchable stems, whether or not the corpus has them."""
-        return question_terms(question)
+        return self.tokenizer.question_terms(question)
 
     def query_terms(self, question: str) -> list[str]:
         """The question's stems that occur in the corpus (what BM25 can score)."""
-        return [t for t in question_terms(question) if self.df(t) > 0]
+        return [t for t in self.tokenizer.question_terms(question) if self.df(t) > 0]
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every row (float32; deleted rows score 0)."""

@@ -32,22 +32,6 @@ def search_threads(s: Settings) -> int:
     return min(8, cores or os.cpu_count() or 1)
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _forget_pools() -> None:
-    """In a forked child the pools' threads do not exist: a pool inherited from the parent
-    would take tasks and never run them. The child starts its own."""
-    global _POOLS_LOCK
-    _POOLS.clear()
-    _POOLS_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pools)
-
-
 def _single_threaded_faiss() -> None:
     """A search thread's own OpenMP setting: one thread per search. Parallelism comes
     from searching segments side by side; an OpenMP team per single-query search only
@@ -57,14 +41,32 @@ def _single_threaded_faiss() -> None:
     faiss.omp_set_num_threads(1)
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
-    with _POOLS_LOCK:
-        pool = _POOLS.get(threads)
-        if pool is None:
-            pool = _POOLS[threads] = ThreadPoolExecutor(
-                threads, thread_name_prefix="challenge-qa-search",
-                initializer=_single_threaded_faiss)
-        return pool
+class SearchPool:
+    """The threads that search segments side by side, made on first use. An ``Engine``
+    owns one for every index it loads; an index loaded on its own makes its own. A forked
+    child does not have its parent's threads, so it starts a pool of its own."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def map(self, fn, items):
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.threads,
+                                                thread_name_prefix="challenge-qa-search",
+                                                initializer=_single_threaded_faiss)
+                self._pid = os.getpid()
+            pool = self._pool
+        return pool.map(fn, items)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.shutdown(wait=False)
+            self._pool = None
 
 
 def _search_segment(seg: Segment, q: np.ndarray, k: int, ef: int,
@@ -87,8 +89,8 @@ def _search_segment(seg: Segment, q: np.ndarray, k: int, ef: int,
 
 
 def search(segments: list[Segment], offsets: np.ndarray, settings: Settings,
-           q_vecs: np.ndarray, n: int, allowed: list[np.ndarray | None] | None
-           ) -> list[np.ndarray]:
+           q_vecs: np.ndarray, n: int, allowed: list[np.ndarray | None] | None,
+           pool: SearchPool) -> list[np.ndarray]:
     """For each query vector, up to ``n`` live rows (global row numbers) proposed by the
     segments' dense indexes, best first by the index's (possibly approximate) score.
     ``allowed``: per segment, the rows a filtered search may return (None: no filter).
@@ -112,7 +114,7 @@ def search(segments: list[Segment], offsets: np.ndarray, settings: Settings,
         ef = max(k, math.ceil(settings.hnsw_ef_search
                               * math.sqrt(seg.n_live / live_total)))
         jobs.append((si, seg, mask, k, ef))
-    threads = search_threads(settings)
+    threads = pool.threads
     step = max(1, math.ceil(nq / threads)) if len(jobs) < threads else nq
     tasks = [(job, a) for job in jobs for a in range(0, nq, step)]
 
@@ -121,7 +123,7 @@ def search(segments: list[Segment], offsets: np.ndarray, settings: Settings,
         return _search_segment(seg, q[a:a + step], k, ef, mask)
 
     # even one search goes to a search thread, whose FAISS runs single-threaded
-    results = list(_pool(threads).map(run, tasks)) if tasks else []
+    results = list(pool.map(run, tasks)) if tasks else []
     per_q_ids: list[list[np.ndarray]] = [[] for _ in range(nq)]
     per_q_sc: list[list[np.ndarray]] = [[] for _ in range(nq)]
     for ((si, seg, mask, _k, _ef), a), (sc, ids) in zip(tasks, results, strict=True):

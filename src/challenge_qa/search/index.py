@@ -4,12 +4,11 @@ Rows are numbered across segments in manifest order (segment offset + row in the
 segment), deleted ones included; articles likewise. Search covers the live rows only,
 and ranks them as one index of the same live passages would: BM25 uses corpus-wide
 document frequencies and average length, and dense candidates are re-scored exactly
-from the stored vectors by ``retrieval.rank``.
+from the stored vectors by ``retrieve.rank``.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -17,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Settings
-from ..encoders.embedding import get_embedder
-from ..errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from ..store.segments import FORMAT_VERSION, MANIFEST, NO_DATE, Segment
+from ..encoders.embedding import Embedder, make_embedder
+from ..errors import IndexCorruptError
+from ..store.changes import Staleness, staleness
+from ..store.manifest import check_compatible, read_manifest
+from ..store.segments import NO_DATE, Segment
 from ..store.tables import Tables
 from ..text.dates import EPOCH
-from ..text.lexical import BM25_METHOD
 from . import dense
 from .bm25 import Lexical
 from .filters import Filters
@@ -30,11 +30,41 @@ from .filters import Filters
 __all__ = ["Filters", "Index", "Lexical", "check_compatible", "load_index", "read_manifest"]
 
 
-class Index(Tables):
-    """A loaded index: all live segments of one commit. Cheap to query from many threads;
-    load it once per process (``engine.get_index``)."""
+class SentenceVectors:
+    """Embeddings of sentences the answerer has looked at, keyed by article span; least
+    recently used ones are dropped beyond ``size``. One per index: a new commit starts
+    afresh."""
 
-    def __init__(self, index_dir: Path, manifest: dict, settings: Settings):
+    def __init__(self, embedder: Embedder, size: int = 50_000):
+        self.embedder = embedder
+        self.size = size
+        self.data: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, keys: list[tuple], texts: list[str]) -> np.ndarray:
+        """The vectors of ``texts`` (whose spans are ``keys``), encoding the missing ones."""
+        with self.lock:
+            missing = [i for i, k in enumerate(keys) if k not in self.data]
+        if missing:
+            vecs = self.embedder.encode_documents([texts[i] for i in missing])
+            with self.lock:
+                for i, v in zip(missing, vecs, strict=True):
+                    self.data[keys[i]] = v
+                while len(self.data) > self.size:
+                    self.data.popitem(last=False)
+        with self.lock:
+            return np.stack([self.data[k] for k in keys])
+
+
+class Index(Tables):
+    """A loaded index: all live segments of one commit. Cheap to query from many threads.
+
+    ``embedder`` encodes questions (made from the settings when not given); ``pool`` is
+    the threads that search segments side by side (the index makes its own when not
+    given, and ``close`` stops them)."""
+
+    def __init__(self, index_dir: Path, manifest: dict, settings: Settings, *,
+                 embedder: Embedder | None = None, pool: dense.SearchPool | None = None):
         self.index_dir = index_dir
         self.manifest = manifest
         self.settings = settings
@@ -70,8 +100,12 @@ class Index(Tables):
         self._allowed: OrderedDict[Filters, list[np.ndarray | None]] = OrderedDict()
         # the settings' backend, not the build's: vectors of all backends are close enough
         # to query each other's index, so a user may switch without rebuilding
-        self.embedder = get_embedder(manifest["model"], device=settings.device,
-                                     batch_size=settings.batch_size, backend=settings.backend)
+        self.embedder = embedder or make_embedder(
+            manifest["model"], device=settings.device, batch_size=settings.batch_size,
+            backend=settings.backend)
+        self._own_pool = pool is None
+        self.pool = pool or dense.SearchPool(dense.search_threads(settings))
+        self.sentence_vectors = SentenceVectors(self.embedder)
 
     # ------------------------------------------------------------------ sizes
 
@@ -160,58 +194,27 @@ class Index(Tables):
         the segments' dense indexes, best first by the index's (possibly approximate)
         score; see ``dense.search``."""
         return dense.search(self.segments, self.offsets, self.settings, q_vecs, n,
-                            self.allowed(filters))
+                            self.allowed(filters), self.pool)
+
+    def staleness(self, corpus_dir: str | Path | None = None) -> Staleness:
+        """What changed in the corpus (``corpus_dir``, by default the one indexed) since
+        this commit."""
+        return staleness(self.index_dir, self.manifest, self.settings, corpus_dir)
 
     def close(self) -> None:
+        if self._own_pool:
+            self.pool.close()
         for seg in self.segments:
             seg.close()
 
 
 # --------------------------------------------------------------------------- loading
 
-def read_manifest(index_dir: str | Path) -> dict:
-    index_dir = Path(index_dir)
-    path = index_dir / MANIFEST
-    if not path.is_file():
-        where = "" if index_dir.is_dir() else " (the folder does not exist)"
-        raise IndexNotFoundError(f"No index in {index_dir}{where}.")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        if manifest.get("format_version") == FORMAT_VERSION:
-            manifest["segments"], manifest["counts"]["passages"]  # noqa: B018
-            manifest["counts"]["articles"]  # noqa: B018
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise IndexCorruptError(f"The index manifest {path} is unreadable.") from e
-    return manifest
-
-
-def check_compatible(manifest: dict, s: Settings, index_dir: Path) -> None:
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"The index in {index_dir} has format version {version!r}; this challenge_qa "
-            f"reads version {FORMAT_VERSION}. It was built by a newer release.",
-            hint="Upgrade challenge_qa, or rebuild with: challenge-qa index --full")
-    if version < FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"The index in {index_dir} has format version {version}, from an older release; "
-            f"this challenge_qa reads version {FORMAT_VERSION}.",
-            hint="Rebuild it with: challenge-qa index")
-    if manifest.get("model") != s.model:
-        raise IndexMismatchError(
-            f"The index in {index_dir} was built with the model {manifest.get('model')!r}, "
-            f"but the settings ask for {s.model!r}.")
-    if manifest.get("chunking") != s.chunking():
-        raise IndexMismatchError(
-            f"The index in {index_dir} was built with chunking {manifest.get('chunking')}, "
-            f"but the settings ask for {s.chunking()}.")
-    if (manifest.get("bm25") or {}).get("method") != BM25_METHOD:
-        raise IndexMismatchError(f"The index in {index_dir} was built with another BM25.")
-
-
-def load_index(index_dir: str | Path | None = None, *,
-               settings: Settings | None = None) -> Index:
-    """Load an index, refusing one built with another model or chunking.
+def load_index(index_dir: str | Path | None = None, *, settings: Settings | None = None,
+               embedder: Embedder | None = None, pool: dense.SearchPool | None = None
+               ) -> Index:
+    """Load an index, refusing one built with another model or chunking. ``embedder``
+    and ``pool`` are an engine's, shared by the indexes it loads (see ``Index``).
 
     Example:
         >>> idx = load_index("index")  # doctest: +SKIP
@@ -224,7 +227,7 @@ def load_index(index_dir: str | Path | None = None, *,
     for attempt in range(10):
         check_compatible(manifest, s, index_dir)
         try:
-            return Index(index_dir, manifest, s)
+            return Index(index_dir, manifest, s, embedder=embedder, pool=pool)
         except IndexCorruptError:
             # a commit keeps the files of the manifest it replaces, not older ones: when
             # two commits (a build's last segment and its deletions, or merges) came

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import Settings
-from ..engine import get_index
 from ..errors import InvalidArgumentError, InvalidQuestionError
 from ..text.lexical import find_terms
 from .fusion import drop_overlapping, first_per_group, fuse
@@ -45,6 +45,73 @@ class Hit:
     bm25_score: float
     #: The page of the supporting sentence (PDF articles), counting from 1; None otherwise.
     page: int | None = None
+
+    #: The fields of ``to_dict()``: always the citation's, then with ``ranked`` the
+    #: ranking's, then with ``passage`` the passage's.
+    CITATION_FIELDS: ClassVar[tuple[str, ...]] = (
+        "doc_id", "title", "source", "date", "url", "article_path", "page", "passage_id",
+        "sentence", "sentence_start", "sentence_end")
+    RANKED_FIELDS: ClassVar[tuple[str, ...]] = ("rank", "score")
+    PASSAGE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "text", "start", "end", "dense_score", "bm25_score")
+
+    def to_dict(self, *, ranked: bool = True, passage: bool = False) -> dict[str, Any]:
+        """The hit as JSON-safe values under stable names; compact by default (the quoted
+        sentence, not the whole passage).
+
+        Always (a citation): ``doc_id`` (the article's id), ``title``, ``source`` (the
+        publisher), ``date`` (publication date, ISO), ``url``, ``article_path`` (the
+        article's file in the corpus; not named ``path``, which ``gradio_client`` would
+        take for a file to download), ``page`` (PDF articles, from 1; else null),
+        ``passage_id``, ``sentence`` (the supporting sentence's text), ``sentence_start``,
+        ``sentence_end`` (its character offsets in the article text).
+        With ``ranked`` (default): ``rank`` (from 1) and ``score`` (the fused score).
+        With ``passage``: ``text`` (the whole passage), ``start``, ``end`` (its offsets),
+        ``dense_score`` and ``bm25_score``.
+
+        Example:
+            >>> h = Hit(1, "a.md", "T", "CNN", "2023-03-07", None, "a.md", "a.md#0", "One. Two.",
+            ...         0, 9, "Two.", 5, 9, 0.5, 0.4, 1.2)
+            >>> h.to_dict(ranked=False)["sentence"], sorted(h.to_dict(passage=True))[:3]
+            ('Two.', ['article_path', 'bm25_score', 'date'])
+        """
+        out: dict[str, Any] = {
+            "doc_id": self.doc_id, "title": self.title, "source": self.source,
+            "date": self.date, "url": self.url, "article_path": self.path, "page": self.page,
+            "passage_id": self.passage_id, "sentence": self.sentence,
+            "sentence_start": self.sentence_start, "sentence_end": self.sentence_end}
+        if ranked:
+            out.update(rank=self.rank, score=self.score)
+        if passage:
+            out.update(text=self.text, start=self.start, end=self.end,
+                       dense_score=self.dense_score, bm25_score=self.bm25_score)
+        return json_safe(out)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with only JSON's types: numpy numbers as Python numbers (a float that is
+    not finite as None), dates as ISO strings, tuples and sets as lists.
+
+    Example:
+        >>> json_safe({"p": np.float32(0.5), "d": dt.date(2023, 3, 7), "t": (np.int64(1),)})
+        {'p': 0.5, 'd': '2023-03-07', 't': [1]}
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        f = float(value)
+        return f if np.isfinite(f) else None
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
 
 
 @dataclass(frozen=True)
@@ -199,30 +266,28 @@ def page_of(pages, offset: int) -> int | None:
     return int(np.searchsorted(np.asarray(pages), offset, side="right"))
 
 
-def retrieve(question: str, k: int | None = None, *, index: Index | None = None,
-             per_article: bool = False, settings: Settings | None = None,
-             since: object = None, until: object = None,
+def retrieve(question: str, k: int | None = None, *, index: Index,
+             per_article: bool = False, since: object = None, until: object = None,
              sources: Iterable[str] | str | None = None, as_of: object = None) -> list[Hit]:
     """The ``k`` passages that best answer ``question``, best first.
 
     Args:
         question: A question in plain words; over-long ones are cut, empty ones refused.
         k: How many hits (1 to 1000); ``Settings.k`` (5) by default.
-        index: A loaded index; by default the process-wide one for the settings.
+        index: The index to search (an ``Engine``'s, which ``Engine.retrieve`` passes).
         per_article: Return at most one passage (the best) per article.
-        settings: Where the index is and how to fuse; ``Settings.from_env()`` by default.
         since, until: Only articles published in this range (``YYYY``, ``YYYY-MM``,
             ``YYYY-MM-DD`` or a ``date``; inclusive).
         sources: Only articles of these publishers (case-insensitive).
         as_of: Only articles published by this date: what was known then.
 
     Example:
-        >>> hits = retrieve("Who directed The Challenge?", k=1)  # doctest: +SKIP
+        >>> hits = retrieve("Who directed The Challenge?", k=1, index=idx)  # doctest: +SKIP
         >>> hits[0].sentence  # doctest: +SKIP
         'The movie was shot over a course of roughly two weeks after a crew consisting of ...'
     """
     filters = Filters.make(since, until, sources, as_of)  # bad dates are refused first
-    idx = index or get_index(settings)
+    idx = index
     k = check_k(idx.settings.k if k is None else k)
     q = clean_question(question, idx.settings.max_question_chars)
     ranking = rank(idx, [q], k, per_article=per_article, filters=filters)

@@ -28,29 +28,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from ..config import VERSION, Settings
 from ..corpus.load import Article, scan
-from ..encoders.embedding import get_embedder, resolve_backend
+from ..encoders.embedding import Embedder, make_embedder, resolve_backend
 from ..errors import CorpusEmptyError
-from ..search.index import check_compatible
-from ..text.chunking import passage_context, split_passages
 from ..text.lexical import ACCENTS, BM25_METHOD, STOPWORDS
-from . import segments
+from . import manifest as mf
 from .changes import Diff, View
+from .manifest import FORMAT_VERSION, build_lock, check_compatible, clean, read_manifest_quiet
 from .merging import merge_segments, plan_merges
-from .segments import (
-    FORMAT_VERSION,
-    SEGMENT_FILES,
-    Batch,
-    SegmentWriter,
-    build_lock,
-    clean,
-    counts,
-    new_name,
-    read_manifest_quiet,
-)
+from .prepare import prepare
+from .segments import SEGMENT_FILES, Batch, SegmentWriter, counts, new_name
 
 
 @dataclass(frozen=True)
@@ -85,32 +73,9 @@ def index_settings(s: Settings) -> dict:
             "dense_index": s.dense_index}
 
 
-# --------------------------------------------------------------------------- stages
-
-def prepare(articles: list[Article], s: Settings,
-            encode: Callable[[list[str]], np.ndarray]) -> Batch:
-    """Chunk ``articles`` and embed their passages: the unit of work of a build."""
-    per = [split_passages(a, s) for a in articles]
-    flat = [p for ps in per for p in ps]
-    titles = {a.id: a.title for a in articles}
-    contexts = [passage_context(titles[p.doc_id], p.text, s.title_context) for p in flat]
-    sents = [p.sentences for p in flat]
-    return Batch(
-        articles=list(articles),
-        n_passages=np.fromiter((len(ps) for ps in per), dtype=np.int64, count=len(per)),
-        passage_ids=[p.passage_id for p in flat],
-        starts=np.fromiter((p.start for p in flat), dtype=np.int64, count=len(flat)),
-        ends=np.fromiter((p.end for p in flat), dtype=np.int64, count=len(flat)),
-        sent_counts=np.fromiter((len(x) for x in sents), dtype=np.int64, count=len(sents)),
-        sentences=np.asarray([sp for x in sents for sp in x], dtype=np.int64).reshape(-1, 2),
-        vectors=encode(contexts) if contexts else np.zeros((0, 0), np.float32),
-        contexts=contexts)
-
-
-def local_stage(s: Settings) -> Callable[[Iterable[list[Article]]], Iterator[Batch]]:
-    """Chunk and embed in this process, one group at a time."""
-    embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
-                            backend=s.backend)
+def local_stage(s: Settings, embedder: Embedder
+                ) -> Callable[[Iterable[list[Article]]], Iterator[Batch]]:
+    """Chunk and embed in this process with ``embedder``, one group at a time."""
 
     def run(groups: Iterable[list[Article]]) -> Iterator[Batch]:
         for g in groups:
@@ -125,7 +90,8 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
                 full: bool = False, settings: Settings | None = None,
                 ray: str | bool | None = None, merge: bool = True,
                 progress: Callable[[int, int], None] | None = None,
-                cancel: threading.Event | None = None) -> IndexReport:
+                cancel: threading.Event | None = None,
+                embedder: Embedder | None = None) -> IndexReport:
     """Index the articles under ``corpus_dir`` into ``index_dir``.
 
     Incremental: only new or changed articles are embedded, into a new segment; removed
@@ -135,13 +101,17 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
     a cluster address). ``merge=False`` skips the merges after the build. ``progress`` is
     called with (articles, passages) embedded so far after each batch; once ``cancel`` is
     set the build stops before its next batch with ``BuildCancelledError`` (segments it
-    committed stay: a later build goes on from them).
+    committed stay: a later build goes on from them). ``embedder`` encodes the passages
+    (an engine passes its own; by default one is made from the settings, and the index
+    records its name as the model).
 
     Example:
         >>> build_index("docs_corpus", "index")  # doctest: +SKIP
         IndexReport(index_dir='index', added=2, changed=0, removed=0, unchanged=0, ...)
     """
     s = settings or Settings.from_env()
+    if embedder is not None:
+        s = s.replace(model=embedder.name)
     corpus_dir = Path(corpus_dir or s.corpus_dir)
     index_dir = Path(index_dir or s.index_dir)
     t0 = time.perf_counter()
@@ -156,7 +126,8 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
 
             stage = ray_stage(s, None if use_ray in (True, "local") else str(use_ray))
         else:
-            stage = local_stage(s)
+            stage = local_stage(s, embedder or make_embedder(
+                s.model, device=s.device, batch_size=s.batch_size, backend=s.backend))
         try:
             report = _Build(index_dir, s, full, stage, progress, cancel).run(root, files, t0)
         except CorpusEmptyError:
@@ -174,7 +145,7 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
 
 def _remove_empty_folder(index_dir: Path) -> None:
     """Remove an index folder holding nothing but the build lock."""
-    from .segments import LOCK
+    from .manifest import LOCK
 
     try:
         if {p.name for p in index_dir.iterdir()} <= {LOCK}:
@@ -283,8 +254,8 @@ class _Build:
         if self.writer is None:
             self.dim = self.dim or int(batch.vectors.shape[1]) or None
             if self.dim is None:
-                self.dim = get_embedder(self.s.model, device=self.s.device,
-                                        backend=self.s.backend).dimension
+                self.dim = make_embedder(self.s.model, device=self.s.device,
+                                         backend=self.s.backend).dimension
             self.writer = SegmentWriter(self.index_dir, self.s, self.dim)
         if batch.size:
             self.writer.add(batch)
@@ -347,7 +318,7 @@ class _Build:
                 "segments": entries,
                 "files": files,
             }
-        segments.commit(self.index_dir, manifest, self.previous)
+        mf.commit(self.index_dir, manifest, self.previous)
         self.previous = manifest
         self.commits += 1
 

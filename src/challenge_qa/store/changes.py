@@ -15,7 +15,6 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,9 +22,6 @@ from ..config import Settings
 from ..corpus.load import Article, ArticleLimits, file_stamp, read_file, scan
 from . import segments
 from .segments import load_array
-
-if TYPE_CHECKING:
-    from ..search.index import Index
 
 #: Articles read before they are chunked and embedded together.
 READ_GROUP = 256
@@ -226,22 +222,24 @@ def chunks(items: Iterable, n: int) -> Iterator[list]:
         yield part
 
 
-def staleness(index: Index, corpus_dir: str | Path | None = None) -> Staleness:
-    """Compare the corpus with the index: file stamps first; files that differ are read
-    and their articles compared by id and hash (nothing is embedded or written)."""
+def staleness(index_dir: Path, manifest: dict, settings: Settings,
+              corpus_dir: str | Path | None = None) -> Staleness:
+    """Compare the corpus with the index committed as ``manifest``: file stamps first;
+    files that differ are read and their articles compared by id and hash (nothing is
+    embedded or written)."""
     from ..errors import ChallengeQAError
 
-    root = Path(corpus_dir or index.manifest.get("corpus") or index.settings.corpus_dir)
-    known = index.manifest.get("files", {})
+    root = Path(corpus_dir or manifest.get("corpus") or settings.corpus_dir)
+    known = manifest.get("files", {})
     try:
         root_, files = scan(root)
     except ChallengeQAError:
-        return Staleness(removed=int(index.manifest["counts"]["articles"]))
+        return Staleness(removed=int(manifest["counts"]["articles"]))
     if {rel: file_stamp(f) for f, rel in files} == known:
         return Staleness()
-    view = View(index.index_dir, index.manifest["segments"])
+    view = View(index_dir, manifest["segments"])
     try:
-        diff = Diff(view, known, root_, files, index.settings)
+        diff = Diff(view, known, root_, files, settings)
         for _ in diff.groups():
             pass
     finally:

@@ -19,18 +19,16 @@ import numpy as np
 from ..config import Settings
 from ..corpus.load import Article
 from ..text.chunking import passage_context
-from . import segments
-from .segments import (
+from . import manifest as mf
+from .manifest import (
     FORMAT_VERSION,
-    Batch,
-    Segment,
-    SegmentWriter,
     build_lock,
+    check_compatible,
     clean,
-    counts,
-    new_name,
+    read_manifest,
     read_manifest_quiet,
 )
+from .segments import Batch, Segment, SegmentWriter, counts, new_name
 
 
 def plan_merges(entries: list[dict], s: Settings) -> list[list[str]]:
@@ -103,7 +101,6 @@ def optimize(index_dir: str | Path | None = None, *,
     Readers keep their loaded index until they see the new manifest."""
     s = settings or Settings.from_env()
     index_dir = Path(index_dir or s.index_dir)
-    from ..search.index import check_compatible, read_manifest
 
     check_compatible(read_manifest(index_dir), s, index_dir)
     with build_lock(index_dir):
@@ -136,7 +133,7 @@ def _merge(index_dir: Path, s: Settings, manifest: dict, names: list[str]) -> di
             out.append(merged)
     new = {**manifest, "segments": out, "counts": counts(out), "generation": new_name("gen"),
            "merged_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    segments.commit(index_dir, new, manifest)
+    mf.commit(index_dir, new, manifest)
     return new
 
 

@@ -1,7 +1,7 @@
 """Chunk and embed on a Ray cluster: the ``ray`` stage of a build (``index --ray``).
 
 A build streams groups of new or changed articles through a *stage* into a segment
-writer (``indexer``). This stage hands the work of ``indexer.prepare`` (chunking and
+writer (``build``). This stage hands the work of ``prepare.prepare`` (chunking and
 embedding, nearly all of a build's time) to a Ray Data pipeline; reading the corpus,
 comparing it with the index and writing segments stay in this process, the *driver*.
 
@@ -16,7 +16,7 @@ Design:
 - **Rows.** One row per group: its sequence number and the pickled ``list[Article]``;
   one result row per group: the number and the pickled ``Batch``. Articles and batches
   are ragged (per-article lists, 2-d arrays of varying length), and a group is a big
-  unit of work (up to ``indexer.READ_GROUP`` articles), so one opaque, exact value per row
+  unit of work (up to ``changes.READ_GROUP`` articles), so one opaque, exact value per row
   costs nothing that matters and keeps Ray Data's conversions away from the vectors.
 - **Order.** Results are yielded in the order of the groups (the dataset preserves
   order, and a reorder buffer keyed by the sequence number checks it), one ``Batch`` per
@@ -32,7 +32,7 @@ Design:
   "torch", no CPU device forced), the pool is one actor per GPU (``num_gpus=1``), each
   encoding with PyTorch on its GPU; the vectors are then those of a local GPU build.
   The manifest records the backend as the driver resolves it; queries are encoded by the
-  searcher's settings either way (``searcher``).
+  index's settings either way (``search.index``).
 
 The cluster: ``address=None`` starts a local one on this machine's cores (shut down after
 the build) unless Ray is already initialised in this process, which is then reused as it
@@ -118,15 +118,15 @@ def windows(groups: Iterable[list[Article]], s: Settings, min_groups: int = 1
 
 class PrepareActor:
     """Ray Data's callable class: loads the embedder once per actor, then chunks and
-    embeds one group per row with ``indexer.prepare``."""
+    embeds one group per row with ``prepare.prepare``."""
 
     def __init__(self, settings: Settings, cpus: int):
-        from ..encoders.embedding import get_embedder
+        from ..encoders.embedding import make_embedder
 
         self.settings = settings
         s = settings
-        self.embedder = get_embedder(s.model, device=s.device, batch_size=s.batch_size,
-                                     backend=s.backend)
+        self.embedder = make_embedder(s.model, device=s.device, batch_size=s.batch_size,
+                                      backend=s.backend)
         # an error of ours (the model does not load) is raised by the first call: Ray
         # hands a task's exception to the driver, an actor constructor's only as text
         self.error: ChallengeQAError | None = None
@@ -140,7 +140,7 @@ class PrepareActor:
             self.embedder._workers = max(1, cpus)
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .build import prepare
+        from .prepare import prepare
 
         if self.error is not None:
             raise self.error

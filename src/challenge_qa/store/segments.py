@@ -19,7 +19,6 @@ which a reader that loaded it a moment earlier may still be opening.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -27,7 +26,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,14 +35,10 @@ import numpy as np
 
 from ..config import Settings
 from ..corpus.load import Article
-from ..errors import IndexLockedError
 from ..text.dates import EPOCH, find_dates, parse_published
-from ..text.lexical import tokenize
+from ..text.lexical import Tokenizer
+from .manifest import fsync_dir, fsync_tree
 
-#: 3: segments with raw BM25 postings and deletion files (1 and 2 were one generation).
-FORMAT_VERSION = 3
-MANIFEST = "manifest.json"
-LOCK = ".build.lock"
 SEGMENT_FILES = ("vectors.npy", "dense.faiss", "passages.npy", "sentences.npy",
                  "sentence_ptr.npy", "terms.json", "postings_ptr.npy", "postings_doc.npy",
                  "postings_tf.npy", "lengths.npy", "published.npy", "source_ids.npy",
@@ -141,6 +135,7 @@ class SegmentWriter:
     def __init__(self, index_dir: Path, settings: Settings, dim: int):
         self.settings = settings
         self.dim = dim
+        self.tokenizer = Tokenizer()
         self.name = new_name("seg")
         self.tmp = index_dir / f"{self.name}.partial"
         self.tmp.mkdir()
@@ -185,7 +180,7 @@ class SegmentWriter:
         if len(vecs) != batch.size:
             raise ValueError(f"{len(vecs)} vectors for {batch.size} passages")
         self._vec_file.write(vecs.tobytes())
-        toks = tokenize(batch.contexts)
+        toks = self.tokenizer.tokenize(batch.contexts)
         vocab = self.vocab
         ids = [vocab.setdefault(t, len(vocab)) for ts in toks for t in ts]
         self.tokens.append(np.asarray(ids, dtype=np.int32))
@@ -326,24 +321,6 @@ def postings(tokens: np.ndarray, lengths: np.ndarray, n_terms: int
 
 # --------------------------------------------------------------------------- commits
 
-def fsync_tree(folder: Path) -> None:
-    for p in folder.rglob("*"):
-        if p.is_file():
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_deletions(index_dir: Path, segment: str, deleted: np.ndarray) -> str:
     """Write a segment's deleted-article flags as a new file; returns its name."""
     name = f"{new_name('del')}-{segment}.npy"
@@ -354,89 +331,6 @@ def save_deletions(index_dir: Path, segment: str, deleted: np.ndarray) -> str:
         os.fsync(f.fileno())
     os.replace(tmp, index_dir / name)
     return name
-
-
-def referenced(manifest: dict | None) -> set[str]:
-    """The files and folders of the index that a manifest names."""
-    if not manifest:
-        return set()
-    out = set()
-    for seg in list(manifest.get("segments", [])) + list(
-            (manifest.get("pending") or {}).get("segments", [])):
-        out.add(seg["name"])
-        if seg.get("deleted"):
-            out.add(seg["deleted"])
-    return out
-
-
-def commit(index_dir: Path, manifest: dict, previous: dict | None) -> None:
-    """Atomically make ``manifest`` the index, then remove what neither it nor
-    ``previous`` (the manifest it replaces) names."""
-    tmp = index_dir / f".{MANIFEST}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, index_dir / MANIFEST)
-    fsync_dir(index_dir)
-    clean(index_dir, keep=referenced(manifest) | referenced(previous))
-
-
-def clean(index_dir: Path, keep: set[str] | None = None) -> None:
-    """Remove unfinished segments and temporary files and, when ``keep`` is given, every
-    segment, deletion file and older-format folder not in it."""
-    for p in index_dir.iterdir():
-        name = p.name
-        unfinished = name.endswith(".partial") or (name.startswith(".")
-                                                    and name.endswith(".tmp"))
-        unused = (keep is not None and name.startswith(("seg-", "del-", "gen-"))
-                  and name not in keep)
-        if unfinished or unused:
-            _remove(p)
-
-
-def _remove(p: Path) -> None:
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p, ignore_errors=True)
-    else:
-        p.unlink(missing_ok=True)
-
-
-@contextmanager
-def build_lock(index_dir: Path):
-    """One build (or merge) of an index folder at a time; readers never wait."""
-    fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise IndexLockedError(f"Another build of {index_dir} is running.") from e
-        yield
-    finally:
-        os.close(fd)
-
-
-def build_running(index_dir: Path) -> bool:
-    """Whether a build (or merge) of ``index_dir`` holds its lock right now."""
-    try:
-        fd = os.open(index_dir / LOCK, os.O_RDWR)
-    except OSError:  # no lock file: no build ever started here
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing releases the lock taken to probe
-    return False
-
-
-def read_manifest_quiet(index_dir: Path) -> dict | None:
-    try:
-        m = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return m if isinstance(m, dict) else None
 
 
 def counts(entries: list[dict]) -> dict:

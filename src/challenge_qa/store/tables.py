@@ -1,6 +1,6 @@
 """The tables behind an index's rows: passages, sentences, dates, pages and articles.
 
-``Tables`` is the part of ``searcher.Index`` that reads the segments' arrays and SQLite
+``Tables`` is the part of ``search.index.Index`` that reads the segments' arrays and SQLite
 tables for given rows or articles; rows and articles are numbered across segments.
 """
 

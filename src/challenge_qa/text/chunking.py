@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import re
-from dataclasses import dataclass
 
 import blingfire
 import numpy as np
 
-from ..config import Settings
-from ..corpus.load import Article
-
 # Blank lines and Markdown headings/list items end a sentence whatever the punctuation.
 _BLOCK_BREAK = re.compile(r"\r?\n[ \t\r]*\n\s*|\r?\n(?=[ \t]*(?:#{1,6}\s|[-*+]\s|\d+[.)]\s|>))")
-
-
-@dataclass(frozen=True)
-class Passage:
-    doc_id: str
-    passage_id: str
-    start: int
-    end: int
-    text: str
-    #: ``(start, end)`` article offsets of the passage's sentences, in order.
-    sentences: tuple[tuple[int, int], ...] = ()
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -139,7 +124,7 @@ def sentence_units(text: str, chunk_chars: int) -> list[tuple[int, int]]:
     return sents
 
 
-def _pack(sents: list[tuple[int, int]], chunk_chars: int,
+def pack_sentences(sents: list[tuple[int, int]], chunk_chars: int,
           overlap_chars: int) -> list[tuple[int, int]]:
     """Passages as inclusive ranges ``(i, j)`` of ``sents``."""
     out: list[tuple[int, int]] = []
@@ -167,30 +152,8 @@ def chunk_spans(text: str, chunk_chars: int, overlap_chars: int) -> list[tuple[i
     ``overlap_chars``; a sentence longer than ``chunk_chars`` is cut at spaces.
     """
     sents = sentence_units(text, chunk_chars)
-    return [(sents[i][0], sents[j][1]) for i, j in _pack(sents, chunk_chars, overlap_chars)]
-
-
-def split_passages(article: Article, settings: Settings | None = None) -> list[Passage]:
-    """Split an article into passages; ``article.text[p.start:p.end] == p.text``, and
-    ``p.sentences`` are the article spans of the passage's sentences.
-
-    Example:
-        >>> from challenge_qa.corpus.load import Article
-        >>> text = "The crew launched in October. They filmed for twelve days. The film opens."
-        >>> a = Article.make(id="a", title="T", text=text, path="a.txt")
-        >>> [p.text for p in split_passages(a, Settings(chunk_chars=60, overlap_chars=30))]
-        ['The crew launched in October. They filmed for twelve days.', \
-'They filmed for twelve days. The film opens.']
-    """
-    s = settings or Settings()
-    text = article.text
-    sents = sentence_units(text, s.chunk_chars)
-    out = []
-    for n, (i, j) in enumerate(_pack(sents, s.chunk_chars, s.overlap_chars)):
-        a, b = sents[i][0], sents[j][1]
-        out.append(Passage(doc_id=article.id, passage_id=f"{article.id}#{n}", start=a, end=b,
-                           text=text[a:b], sentences=tuple(sents[i:j + 1])))
-    return out
+    windows = pack_sentences(sents, chunk_chars, overlap_chars)
+    return [(sents[i][0], sents[j][1]) for i, j in windows]
 
 
 def passage_context(title: str, text: str, with_title: bool) -> str:

@@ -20,19 +20,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from types import MappingProxyType
 
 from dateutil import parser as du_parser
 from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta
 
-MONTHS = {m: i for i, ms in enumerate((
+MONTHS = MappingProxyType({m: i for i, ms in enumerate((
     ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
     ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
     ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
-    ("december", "dec")), 1) for m in ms}
-WEEKDAYS = {"monday": MO, "tuesday": TU, "wednesday": WE, "thursday": TH, "friday": FR,
-            "saturday": SA, "sunday": SU}
-NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-           "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+    ("december", "dec")), 1) for m in ms})
+WEEKDAYS = MappingProxyType({"monday": MO, "tuesday": TU, "wednesday": WE, "thursday": TH,
+                             "friday": FR, "saturday": SA, "sunday": SU})
+NUMBERS = MappingProxyType({"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4,
+                            "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+                            "eleven": 11, "twelve": 12})
 #: ``date.toordinal()`` of 1970-01-01: stored dates are days since then.
 EPOCH = date(1970, 1, 1).toordinal()
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -50,7 +52,7 @@ _MONTH_LEAD = (r"(?:in|since|by|until|till|from|during|through|early|late|mid-?|
                r"this|of|before|after|earlier\s+this|later\s+this)")
 _NUM = r"(?P<n>\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|few)"
 
-_PATTERNS = [
+_PATTERNS = (
     ("iso", rf"\b{_YEAR.format(g='y')}-(?P<m>[01]\d)-(?P<d>[0-3]\d)(?!\d)"),
     ("mdy", rf"\b{_MON.format(g='mon')}\s+{_DAY.format(g='d')},?\s+{_YEAR.format(g='y')}\b"),
     ("dmy", rf"\b{_DAY.format(g='d')}\s+(?:of\s+)?{_MON.format(g='mon')},?\s+"
@@ -66,8 +68,8 @@ _PATTERNS = [
                r"(?P<unit>month|year)\b"),
     ("ago", rf"\b{_NUM}\s+(?P<unit>days?|weeks?|months?|years?)\s+ago\b"),
     ("year", rf"(?<![\d,.$-]){_YEAR.format(g='y')}(?!\d|[,.]\d|-\d|\s*(?:%|percent))"),
-]
-_RXS = [(name, re.compile(rx, re.I)) for name, rx in _PATTERNS]
+)
+_RXS = tuple((name, re.compile(rx, re.I)) for name, rx in _PATTERNS)
 _FUTURE = re.compile(r"\b(will|scheduled|schedule|upcoming|plans?\s+to|set\s+to|due\s+to|"
                      r"expected\s+to|is\s+to|are\s+to)\b", re.I)
 _QUALIFIER = re.compile(r"\b(" + "|".join(QUALIFIERS) + r")\s+(?:the\s+end\s+of\s+)?$", re.I)

@@ -1,7 +1,7 @@
 """Words as BM25 sees them: folded, lower-cased, stop words dropped, stemmed (the same
 tokens as bm25s's tokenizer), and bm25s itself as the reference implementation.
 
-The index scores BM25 itself (``searcher.Lexical``) from raw postings, so that segments
+The index scores BM25 itself (``search.bm25.Lexical``) from raw postings, so that segments
 share corpus-wide statistics; ``build_bm25`` builds the bm25s index that tests and
 benchmarks compare it with."""
 
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 import bm25s
+from bm25s.stopwords import STOPWORDS_EN
 
 BM25_METHOD = "lucene"
 STOPWORDS = "en"
@@ -21,13 +22,6 @@ ACCENTS = "folded"
 # Words that shape a question but say nothing about its topic; dropped from queries only.
 QUESTION_WORDS = ("what who whom whose which when where why how did does do doing done "
                   "can could would should tell me please")
-
-
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
 
 
 def _fold_table() -> dict[int, str]:
@@ -43,7 +37,7 @@ def _fold_table() -> dict[int, str]:
     return table
 
 
-_FOLD = _fold_table()
+_FOLD = MappingProxyType(_fold_table())
 
 
 def fold(text: str) -> str:
@@ -58,71 +52,82 @@ def fold(text: str) -> str:
 
 #: bm25s's default token pattern: words of two or more word characters.
 _WORD = re.compile(r"(?u)\b\w\w+\b")
-#: Stems of words seen so far (bounded; a news vocabulary repeats itself).
-_STEM_CACHE: dict[str, str] = {}
-_STEM_CACHE_MAX = 500_000
+#: bm25s's English stop words (bm25s is imported with this module anyway).
+STOP = frozenset(STOPWORDS_EN)
 
 
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+class Tokenizer:
+    """Turns text into the stems BM25 sees. Each index and each build owns one: its
+    stemmer keeps a bounded cache of the words it has stemmed (a news vocabulary repeats
+    itself), so a query's words are seldom stemmed twice.
 
-    return frozenset(STOPWORDS_EN)
+    Example:
+        >>> Tokenizer().tokenize(["The directors met."])
+        [['director', 'met']]
+    """
 
+    def __init__(self, cache_words: int = 100_000):
+        import Stemmer
 
-def _stems(words) -> dict[str, str]:
-    """``{word: stem}``; each distinct word is stemmed once per process (in one call)."""
-    got: dict[str, str] = {}
-    missing = []
-    for w in words:
-        t = _STEM_CACHE.get(w)
-        if t is None:
-            missing.append(w)
-        else:
-            got[w] = t
-    if missing:
-        new = dict(zip(missing, _stemmer().stemWords(missing), strict=True))
-        got.update(new)
-        if len(_STEM_CACHE) > _STEM_CACHE_MAX:
-            _STEM_CACHE.clear()
-        _STEM_CACHE.update(new)
-    return got
+        self.stemmer = Stemmer.Stemmer("english", cache_words)
+        self.question_stems = frozenset(self.tokenize([QUESTION_WORDS])[0])
+
+    def stems(self, words) -> dict[str, str]:
+        """``{word: stem}`` of the distinct ``words`` (stemmed in one call)."""
+        words = list(words)
+        return dict(zip(words, self.stemmer.stemWords(words), strict=True))
+
+    def tokenize(self, texts: list[str]) -> list[list[str]]:
+        """Lower-cased, stop-word-free, stemmed tokens of each text.
+
+        The same tokens as ``bm25s.tokenize([fold(t) for t in texts], stopwords="en",
+        stemmer=english)``, which builds the index, at a fraction of its fixed cost per call
+        (this runs per query). Accents are folded, so "Pele" finds "Pelé".
+        """
+        words = [[w for w in _WORD.findall(fold(t).lower()) if w not in STOP] for t in texts]
+        stems = self.stems({w for ws in words for w in ws})
+        return [[stems[w] for w in ws] for ws in words]
+
+    def find_terms(self, texts: list[str], terms) -> list[list[tuple[int, str]]]:
+        """Where the stems ``terms`` occur in each text: ``(character offset, stem)`` pairs,
+        with words found, filtered and stemmed as ``tokenize`` does.
+
+        Only words that begin like a term's stem are looked at (an English stem is a prefix
+        of its word up to the last letter: "happi" of "happy", "fli" of "flies"), so the
+        cost follows the few matches, not every word of every passage.
+        """
+        terms = set(terms)
+        if not terms or not texts:
+            return [[] for _ in texts]
+        heads = {t[:-1] if len(t) > 2 else t for t in terms}
+        heads |= {t[0] + "y" for t in terms if t in ("die", "lie", "tie")}  # dying, lying
+        found = [_words_starting(fold(t), heads) for t in texts]
+        stems = self.stems({w for f in found for _, w in f if len(w) > 1 and w not in STOP})
+        return [[(pos, stems[w]) for pos, w in f if stems.get(w) in terms] for f in found]
+
+    def question_terms(self, question: str) -> list[str]:
+        """The question's searchable stems: its tokens without question words."""
+        return [t for t in self.tokenize([question])[0] if t not in self.question_stems]
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stop-word-free, stemmed tokens of each text.
+    """``Tokenizer().tokenize(texts)``, for a one-off call.
 
-    The same tokens as ``bm25s.tokenize([fold(t) for t in texts], stopwords="en",
-    stemmer=english)``, which builds the index, at a fraction of its fixed cost per call
-    (this runs per query). Accents are folded, so "Pele" finds "Pelé".
+    Example:
+        >>> tokenize(["Pelé scored twice"])
+        [['pele', 'score', 'twice']]
     """
-    words = [[w for w in _WORD.findall(fold(t).lower()) if w not in _stopwords()]
-             for t in texts]
-    stems = _stems({w for ws in words for w in ws})
-    return [[stems[w] for w in ws] for ws in words]
+    return Tokenizer().tokenize(texts)
 
 
 def find_terms(texts: list[str], terms) -> list[list[tuple[int, str]]]:
-    """Where the stems ``terms`` occur in each text: ``(character offset, stem)`` pairs,
-    with words found, filtered and stemmed as ``tokenize`` does.
-
-    Only words that begin like a term's stem are looked at (an English stem is a prefix of
-    its word up to the last letter: "happi" of "happy", "fli" of "flies"), so the cost
-    follows the few matches, not every word of every passage.
+    """``Tokenizer().find_terms(texts, terms)``, for a one-off call.
 
     Example:
         >>> find_terms(["The directors met.", "Nothing"], ["director"])
         [[(4, 'director')], []]
     """
-    terms = set(terms)
-    if not terms or not texts:
-        return [[] for _ in texts]
-    heads = {t[:-1] if len(t) > 2 else t for t in terms}
-    heads |= {t[0] + "y" for t in terms if t in ("die", "lie", "tie")}  # dying, lying, tying
-    found = [_words_starting(fold(t), heads) for t in texts]
-    stops = _stopwords()
-    stems = _stems({w for f in found for _, w in f if len(w) > 1 and w not in stops})
-    return [[(pos, stems[w]) for pos, w in f if stems.get(w) in terms] for f in found]
+    return Tokenizer().find_terms(texts, terms)
 
 
 _REST = re.compile(r"\w*")
@@ -148,16 +153,11 @@ def _words_starting(text: str, heads: set[str]) -> list[tuple[int, str]]:
     return found
 
 
-@lru_cache(maxsize=1)
-def _question_stems() -> frozenset[str]:
-    return frozenset(tokenize([QUESTION_WORDS])[0])
-
-
 def build_bm25(texts: list[str], *, k1: float, b: float,
                show_progress: bool = False) -> bm25s.BM25:
     retriever = bm25s.BM25(k1=k1, b=b, method=BM25_METHOD)
-    tokens = bm25s.tokenize([fold(t) for t in texts], stopwords=STOPWORDS, stemmer=_stemmer(),
-                            show_progress=show_progress)
+    tokens = bm25s.tokenize([fold(t) for t in texts], stopwords=STOPWORDS,
+                            stemmer=Tokenizer().stemmer, show_progress=show_progress)
     retriever.index(tokens, show_progress=show_progress)
     return retriever
 
@@ -171,11 +171,10 @@ def load_bm25(folder: Path) -> bm25s.BM25:
 
 
 def question_terms(question: str) -> list[str]:
-    """The question's searchable stems: its tokens without question words.
+    """``Tokenizer().question_terms(question)``, for a one-off call.
 
     Example:
         >>> question_terms("Who directed the film?")
         ['direct', 'film']
     """
-    skip = _question_stems()
-    return [t for t in tokenize([question])[0] if t not in skip]
+    return Tokenizer().question_terms(question)
