@@ -1,6 +1,6 @@
 """Benchmarks for challenge_qa: ``python -m benchmarks --help``.
 
-Each benchmark module has ``run(ctx)`` (``ctx``: a ``_common.Context``: data folder, quick
+Each benchmark module has ``run(ctx)`` (``ctx``: a ``common.Context``: data folder, quick
 mode, results folder, seed, settings overrides), which ``python -m benchmarks`` calls; the
 SQuAD ones also keep their own command line (``python -m benchmarks.squad --help``), which
 builds a context and calls the same ``run``. Answer and ranking metrics, the data location,

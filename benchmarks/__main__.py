@@ -13,7 +13,7 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from ._common import (  # noqa: E402
+from .common import (  # noqa: E402
     DATA_ENV,
     RESULTS_DIR,
     Context,

@@ -47,7 +47,7 @@ from challenge_qa.eval.data import split_articles, squad_path  # noqa: E402
 from challenge_qa.eval.metrics import kept, roc_auc, threshold_keeping  # noqa: E402
 from challenge_qa.eval.squad import contains, normalize_answer  # noqa: E402
 
-from ._common import (  # noqa: E402
+from .common import (  # noqa: E402
     BUNDLED_QUESTIONS,
     DATA_ENV,
     DOCS_CORPUS,

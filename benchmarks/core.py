@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._common import (
+from .common import (
     DATASET,
     FILES,
     TARGET_BUILD,

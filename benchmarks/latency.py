@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import (
+from .common import (
     BUNDLED_QUESTIONS,
     DATASET,
     DOCS_CORPUS,

@@ -33,7 +33,7 @@ import numpy as np
 from challenge_qa.eval.data import SCIFACT_DIR, SCIFACT_FILES, squad_path
 from challenge_qa.eval.metrics import ndcg_at_10
 
-from ._common import (
+from .common import (
     Context,
     Target,
     print_table,

@@ -27,7 +27,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ._common import (  # noqa: E402
+from .common import (  # noqa: E402
     DOCS_CORPUS,
     Context,
     Target,

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ._common import PROJECT_ROOT, RESULTS_DIR
+from .common import PROJECT_ROOT, RESULTS_DIR
 
 README = PROJECT_ROOT / "README.md"
 #: The documents whose figures are generated.

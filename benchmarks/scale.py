@@ -47,7 +47,7 @@ from challenge_qa.config import Settings
 from challenge_qa.eval.data import squad_path
 from challenge_qa.testing import HashEmbedder
 
-from ._common import (
+from .common import (
     PROJECT_ROOT,
     Context,
     Target,

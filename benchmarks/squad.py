@@ -52,7 +52,7 @@ from challenge_qa.eval.squad import (  # noqa: E402
     normalize_answer,
 )
 
-from ._common import (  # noqa: E402
+from .common import (  # noqa: E402
     DATA_ENV,
     SEED,
     CachedQueries,

@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 from challenge_qa.eval.data import SQUAD_V2_EVEN, squad_path  # noqa: E402
 from challenge_qa.eval.metrics import roc_auc  # noqa: E402
 
-from ._common import (  # noqa: E402
+from .common import (  # noqa: E402
     Context,
     Question,
     build_and_load,

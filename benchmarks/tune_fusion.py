@@ -29,7 +29,7 @@ from challenge_qa.eval.beir import load_qrels, load_queries, run_queries  # noqa
 from challenge_qa.eval.data import SCIFACT_DIR  # noqa: E402
 from challenge_qa.eval.metrics import ndcg_at_10  # noqa: E402
 
-from ._common import CachedQueries, Context, data_root, write_results  # noqa: E402
+from .common import CachedQueries, Context, data_root, write_results  # noqa: E402
 
 NAME = "tune_fusion"
 FILES = ("corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/test.tsv")

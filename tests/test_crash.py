@@ -11,7 +11,7 @@ again what a killed build had committed.
 Precise kill moments come from a bootstrap (``HOOKED``) that runs the real command line
 in the child process with a pause at a named point: the child writes a marker file and
 sleeps, the test looks at the index, then sends SIGKILL. The pause points wrap, without
-changing, ``SegmentWriter.add``, ``segments.fsync_tree`` (inside ``SegmentWriter.finish``
+changing, ``SegmentWriter.add``, ``writer.fsync_tree`` (inside ``SegmentWriter.finish``
 before the segment folder is renamed into place), ``merging._merge`` and
 ``mf.commit``. Other kills use plain timing and polling of the index folder.
 """
@@ -60,7 +60,7 @@ import json, os, sys, time
 import challenge_qa.store.changes as ch
 import challenge_qa.store.merging as mg
 import challenge_qa.store.manifest as mf
-import challenge_qa.store.segments as sg
+import challenge_qa.store.writer as wr
 from challenge_qa.config import Settings
 
 point = os.environ.get("TEST_PAUSE_AT", "")
@@ -80,8 +80,8 @@ def pause(tag):
     time.sleep(3600)
 
 state = {"merging": False, "commits": 0}
-real_commit, real_fsync_tree, real_merge = mf.commit, sg.fsync_tree, mg._merge
-real_add = sg.SegmentWriter.add
+real_commit, real_fsync_tree, real_merge = mf.commit, wr.fsync_tree, mg._merge
+real_add = wr.SegmentWriter.add
 
 def commit(index_dir, manifest, previous):
     if point == ("merge-commit" if state["merging"] else "segment-commit"):
@@ -108,7 +108,7 @@ def add(self, batch):
     if point == "segment-add" and not state["merging"]:
         pause(point)
 
-mf.commit, sg.fsync_tree, mg._merge, sg.SegmentWriter.add = commit, fsync_tree, merge, add
+mf.commit, wr.fsync_tree, mg._merge, wr.SegmentWriter.add = commit, fsync_tree, merge, add
 
 from challenge_qa.app.cli import main
 sys.argv[0] = "challenge-qa"

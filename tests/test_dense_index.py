@@ -9,7 +9,7 @@ from helpers import SMALL
 from challenge_qa import build_index, load_index
 from challenge_qa.config import Settings
 from challenge_qa.errors import InvalidArgumentError
-from challenge_qa.store.segments import make_dense_index
+from challenge_qa.store.writer import make_dense_index
 
 
 def unit_vectors(n: int, dim: int = 48, seed: int = 0) -> np.ndarray:

@@ -636,10 +636,10 @@ def test_staleness_defaults_to_the_built_corpus(tmp_path, small_corpus):
 @slow
 @pytest.mark.parametrize(("target", "exc"), [
     # before the new segment is complete: while writing its passages, its BM25 postings
-    ("challenge_qa.store.segments.SegmentWriter.add", OSError),
-    ("challenge_qa.store.segments.postings", RuntimeError),
+    ("challenge_qa.store.writer.SegmentWriter.add", OSError),
+    ("challenge_qa.store.writer.postings", RuntimeError),
     # after it is complete, before the commit: the deletions it supersedes, the manifest
-    ("challenge_qa.store.segments.save_deletions", OSError),
+    ("challenge_qa.store.writer.save_deletions", OSError),
     ("challenge_qa.store.manifest.commit", KeyboardInterrupt),
 ], ids=["add", "postings", "deletions", "commit"])
 def test_interrupted_build_keeps_the_previous_index(tmp_path, small_corpus, small_index_ro,

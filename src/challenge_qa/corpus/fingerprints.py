@@ -21,7 +21,7 @@ def text_key(article: Article) -> str:
     return hashlib.sha256(" ".join(article.text.split()).encode()).hexdigest()
 
 
-class Known:
+class CorpusFingerprints:
     """The fingerprints of the corpus's articles (text hashes, addresses, and byte hashes of
     files of a size in question), cached in ``KNOWN`` by each file's size and mtime."""
 

@@ -22,12 +22,12 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
 from ..config import Settings
 from ..errors import AddArticleError, UploadRefusedError
-from .fingerprints import Known, text_key
-from .load import SUFFIXES, Article, ArticleLimits, read_file
+from ..formats import KINDS, SUFFIXES
+from .fingerprints import CorpusFingerprints, text_key
+from .load import Article, ArticleLimits, read_file
 
 UPLOADS = "uploads"
 WEB = "web"
@@ -35,8 +35,7 @@ WEB = "web"
 _MAGIC = ((b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff",
           "a JPEG image"), (b"GIF8", "a GIF image"), (b"PK\x03\x04", "a ZIP archive (or "
           "Office document)"), (b"\x1f\x8b", "a gzip archive"), (b"\x7fELF", "a program"))
-_KINDS = MappingProxyType({"md": "Markdown", "txt": "plain text", "html": "HTML", "jsonl": "JSONL",
-          "pdf": "PDF"})
+
 # one add at a time per process (the chat may add from several sessions at once)
 
 
@@ -85,7 +84,7 @@ def add_files(files: Iterable[tuple[str, bytes | str | Path] | str | Path],
     root = _folder(corpus_dir)
     report = AddReport()
     with _adding(root):
-        known = Known(root, s)
+        known = CorpusFingerprints(root, s)
         for item in files:
             name, content = _item(item)
             try:
@@ -115,14 +114,14 @@ def add_url(url: str, corpus_dir: str | Path, *, settings: Settings | None = Non
     try:
         address = check_url(url)
         with _adding(root):
-            if _known_url(Known(root, s), address, url, report):
+            if _known_url(CorpusFingerprints(root, s), address, url, report):
                 return report
         # fetched outside the lock: a slow site does not hold up other adds
         page = fetch(address, timeout=timeout, max_bytes=s.max_upload_mb * 2**20,
                      allow_private=s.allow_private_urls)
         article = extract_article(page)
         with _adding(root):
-            known = Known(root, s)
+            known = CorpusFingerprints(root, s)
             if _known_url(known, page.url, url, report):  # redirected to a known page
                 return report
             data = to_markdown(article).encode("utf-8")
@@ -134,7 +133,7 @@ def add_url(url: str, corpus_dir: str | Path, *, settings: Settings | None = Non
     return report
 
 
-def _known_url(known: Known, address: str, shown: str, report: AddReport) -> bool:
+def _known_url(known: CorpusFingerprints, address: str, shown: str, report: AddReport) -> bool:
     from .fetch import same_url
 
     rel = known.urls.get(same_url(address))
@@ -188,9 +187,9 @@ def check_content(name: str, data: bytes) -> str:
         return kind
     if real is not None:
         raise UploadRefusedError(f"It is named {suffix} but is {real}, not "
-                                 f"{_KINDS[kind]}.")
+                                 f"{KINDS[kind]}.")
     if b"\x00" in data:
-        raise UploadRefusedError(f"It looks like a binary file, not {_KINDS[kind]} "
+        raise UploadRefusedError(f"It looks like a binary file, not {KINDS[kind]} "
                                  "(it holds NUL bytes).")
     try:
         data.decode("utf-8")
@@ -205,7 +204,7 @@ def check_content(name: str, data: bytes) -> str:
     return kind
 
 
-def _admit(name: str, data: bytes, folder: str, known: Known, report: AddReport,
+def _admit(name: str, data: bytes, folder: str, known: CorpusFingerprints, report: AddReport,
            shown: str, s: Settings) -> None:
     """Check ``data`` as the article file ``name``, and save it into ``folder`` unless it
     is refused or a duplicate."""

@@ -21,7 +21,7 @@ from ..errors import IndexCorruptError
 from ..store.changes import Staleness, staleness
 from ..store.manifest import check_compatible, read_manifest
 from ..store.segments import NO_DATE, Segment
-from ..store.tables import Tables
+from ..store.tables import PassageTables
 from ..text.dates import EPOCH
 from . import dense
 from .bm25 import Lexical
@@ -56,7 +56,7 @@ class SentenceVectors:
             return np.stack([self.data[k] for k in keys])
 
 
-class Index(Tables):
+class Index(PassageTables):
     """A loaded index: all live segments of one commit. Cheap to query from many threads.
 
     ``embedder`` encodes questions (made from the settings when not given); ``pool`` is

@@ -34,11 +34,12 @@ from ..encoders.embedding import Embedder, make_embedder, resolve_backend
 from ..errors import CorpusEmptyError
 from ..text.lexical import ACCENTS, BM25_METHOD, STOPWORDS
 from . import manifest as mf
-from .changes import Diff, View
+from .changes import CommittedArticles, CorpusChanges
 from .manifest import FORMAT_VERSION, build_lock, check_compatible, clean, read_manifest_quiet
 from .merging import merge_segments, plan_merges
 from .prepare import prepare
-from .segments import SEGMENT_FILES, Batch, SegmentWriter, counts, new_name
+from .segments import SEGMENT_FILES, counts
+from .writer import Batch, SegmentWriter, new_name
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ class _Build:
             self.base, files = prev["segments"], prev.get("files", {})
         self.full = not self.base and not files
         self.known_files = files
-        self.view = View(index_dir, self.base)
+        self.view = CommittedArticles(index_dir, self.base)
         self.writer: SegmentWriter | None = None
         self.writer_ids: list[str] = []
         self.dim: int | None = ((prev or {}).get("dimension") if ok else None)
@@ -198,7 +199,7 @@ class _Build:
         self.commits = 0
 
     def run(self, root: Path, files: list[tuple[Path, str]], t0: float) -> IndexReport:
-        diff = Diff(self.view, self.known_files, root, files, self.s)
+        diff = CorpusChanges(self.view, self.known_files, root, files, self.s)
         try:
             from tqdm.auto import tqdm
 
@@ -250,7 +251,7 @@ class _Build:
             skipped=list(diff.skipped), segments=len(entries),
             already_indexed=diff.unchanged_seen)
 
-    def _write(self, batch: Batch, diff: Diff) -> None:
+    def _write(self, batch: Batch, diff: CorpusChanges) -> None:
         if self.writer is None:
             self.dim = self.dim or int(batch.vectors.shape[1]) or None
             if self.dim is None:
@@ -265,7 +266,7 @@ class _Build:
         if self.writer.n_passages >= self.s.segment_passages:
             self._commit_segment(diff)
 
-    def _commit_segment(self, diff: Diff, *, commit: bool = True) -> None:
+    def _commit_segment(self, diff: CorpusChanges, *, commit: bool = True) -> None:
         assert self.writer is not None
         writer, self.writer = self.writer, None
         try:
@@ -281,14 +282,14 @@ class _Build:
         if commit:
             self._commit(diff, final=False)
 
-    def _files(self, diff: Diff) -> dict:
+    def _files(self, diff: CorpusChanges) -> dict:
         """The corpus file stamps once the build is complete."""
         if self.full or self.pending:
             return dict(diff.stamps)
         kept = {k: v for k, v in self.known_files.items() if k in diff.now}
         return {**kept, **diff.stamps}
 
-    def _commit(self, diff: Diff, *, final: bool) -> None:
+    def _commit(self, diff: CorpusChanges, *, final: bool) -> None:
         s = self.s
         entries = self.view.flush()
         files = self._files(diff)

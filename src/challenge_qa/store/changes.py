@@ -1,12 +1,12 @@
 """What changed in the corpus since the last commit, found without re-reading the archive.
 
-A ``View`` is the committed segments as a build extends them: articles are looked up by
-id in the segments' SQLite tables (never loaded whole) and deletion flags are changed in
-memory until the build commits them. A ``Diff`` walks the corpus against a view: files
-whose size and mtime match the manifest are skipped unread, other files are read lazily
-(a JSONL archive line by line) and their articles compared by id and hash; it yields
-groups of new and changed articles and records what is deleted. ``staleness`` runs the
-same walk without writing anything.
+``CommittedArticles`` are the articles of the committed segments as a build extends them:
+looked up by id in the segments' SQLite tables (never loaded whole), their deletion flags
+changed in memory until the build commits them. ``CorpusChanges`` walks the corpus against
+them: files whose size and mtime match the manifest are skipped unread, other files are
+read lazily (a JSONL archive line by line) and their articles compared by id and hash; it
+yields groups of new and changed articles and records what is deleted. ``staleness`` runs
+the same walk without writing anything.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import Settings
 from ..corpus.load import Article, ArticleLimits, file_stamp, read_file, scan
-from . import segments
+from . import writer
 from .segments import load_array
 
 #: Articles read before they are chunked and embedded together.
@@ -44,7 +44,7 @@ class Staleness:
                 "article(s) since the build; run: challenge-qa index")
 
 
-class View:
+class CommittedArticles:
     """The segments a build extends, with their deletion flags as this build changes
     them. Article look-ups go to the segments' SQLite tables, so a build reads only the
     rows of the articles it sees, never the whole catalogue."""
@@ -119,7 +119,7 @@ class View:
         """Entries for a commit: changed deletion flags are written as new files first."""
         for entry in self.entries:
             if entry["name"] in self.dirty:
-                entry["deleted"] = segments.save_deletions(self.index_dir, entry["name"],
+                entry["deleted"] = writer.save_deletions(self.index_dir, entry["name"],
                                                   self._deleted[entry["name"]])
         self.dirty.clear()
         return [dict(e) for e in self.entries]
@@ -132,11 +132,11 @@ class View:
 
 # --------------------------------------------------------------------------- the diff
 
-class Diff:
+class CorpusChanges:
     """Walks the corpus against a view: yields groups of articles to add and records
     deletions, file stamps, skips and counts on the way."""
 
-    def __init__(self, view: View, known_files: dict, root: Path,
+    def __init__(self, view: CommittedArticles, known_files: dict, root: Path,
                  files: list[tuple[Path, str]], s: Settings):
         self.view, self.known, self.root, self.files, self.s = view, known_files, root, files, s
         self.stamps: dict[str, list[int]] = {}
@@ -237,9 +237,9 @@ def staleness(index_dir: Path, manifest: dict, settings: Settings,
         return Staleness(removed=int(manifest["counts"]["articles"]))
     if {rel: file_stamp(f) for f, rel in files} == known:
         return Staleness()
-    view = View(index_dir, manifest["segments"])
+    view = CommittedArticles(index_dir, manifest["segments"])
     try:
-        diff = Diff(view, known, root_, files, settings)
+        diff = CorpusChanges(view, known, root_, files, settings)
         for _ in diff.groups():
             pass
     finally:

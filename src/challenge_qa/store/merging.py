@@ -28,7 +28,8 @@ from .manifest import (
     read_manifest,
     read_manifest_quiet,
 )
-from .segments import Batch, Segment, SegmentWriter, counts, new_name
+from .segments import Segment, counts
+from .writer import Batch, SegmentWriter, new_name
 
 
 def plan_merges(entries: list[dict], s: Settings) -> list[list[str]]:

@@ -13,7 +13,7 @@ from ..config import Settings
 from ..corpus.load import Article
 from ..corpus.passages import split_passages
 from ..text.chunking import passage_context
-from .segments import Batch
+from .writer import Batch
 
 
 def prepare(articles: list[Article], s: Settings,

@@ -62,7 +62,7 @@ import numpy as np
 from ..config import Settings
 from ..corpus.load import Article
 from ..errors import ChallengeQAError, ClusterUnavailableError, MissingExtraError
-from .segments import Batch
+from .writer import Batch
 
 Stage = Callable[[Iterable[list[Article]]], Iterator[Batch]]
 

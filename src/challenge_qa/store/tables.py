@@ -1,7 +1,7 @@
 """The tables behind an index's rows: passages, sentences, dates, pages and articles.
 
-``Tables`` is the part of ``search.index.Index`` that reads the segments' arrays and SQLite
-tables for given rows or articles; rows and articles are numbered across segments.
+``PassageTables`` is the part of ``search.index.Index`` that reads the segments' arrays and
+SQLite tables for given rows or articles; rows and articles are numbered across segments.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..errors import IndexCorruptError
 from .segments import Segment
 
 
-class Tables:
+class PassageTables:
     """Look-ups by global row or article number over ``segments`` (mixed into ``Index``,
     which sets the attributes below)."""
 

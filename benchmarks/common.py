@@ -498,12 +498,12 @@ TARGET_BUILD = 1.15
 # Steps of a build timed for its breakdown, as (module, attribute, label); none of them
 # calls another (reading the corpus is lazy, so it shows in "other").
 BUILD_STEPS = (("store.build", "scan", "scan corpus"),
-               ("store.changes:View", "lookup", "look-ups"),
+               ("store.changes:CommittedArticles", "lookup", "look-ups"),
                ("store.prepare", "split_passages", "split_passages"),
                ("text.lexical:Tokenizer", "tokenize", "tokenize (BM25)"),
-               ("store.segments", "postings", "postings"),
-               ("store.segments", "make_dense_index", "dense index"),
-               ("store.segments", "fsync_tree", "fsync"), ("store.manifest", "commit", "commit"))
+               ("store.writer", "postings", "postings"),
+               ("store.writer", "make_dense_index", "dense index"),
+               ("store.writer", "fsync_tree", "fsync"), ("store.manifest", "commit", "commit"))
 
 
 def read_jsonl(path: Path) -> list[dict]:
