@@ -25,7 +25,8 @@ from challenge_qa import (
     build_index,  # noqa: E402
     load_index,
 )
-from challenge_qa.answering.compose import NOT_FOUND, Answer, rerank_by_sentences  # noqa: E402
+from challenge_qa.answering.compose import NOT_FOUND, Answer  # noqa: E402
+from challenge_qa.answering.shortlist import rerank_by_sentences  # noqa: E402
 from challenge_qa.config import Settings  # noqa: E402
 from challenge_qa.corpus.load import Article, load_articles  # noqa: E402
 from challenge_qa.search.index import Index  # noqa: E402

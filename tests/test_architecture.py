@@ -22,7 +22,7 @@ from challenge_qa.testing import HashEmbedder, write_corpus
 SRC = Path(__file__).resolve().parents[1] / "src" / "challenge_qa"
 #: The flow of the package, bottom first: a module may import from its own layer and the
 #: layers before it. ``config`` and ``errors`` are below everything.
-LAYERS = [("config", "errors"), ("text",), ("corpus",), ("encoders",), ("store",),
+LAYERS = [("config", "errors", "formats"), ("text",), ("corpus",), ("encoders",), ("store",),
           ("search",), ("answering",), ("eval",), ("engine",), ("testing",), ("app",)]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 #: The only module-level state, each with its reason.

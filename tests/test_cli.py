@@ -341,7 +341,7 @@ ERROR_CASES = [
     pytest.param(lambda t: ["index", "--corpus", t / "nope", "--index", t / "idx"], None,
                  ["Corpus not found", "Point --corpus"], id="index-missing-corpus"),
     pytest.param(lambda t: ["index", "--corpus", _make_empty(t), "--index", t / "idx"], None,
-                 ["No article files", "Add .md, .txt, .html or .jsonl"],
+                 ["No article files", "Add .md, .txt, .html, .jsonl or .pdf"],
                  id="index-empty-corpus"),
     pytest.param(lambda t: ["index", "--corpus", _make_unreadable(t), "--index", t / "idx"],
                  None, ["No readable articles", "empty.md", "latin.txt"],

@@ -20,12 +20,12 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 COMMANDS = sorted(cli.commands)
 #: Modules whose examples run without a model, an index or the network.
 PURE = ["text.chunking", "corpus.passages", "engine", "testing", "config", "errors",
-        "answering.conversation", "search.fusion",
-        "text.lexical", "encoders.reader", "answering.compose", "text.dates", "answering.news",
-        "answering.timeline", "store.segments", "store.build", "store.merging",
-        "store.changes", "search.index", "search.filters", "search.bm25", "search.dense",
-        "store.tables", "search.retrieve", "corpus.pdf", "app.markdown", "corpus.ingest",
-        "corpus.fetch", "app.html", "app.reference"]
+        "answering.conversation", "answering.short", "answering.shortlist", "text.words",
+        "search.fusion", "text.lexical", "encoders.reader", "answering.compose", "text.dates",
+        "answering.dates", "answering.corroboration", "answering.timeline", "store.segments",
+        "store.build", "store.merging", "store.changes", "search.index", "search.filters",
+        "search.bm25", "search.dense", "store.tables", "search.retrieve", "corpus.pdf",
+        "app.markdown", "corpus.ingest", "corpus.fetch", "app.html", "app.reference"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

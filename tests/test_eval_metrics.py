@@ -248,7 +248,7 @@ def test_benchmarks_stop_with_code_2_when_data_is_missing(tmp_path, capsys):
 
 
 def test_context_defaults():
-    from benchmarks._common import RESULTS_DIR, Context
+    from benchmarks.common import RESULTS_DIR, Context
 
     ctx = Context(data=Path("x"))
     assert ctx.seed == D.SEED and ctx.out == RESULTS_DIR and ctx.mode == "full"

@@ -217,7 +217,7 @@ def test_index_service_rebuild_of_a_broken_corpus_keeps_serving(tmp_path, small_
     svc.wait(timeout=MAX_SECONDS)
     st = svc.status()
     assert st.state == "error" and "No readable articles" in st.message
-    assert "Add .md, .txt, .html or .jsonl" in st.message
+    assert "Add .md, .txt, .html, .jsonl or .pdf" in st.message
     # the previous index is still served, unchanged
     assert svc.index() is before
     assert retrieve("Who won the chess championship?", k=1, index=svc.index())[0].doc_id == (

@@ -46,7 +46,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "challenge_qa"
 
 
-#: The short-answer tidying rules of ``answering.compose.tidy_short``, in the order they run.
+#: The short-answer tidying rules of ``answering.short.tidy_short``, in the order they run.
 TIDY_RULES = ("role_name", "whole_name")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .formats import file_types
+
 
 class ChallengeQAError(Exception):
     """Base class: a problem the user can fix. ``hint`` names the next step."""
@@ -39,8 +41,7 @@ class CorpusNotFoundError(ChallengeQAError):
 
 
 class CorpusEmptyError(ChallengeQAError):
-    hint = ("Add .md, .txt, .html or .jsonl articles (or PDFs with a text layer) to the "
-            "corpus folder.")
+    hint = (f"Add {file_types()} articles (PDFs with a text layer) to the corpus folder.")
 
 
 class IndexNotFoundError(ChallengeQAError):
@@ -97,7 +98,7 @@ class AddArticleError(ChallengeQAError):
 
 
 class UploadRefusedError(AddArticleError):
-    hint = ("Add .md, .txt, .html or .jsonl files of UTF-8 text, or PDFs with a text layer.")
+    hint = (f"Add {file_types()} files (text as UTF-8, PDFs with a text layer).")
 
 
 class FetchError(AddArticleError):

@@ -20,13 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from ..text.words import MONTH_NAMES, QUESTION_WORDS, WEEKDAY_NAMES
+
 _PERSON = frozenset({"he", "she", "him", "her", "his", "hers", "himself", "herself"})
 _THING = frozenset({"it", "its", "itself"})
 _PLURAL = frozenset({"they", "them", "their", "theirs", "themselves"})
 _POSSESSIVE = frozenset({"his", "her", "hers", "its", "their", "theirs"})
 _PRONOUN = re.compile(r"\b(" + "|".join(sorted(_PERSON | _THING | _PLURAL)) + r")\b", re.I)
 _ELLIPTIC = re.compile(r"^\s*(and|also|what about|how about|and what about)\b", re.I)
-_QUESTION_WORDS = frozenset({"who", "whom", "whose", "what", "which", "when", "where", "why", "how",
+_QUESTION_WORDS = QUESTION_WORDS | frozenset({
                    "is", "are", "was", "were", "do", "does", "did", "can", "could", "will",
                    "would", "should", "has", "have", "had", "the", "a", "an", "of", "in", "on",
                    "at", "to", "for", "by", "with", "about", "and", "or", "that", "this",
@@ -35,12 +37,11 @@ _QUESTION_WORDS = frozenset({"who", "whom", "whose", "what", "which", "when", "w
                    "they", "his", "her", "its", "their", "them", "him"})
 _NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*|of|and|de|von|van)(?:\s+(?:[A-Z][\w'’.-]*|of|de|von"
                    r"|van))*")
-_NOT_NAMES = frozenset({"who", "what", "which", "when", "where", "why", "how", "is", "are", "was",
-              "were", "did", "does", "do", "i", "in", "on", "the", "a", "an", "and", "of",
-              "january", "february", "march", "april", "may", "june", "july", "august",
-              "september", "october", "november", "december", "monday", "tuesday",
-              "wednesday", "thursday", "friday", "saturday", "sunday", "can", "could",
-              "will", "would", "should", "has", "have", "had", "it", "he", "she", "they"})
+_NOT_NAMES = QUESTION_WORDS - {"whom", "whose"} | frozenset(MONTH_NAMES) | frozenset(
+    WEEKDAY_NAMES) | frozenset({"is", "are", "was", "were", "did", "does", "do", "i", "in",
+                                "on", "the", "a", "an", "and", "of", "can", "could", "will",
+                                "would", "should", "has", "have", "had", "it", "he", "she",
+                                "they"})
 _BOLD = re.compile(r"\*\*(.+?)\*\*|<strong>(.+?)</strong>|<b>(.+?)</b>", re.S)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -22,9 +22,9 @@ import numpy as np
 
 from ..config import Settings
 from ..search.index import Filters, Index
-from ..search.retrieve import Hit, clean_question, json_safe, page_of, rank
+from ..search.retrieve import Hit, clean_question, json_safe, rank
 from ..text.dates import format_value
-from .news import corroboration
+from .corroboration import corroboration
 
 _PRECISION = MappingProxyType({"year": 0, "month": 1, "day": 2})
 
@@ -208,12 +208,9 @@ def _event(group: list[_Report], rec_of: dict) -> Event:
     cites = []
     for n, rep in enumerate(group, 1):
         rec = rec_of[(rep.doc, rep.start, rep.end)]
-        cites.append(Hit(
-            rank=n, doc_id=rec["doc_id"], title=rec["title"], source=rec["source"],
-            date=rec["date"], url=rec["url"], path=rec["path"], passage_id=rec["passage_id"],
-            text=rec["text"], start=rec["start"], end=rec["end"], sentence=rec["span_text"],
-            sentence_start=rep.start, sentence_end=rep.end, score=0.0, dense_score=0.0,
-            bm25_score=0.0, page=page_of(rec["pages"], rep.start)))
+        # the span's own text: a sentence may reach past the passage that holds its start
+        cites.append(replace(Hit.from_row(rec, n, (rep.start, rep.end)),
+                             sentence=rec["span_text"]))
     _, names = corroboration((c.doc_id, c.source, c.title) for c in cites)
     return Event(date=lead.value, precision=lead.precision,
                  label=format_value(lead.value, lead.precision), text=cites[0].sentence,

@@ -14,6 +14,7 @@ import click
 
 from ..config import Settings
 from ..errors import ChallengeQAError, IndexNotFoundError
+from ..formats import file_types
 
 
 class _Group(click.Group):
@@ -256,7 +257,7 @@ def _print_passages(hits) -> None:
         click.echo(textwrap.indent(textwrap.fill(h.text, 96), "    "))
 
 
-@cli.command("add")
+@cli.command("add", epilog=f"Supported files: {file_types('and')}.")
 @click.argument("items", nargs=-1, required=True, metavar="PATH_OR_URL...")
 @corpus_opt
 @index_opt
@@ -266,7 +267,7 @@ def _print_passages(hits) -> None:
 def add_cmd(ctx, items, corpus, index, no_index):
     """Add article files or web pages to the corpus, then update the index.
 
-    Files (.md, .txt, .html, .jsonl, .pdf) go to <corpus>/uploads/, web pages (http:// or
+    Files (of the types below) go to <corpus>/uploads/, web pages (http:// or
     https:// addresses) to <corpus>/web/; duplicates are not saved again."""
     from ..corpus.ingest import AddReport, add_files, add_url
 

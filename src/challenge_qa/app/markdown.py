@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..answering.news import with_dates
+from ..answering.dates import with_dates
 
 if TYPE_CHECKING:
     from ..answering.compose import Answer

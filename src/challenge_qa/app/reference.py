@@ -90,7 +90,8 @@ def cli_reference(group: click.Group | None = None, prog: str = "challenge-qa") 
     for name, cmd in group.commands.items():
         ctx = click.Context(cmd, info_name=name, parent=root)
         usage = " ".join([prog, name, *cmd.collect_usage_pieces(ctx)])
-        out.append(f"#### `{usage}`\n\n{_help(cmd.help)}\n")
+        epilog = f"\n{_help(cmd.epilog)}\n" if cmd.epilog else ""
+        out.append(f"#### `{usage}`\n\n{_help(cmd.help)}\n{epilog}")
         rows = [[", ".join(f"`{o}`" for o in [*p.opts, *p.secondary_opts]), _value(p, ctx),
                  _cell(p.help or "")]
                 for p in cmd.params if isinstance(p, click.Option)]

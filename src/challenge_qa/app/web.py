@@ -26,9 +26,9 @@ from ..answering.conversation import Conversation, names
 from ..answering.timeline import Timeline
 from ..answering.timeline import timeline as _timeline
 from ..config import Settings
-from ..corpus.load import SUFFIXES
 from ..engine import Engine
 from ..errors import ChallengeQAError, IndexNotFoundError, MissingExtraError
+from ..formats import SUFFIXES, file_types
 from ..search.index import Filters
 from .api import api_tools, filters_of
 from .html import (
@@ -390,7 +390,7 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
                         tl_html = gr.HTML(elem_id="qa-timeline", js_on_load=None)
                     with gr.Tab("Add articles", elem_id="qa-tab-add"):
                         files = gr.File(label="Drop articles here or click to choose "
-                                              "(.md, .txt, .html, .pdf, .jsonl)",
+                                              f"({file_types()})",
                                         file_count="multiple", file_types=list(UPLOAD_TYPES),
                                         elem_id="qa-upload")
                         with gr.Row():

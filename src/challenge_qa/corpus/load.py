@@ -11,15 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from types import MappingProxyType
 
 import yaml
 
 from ..errors import CorpusEmptyError, CorpusNotFoundError
+from ..formats import SUFFIXES, file_types
 
-#: The article files read, by suffix, and how each is read: the one list of supported types.
-SUFFIXES = MappingProxyType({".md": "md", ".markdown": "md", ".txt": "txt", ".html": "html",
-                             ".htm": "html", ".jsonl": "jsonl", ".pdf": "pdf"})
 MAX_TITLE_CHARS = 150
 
 
@@ -102,11 +99,11 @@ def scan(path: str | Path) -> tuple[Path, list[tuple[Path, str]]]:
         raise CorpusNotFoundError(f"Corpus not found: {root}")
     if root.is_file():
         if root.suffix.lower() not in SUFFIXES:
-            raise CorpusEmptyError(f"{root} is not a .md, .txt, .html, .pdf or .jsonl file.")
+            raise CorpusEmptyError(f"{root} is not a {file_types()} file.")
         return root, [(root, root.name)]
     files = sorted((f.relative_to(root).as_posix(), f) for f in _walk(root))
     if not files:
-        raise CorpusEmptyError(f"No article files (.md, .txt, .html, .pdf, .jsonl) in {root}")
+        raise CorpusEmptyError(f"No article files ({file_types()}) in {root}")
     return root, [(f, rel) for rel, f in files]
 
 

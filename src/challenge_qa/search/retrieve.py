@@ -55,6 +55,22 @@ class Hit:
     PASSAGE_FIELDS: ClassVar[tuple[str, ...]] = (
         "text", "start", "end", "dense_score", "bm25_score")
 
+    @classmethod
+    def from_row(cls, rec: dict, rank: int, sentence: tuple[int, int], *,
+                 score: float = 0.0, dense_score: float = 0.0, bm25_score: float = 0.0
+                 ) -> Hit:
+        """The hit of one passage row (``Index.rows``) citing the sentence at article
+        offsets ``sentence``."""
+        sa, sb = sentence
+        return cls(rank=rank, doc_id=rec["doc_id"], title=rec["title"], source=rec["source"],
+                   date=rec["date"], url=rec["url"], path=rec["path"],
+                   passage_id=rec["passage_id"], text=rec["text"], start=rec["start"],
+                   end=rec["end"], sentence=rec["text"][sa - rec["start"]:sb - rec["start"]],
+                   sentence_start=sa, sentence_end=sb, score=round(float(score), 6),
+                   dense_score=round(float(dense_score), 6),
+                   bm25_score=round(float(bm25_score), 6),
+                   page=page_of(rec.get("pages", ()), sa))
+
     def to_dict(self, *, ranked: bool = True, passage: bool = False) -> dict[str, Any]:
         """The hit as JSON-safe values under stable names; compact by default (the quoted
         sentence, not the whole passage).
@@ -239,19 +255,9 @@ def to_hits(index: Index, ranking: Ranking) -> list[Hit]:
     starts = [r["start"] for r in recs]
     sentences = best_sentences(texts, starts, sentence_spans(index, rows, texts, starts),
                                weights)
-    hits = []
-    for r, (rec, text, (sa, sb), score, dense, bm) in enumerate(zip(
-            recs, texts, sentences, ranking.score, ranking.dense, ranking.bm25,
-            strict=True), 1):
-        hits.append(Hit(
-            rank=r, doc_id=rec["doc_id"], title=rec["title"], source=rec["source"],
-            date=rec["date"], url=rec["url"], path=rec["path"], passage_id=rec["passage_id"],
-            text=text, start=rec["start"], end=rec["end"],
-            sentence=text[sa - rec["start"]:sb - rec["start"]], sentence_start=sa,
-            sentence_end=sb,
-            score=round(float(score), 6), dense_score=round(float(dense), 6),
-            bm25_score=round(float(bm), 6), page=page_of(rec.get("pages", ()), sa)))
-    return hits
+    return [Hit.from_row(rec, r, span, score=score, dense_score=dense, bm25_score=bm)
+            for r, (rec, span, score, dense, bm) in enumerate(zip(
+                recs, sentences, ranking.score, ranking.dense, ranking.bm25, strict=True), 1)]
 
 
 def page_of(pages, offset: int) -> int | None:

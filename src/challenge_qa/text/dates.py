@@ -25,20 +25,17 @@ from types import MappingProxyType
 from dateutil import parser as du_parser
 from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta
 
-MONTHS = MappingProxyType({m: i for i, ms in enumerate((
-    ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-    ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-    ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
-    ("december", "dec")), 1) for m in ms})
-WEEKDAYS = MappingProxyType({"monday": MO, "tuesday": TU, "wednesday": WE, "thursday": TH,
-                             "friday": FR, "saturday": SA, "sunday": SU})
+from . import words
+
+MONTHS = MappingProxyType({w: i for i, ms in enumerate(words.MONTHS) for w in ms})
+WEEKDAYS = MappingProxyType(dict(zip(words.WEEKDAY_NAMES, (MO, TU, WE, TH, FR, SA, SU),
+                                     strict=True)))
 NUMBERS = MappingProxyType({"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4,
                             "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
                             "eleven": 11, "twelve": 12})
 #: ``date.toordinal()`` of 1970-01-01: stored dates are days since then.
 EPOCH = date(1970, 1, 1).toordinal()
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
-               "September", "October", "November", "December")
+MONTH_NAMES = tuple(m.title() for m in words.MONTH_NAMES)
 #: Words before a date that make it a bound rather than the date of an event.
 QUALIFIERS = ("after", "before", "by", "until", "till", "since")
 

@@ -15,13 +15,15 @@ from types import MappingProxyType
 import bm25s
 from bm25s.stopwords import STOPWORDS_EN
 
+from . import words
+
 BM25_METHOD = "lucene"
 STOPWORDS = "en"
 #: Recorded in the manifest: an index whose BM25 terms were not folded is rebuilt (BM25 only).
 ACCENTS = "folded"
 # Words that shape a question but say nothing about its topic; dropped from queries only.
-QUESTION_WORDS = ("what who whom whose which when where why how did does do doing done "
-                  "can could would should tell me please")
+QUESTION_WORDS = " ".join(sorted(words.QUESTION_WORDS)) + (
+    " did does do doing done can could would should tell me please")
 
 
 def _fold_table() -> dict[int, str]:
