@@ -107,9 +107,10 @@ def copy_index(src: Path, dst: Path) -> Path:
     return dst
 
 
-def invoke(*args, env: dict[str, str] | None = None) -> Result:
-    """Run the ``challenge-qa`` command line in-process."""
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env, prog_name="challenge-qa")
+def invoke(*args, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+    """Run the ``challenge-qa`` command line in-process (``input``: what is typed)."""
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, input=input,
+                              prog_name="challenge-qa")
 
 
 def assert_one_error_line(result: Result, *fragments: str) -> str:

@@ -27,9 +27,6 @@ from challenge_qa.app.cli import cli
 
 slow = pytest.mark.slow
 
-HIT_FIELDS = {"rank", "doc_id", "title", "source", "date", "url", "path", "passage_id", "text",
-              "start", "end", "sentence", "sentence_start", "sentence_end", "score",
-              "dense_score", "bm25_score", "page"}
 SUMMARY = re.compile(
     r"^Indexed (\d+) article\(s\) into (.+): (\d+) added, (\d+) changed, (\d+) removed, "
     r"(\d+) unchanged; (\d+) passages \((\d+) embedded\) in (\d+) segment\(s\)"
@@ -161,6 +158,9 @@ def test_index_reads_environment(tmp_path):
 ANSWER_FIELDS = {"question", "text", "found", "citations", "statements", "hits", "query",
                  "confidence", "short", "short_start", "short_end", "short_date", "reader",
                  "filters"}
+#: An answer's hits and citations in JSON: compact (``Hit.to_dict``), as the API gives them.
+CITATION_FIELDS = {"doc_id", "title", "source", "date", "url", "article_path", "page",
+                   "passage_id", "sentence", "sentence_start", "sentence_end"}
 
 
 @slow
@@ -210,8 +210,10 @@ def test_ask_json_hits_equal_the_api(cli_index):
     assert data["question"] == question and data["found"] is True
     hits = data["hits"]
     assert isinstance(hits, list) and len(hits) == 3
-    for h in hits + data["citations"]:
-        assert isinstance(h, dict) and set(h) == HIT_FIELDS
+    for h in hits:
+        assert isinstance(h, dict) and set(h) == CITATION_FIELDS | {"rank", "score"}
+    for h in data["citations"]:
+        assert isinstance(h, dict) and set(h) == CITATION_FIELDS
     assert hits[0]["doc_id"] == "nature/bees.html"
     assert hits[0]["source"] == "Nature Notes"
     idx = load_index(index_dir, settings=DEFAULT)
@@ -223,6 +225,19 @@ def test_ask_json_hits_equal_the_api(cli_index):
     assert {h["passage_id"] for h in hits} <= {h.passage_id for h in pool}
     assert data["citations"][0]["doc_id"] == "nature/bees.html"
     assert data["citations"][0]["sentence"] in data["text"]
+
+
+@slow
+def test_chat_reads_a_follow_up_against_the_answer_before_it(docs_index_ro):
+    """``challenge-qa chat`` keeps the conversation as the web chat does: "he" after "Who
+    plays the patient?" is the cosmonaut the answer named; an empty line ends it."""
+    typed = "Who plays the patient?\nIs he a real cosmonaut?\n\nWho directed it?\n"
+    result = invoke("chat", "--corpus", DOCS_CORPUS, "--index", docs_index_ro, input=typed)
+    assert result.exit_code == 0, (result.output, result.exception)
+    out = result.stdout
+    assert out.count("Oleg Novitskiy") >= 2
+    assert "Searched: Is Oleg Novitskiy a real cosmonaut?" in out
+    assert result.stderr.count("Question> ") == 3  # the third, empty, ended the chat
 
 
 @slow

@@ -162,7 +162,8 @@ def filter_opts(f):
 @click.argument("question")
 @click.option("-k", "k", type=int, default=None, help="How many snippets [default: 5].")
 @click.option("--per-article", is_flag=True, help="At most one snippet per article.")
-@click.option("--json", "as_json", is_flag=True, help="Print asdict(answer) as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the answer as JSON (Answer.to_dict, as the API returns it).")
 @click.option("--markdown", "as_markdown", is_flag=True,
               help="Print the answer as Markdown with footnotes for its sources.")
 @click.option("-v", "--passages", "passages", is_flag=True,
@@ -189,13 +190,18 @@ def ask(question, k, per_article, as_json, as_markdown, passages, since, until, 
     a = answer(question, k=k, index=idx, per_article=per_article, since=since, until=until,
                sources=sources, as_of=as_of)
     if as_json:
-        click.echo(json.dumps(asdict(a), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(a.to_dict(), ensure_ascii=False, indent=2))
         return
     if as_markdown:
         from .markdown import answer_markdown
 
         click.echo(answer_markdown(a), nl=False)
         return
+    _print_answer(a, passages)
+
+
+def _print_answer(a, passages: bool = False) -> None:
+    """The short answer, the cited sentences, then their sources (the text of ``ask``)."""
     if a.query != a.question:
         click.secho(f"Searched: {a.query}", dim=True)
     if a.found and a.short is not None:
@@ -216,6 +222,46 @@ def ask(question, k, per_article, as_json, as_markdown, passages, since, until, 
         _print_closest(a.hits)
     if passages:
         _print_passages(a.citations if a.found else a.hits)
+
+
+@cli.command("chat")
+@click.option("-k", type=int, default=None, help="How many sources to show per answer.")
+@filter_opts
+@corpus_opt
+@index_opt
+def chat_cmd(k, since, until, sources, corpus, index):
+    """Ask questions one after another, each answered as by ask.
+
+    A follow-up is read against the answers before it ("Who plays the patient?", then "Is
+    he a real cosmonaut?"), as in the web chat. An empty line or Ctrl-D ends the chat."""
+    from ..answering.conversation import Conversation
+    from ..engine import default_engine
+    from ..search.index import Filters
+    from ..search.retrieve import check_k
+
+    s = _settings(corpus, index)
+    k = check_k(s.k if k is None else k)
+    Filters.make(since, until, sources)  # bad dates are refused before any build
+    _ensure_index(s, corpus)
+    engine = default_engine(s)
+    conversation = Conversation()
+    while True:
+        try:
+            question = click.prompt("Question", default="", show_default=False,
+                                    prompt_suffix="> ", err=True)
+        except (EOFError, click.Abort):
+            break
+        if not question.strip():
+            break
+        try:
+            a = engine.answer(question, history=conversation, k=k, since=since, until=until,
+                              sources=sources)
+        except ChallengeQAError as e:  # a bad question ends nothing: say why, ask again
+            click.secho(f"Error: {e.explain()}", err=True, fg="red")
+            continue
+        conversation.add(a.question, a.query, a)
+        _print_answer(a)
+        click.echo()
 
 
 def _source_line(h) -> str:
@@ -294,7 +340,8 @@ def add_cmd(ctx, items, corpus, index, no_index):
 @cli.command("timeline")
 @click.argument("topic")
 @filter_opts
-@click.option("--json", "as_json", is_flag=True, help="Print asdict(timeline) as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the timeline as JSON (Timeline.to_dict).")
 @corpus_opt
 @index_opt
 def timeline_cmd(topic, since, until, sources, as_json, corpus, index):
@@ -309,7 +356,7 @@ def timeline_cmd(topic, since, until, sources, as_json, corpus, index):
     idx = _ensure_index(s, corpus)
     t = timeline(topic, index=idx, since=since, until=until, sources=sources)
     if as_json:
-        click.echo(json.dumps(asdict(t), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(t.to_dict(), ensure_ascii=False, indent=2))
         return
     click.secho(f"Timeline of {t.topic!r}: {len(t.events)} event(s) from {t.articles} "
                 "article(s)", bold=True)
