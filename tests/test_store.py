@@ -386,16 +386,6 @@ def test_incremental_rebuild_equals_full_rebuild(tmp_path, small_corpus, small_i
 
 
 @slow
-def test_rebuild_without_changes_embeds_nothing(tmp_path, small_corpus_ro, small_index_ro):
-    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
-    before = answers(load_index(index_dir, settings=SMALL))
-    report = build_index(small_corpus_ro, index_dir, settings=SMALL)
-    assert (report.added, report.changed, report.removed, report.unchanged) == (0, 0, 0, 5)
-    assert report.embedded_passages == 0 and report.full is False
-    assert answers(load_index(index_dir, settings=SMALL)) == before
-
-
-@slow
 def test_changed_chunking_forces_a_full_build(tmp_path, small_corpus_ro, small_index_ro):
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
     old_segments = {e["name"] for e in manifest_of(index_dir)["segments"]}
@@ -744,13 +734,26 @@ def test_rebuild_keeps_the_previous_commit(tmp_path, small_corpus_ro, small_inde
 @slow
 def test_a_rebuild_with_nothing_to_do_keeps_the_data_and_loads_no_model(
         tmp_path, small_corpus_ro, small_index_ro):
+    """An up-to-date corpus needs no embedding, so `challenge-qa index` (or a repeated
+    `eval`) commits nothing, answers as before, and never loads the model just to encode
+    an empty list."""
+    from challenge_qa.encoders.embedding import SentenceTransformerEmbedder
+
+    class NoLoad(SentenceTransformerEmbedder):
+        def _load(self):
+            raise AssertionError("the model was loaded for a build with nothing to embed")
+
     index_dir = copy_index(small_index_ro[0], tmp_path / "index")
+    answered = answers(load_index(index_dir, settings=SMALL))
     before = manifest_of(index_dir)
     before_bytes = (index_dir / MANIFEST).read_bytes()
-    report = build_index(small_corpus_ro, index_dir, settings=SMALL)
+    report = build_index(small_corpus_ro, index_dir, settings=SMALL,
+                         embedder=NoLoad(SMALL.model))
     assert (report.embedded_passages, report.added, report.changed, report.removed) == (
         0, 0, 0, 0)
-    assert report.unchanged == report.articles == before["counts"]["articles"]
+    assert report.unchanged == report.articles == before["counts"]["articles"] == 5
+    assert report.full is False
+    assert answers(load_index(index_dir, settings=SMALL)) == answered
     assert (index_dir / MANIFEST).read_bytes() == before_bytes  # nothing was committed
     assert on_disk(index_dir) == referenced(before)
     # a setting that shapes the index (BM25 parameters) does force a new commit
@@ -760,18 +763,3 @@ def test_a_rebuild_with_nothing_to_do_keeps_the_data_and_loads_no_model(
     assert after["bm25"]["k1"] == 1.5
 
 
-@slow
-def test_rebuild_with_nothing_to_embed_does_not_load_the_model(tmp_path, small_corpus_ro,
-                                                               small_index_ro, monkeypatch):
-    """An up-to-date corpus needs no embedding, so `challenge-qa index` (or a repeated
-    `eval`) should not load torch and the model just to encode an empty list."""
-    from challenge_qa.encoders.embedding import SentenceTransformerEmbedder
-
-    class NoLoad(SentenceTransformerEmbedder):
-        def _load(self):
-            raise AssertionError("the model was loaded for a build with nothing to embed")
-
-    index_dir = copy_index(small_index_ro[0], tmp_path / "index")
-    report = build_index(small_corpus_ro, index_dir, settings=SMALL,
-                         embedder=NoLoad(SMALL.model))
-    assert report.embedded_passages == 0 and report.unchanged == 5

@@ -37,6 +37,13 @@ ENV_VARS = MappingProxyType({
 })
 
 
+def named_in_env(field: str) -> str | None:
+    """The value the environment sets for a ``Settings`` field, or None when it sets none
+    (a command tells "the corpus you named" from "the corpus indexed" by it)."""
+    var = next(v for v, f in ENV_VARS.items() if f == field)
+    return os.environ.get(var) or None
+
+
 def cache_dir() -> Path:
     """Where derived files (the ONNX export of the model, downloaded benchmark data) are
     kept: ``$CHALLENGE_QA_CACHE``, else ``$XDG_CACHE_HOME/challenge_qa``, else

@@ -31,15 +31,14 @@ ARTICLES = (
 title: Mount Etna erupts again
 source: Volcano Weekly
 date: 2024-02-11
-url: https://example.org/etna
 ---
 
-Mount Etna, the tallest active volcano in Europe, erupted on Sunday night. Lava fountains
-rose hundreds of metres above the south-east crater. Ash fell on the city of Catania and
-the airport closed for six hours.
+Europe's tallest active volcano, Mount Etna, erupted late on Sunday. Fountains of lava
+shot hundreds of metres into the air above its south-east crater, and ash fell on the
+city of Catania, where the airport shut for six hours.
 
-Volcanologists said the eruption was expected. Tremor had been rising for a week before
-the lava broke through. No one was hurt, and the flights resumed on Monday morning.
+The eruption had been expected: tremor beneath the volcano had grown for a week. Nobody
+was hurt, and flights resumed on Monday morning.
 """),
     ("chess.md", """---
 title: Chess prodigy wins the national title

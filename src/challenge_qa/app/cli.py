@@ -125,9 +125,9 @@ def _print_skipped(skipped: list[str]) -> None:
 
 def _explicit_corpus(corpus) -> Path | None:
     """The corpus the user named (flag or environment); None means "the one indexed"."""
-    import os
+    from ..config import named_in_env
 
-    named = corpus or os.environ.get("CHALLENGE_QA_CORPUS")
+    named = corpus or named_in_env("corpus_dir")
     return Path(named) if named else None
 
 

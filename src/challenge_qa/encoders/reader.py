@@ -123,8 +123,7 @@ class Reader:
                                  "hash.", hint="Reinstall challenge-qa, or retrain it.")
         # Each candidate runs alone on one thread, ``threads`` at a time: int8 activations
         # are scaled per run, so a sentence's verdict never depends on the other candidates,
-        # and on 2 cores 16 SQuAD candidates took 113 ms this way under load, against 206 ms
-        # as one two-thread batch and 131 ms as two length-sorted half batches.
+        # and it was also the fastest way measured (docs/experiments.md, "The reader").
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
