@@ -1,1 +1,1 @@
-"""Articles in: reading a folder (Markdown, text, HTML, PDF, JSONL), fetching pages, adding."""
+"""Articles in: reading a folder (Markdown, text, HTML, PDF, JSONL), passages, fetching, adding."""

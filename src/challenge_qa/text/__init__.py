@@ -1,1 +1,1 @@
-"""Text as the index sees it: sentences and passages, words for BM25, dates, word lists."""
+"""Text as the index sees it: sentences, passage windows, words for BM25, dates, word lists."""
