@@ -34,6 +34,7 @@ ENV_VARS = MappingProxyType({
     "CHALLENGE_QA_MAX_ARTICLE_CHARS": "max_article_chars",
     "CHALLENGE_QA_MAX_ARTICLE_PASSAGES": "max_article_passages",
     "CHALLENGE_QA_READER": "reader_dir",
+    "CHALLENGE_QA_MAX_FEED_ITEMS": "max_feed_items",
 })
 
 
@@ -206,6 +207,9 @@ class Settings:
     max_pdf_pages: int = 2_000
     max_article_chars: int = 2_000_000
     max_article_passages: int = 5_000
+    #: Items of one feed read per poll (the newest first, as the feed lists them): a feed
+    #: that suddenly lists thousands of items is taken in over several polls.
+    max_feed_items: int = 50
     #: The answer reader's folder (one written by ``training/train_reader.py train --out``);
     #: ``None`` is the reader shipped with the package.
     reader_dir: Path | None = None

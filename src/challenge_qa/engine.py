@@ -92,6 +92,10 @@ class Engine:
         self._cancelled: str | None = None
         self._progress = (0, 0)  # (articles, passages) the running build has embedded
         self._logged = 0.0
+        # the sources' watcher (``start_watch``)
+        self._watching: threading.Thread | None = None
+        self._stop_watch = threading.Event()
+        self._unbuilt = False  # a poll saved articles that no build has indexed yet
 
     # ------------------------------------------------------------------ models and index
 
@@ -193,6 +197,44 @@ class Engine:
         if build and any(r.saved for r in reports):
             self.build()
         return reports
+
+    def poll(self, *, force: bool = False, timeout: float = 20):
+        """Poll the corpus's sources that are due (all with ``force``; ``corpus.watch``),
+        then index what they brought in one build. Returns the ``PollReport``."""
+        from .corpus.watch import poll
+        from .errors import IndexLockedError
+
+        report = poll(self.settings.corpus_dir, self.settings, force=force, timeout=timeout)
+        if report.changed or self._unbuilt:
+            try:
+                self.build()
+                self._unbuilt = False
+            except IndexLockedError:  # another build runs: the next poll indexes them
+                self._unbuilt = True
+        return report
+
+    def start_watch(self, tick: float = 5.0) -> bool:
+        """Poll the sources in the background, each on its own interval (checked every
+        ``tick`` seconds), until ``close``; False if already watching."""
+        with self._lock:
+            if self._watching is not None and self._watching.is_alive():
+                return False
+            self._stop_watch.clear()
+            self._watching = threading.Thread(target=self._watch, args=(tick,), daemon=True,
+                                              name="challenge-qa-watch")
+            self._watching.start()
+            return True
+
+    def _watch(self, tick: float) -> None:
+        while not self._stop_watch.is_set():
+            try:
+                report = self.poll()
+                for line in report.describe().splitlines() if any(
+                        not r.skipped for r in report.sources) else ():
+                    log.info("sources: %s", line)
+            except Exception:  # noqa: BLE001 - the watcher's boundary: log, go on
+                log.exception("polling the sources failed")
+            self._stop_watch.wait(tick)
 
     @property
     def building(self) -> bool:
@@ -316,6 +358,7 @@ class Engine:
     def close(self) -> None:
         """Stop the search threads and close the index files (a running background build
         is cancelled and waited for)."""
+        self._stop_watch.set()
         if self.cancel_build():
             self.wait()
         with self._lock:

@@ -455,10 +455,14 @@ def eval_cmd(corpus, queries, qrels, index, run_path, full, as_json):
 @click.option("--mcp", is_flag=True, help="Also serve the answer, retrieve and timeline tools "
                                            "over MCP at /gradio_api/mcp/ (needs "
                                            "challenge-qa[mcp]).")
+@click.option("--watch", "watch_sources", is_flag=True,
+              help="Also poll the corpus's sources (feeds, watched folders) in the "
+                   "background, each on its interval.")
 @corpus_opt
 @index_opt
-def serve(host, port, auth, mcp, corpus, index):
+def serve(host, port, auth, mcp, watch_sources, corpus, index):
     """Start the web chat (builds the index first if there is none)."""
+    from ..engine import Engine
     from .web import launch
 
     login = None
@@ -483,7 +487,113 @@ def serve(host, port, auth, mcp, corpus, index):
     if mcp:
         click.echo(f"MCP tools (answer, retrieve, timeline) on http://{host}:{port}"
                    "/gradio_api/mcp/", err=True)
-    launch(s, host=host, port=port, auth=login, mcp=mcp)
+    engine = Engine(s)
+    if watch_sources:
+        click.echo("Watching the sources of sources.toml in the background.", err=True)
+        logging.getLogger("challenge_qa.engine").info("watching %d source(s)",
+                                                      len(_sources_of(s)))
+        engine.start_watch()
+    launch(engine=engine, host=host, port=port, auth=login, mcp=mcp)
+
+
+def _sources_of(s: Settings):
+    from ..corpus.sources import load_sources
+
+    return load_sources(s.corpus_dir)
+
+
+@cli.group("source")
+def source_group():
+    """Subscribe the corpus to news feeds (RSS, Atom) and watched folders."""
+
+
+@source_group.command("add")
+@click.argument("url_or_dir")
+@click.option("--interval", type=click.IntRange(min=1), default=None, metavar="MINUTES",
+              help="Minutes between two polls of this source (default 15).")
+@click.option("--name", default=None, help="What to call it (default: from the address).")
+@corpus_opt
+def source_add(url_or_dir, interval, name, corpus):
+    """Subscribe to a feed (http:// or https:// address) or watch a folder; its articles
+    arrive with the next poll (challenge-qa watch, or serve --watch)."""
+    from ..corpus.sources import add_source
+
+    s = _settings(corpus)
+    src = add_source(s.corpus_dir, url_or_dir, name=name,
+                     interval=None if interval is None else interval * 60)
+    click.echo(f"Added {src.kind} {src.name!r}: {src.url} (every {src.interval // 60} min).")
+
+
+@source_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@corpus_opt
+def source_list(as_json, corpus):
+    """Each source, when it was last checked, what it added, and why it failed if it did."""
+    from ..corpus.sources import load_sources, load_states
+
+    s = _settings(corpus)
+    states = load_states(s.corpus_dir)
+    rows = []
+    for src in load_sources(s.corpus_dir):
+        st = states.get(src.name)
+        rows.append({"name": src.name, "kind": src.kind, "url": src.url,
+                     "interval": src.interval,
+                     "last_checked": st.last_checked if st else None,
+                     "last_ok": st.last_ok if st else None,
+                     "last_added": st.last_added if st else 0,
+                     "added_total": st.added_total if st else 0,
+                     "error": st.error if st else None})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"No sources in {s.corpus_dir}; add one with: challenge-qa source add URL")
+    for r in rows:
+        checked = r["last_checked"] or "never"
+        click.echo(f"{r['name']} ({r['kind']}) {r['url']}")
+        click.echo(f"    checked {checked}; {r['last_added']} added by the last poll, "
+                   f"{r['added_total']} in all")
+        if r["error"]:
+            click.secho(f"    failing: {r['error']}", fg="red")
+
+
+@source_group.command("remove")
+@click.argument("url_or_name")
+@corpus_opt
+def source_remove(url_or_name, corpus):
+    """Unsubscribe; the articles it brought stay in the corpus."""
+    from ..corpus.sources import remove_source
+
+    s = _settings(corpus)
+    gone = remove_source(s.corpus_dir, url_or_name)
+    click.echo(f"Removed {gone.kind} {gone.name!r} ({gone.url}).")
+
+
+@cli.command("watch")
+@click.option("--once", is_flag=True, help="Poll every source once, index, and exit.")
+@corpus_opt
+@index_opt
+def watch_cmd(once, corpus, index):
+    """Poll the corpus's sources, each on its own interval, and index what they bring
+    (one build per poll). Stop with Ctrl-C: nothing is lost or saved twice."""
+    from ..engine import default_engine
+
+    s = _settings(corpus, index)
+    if not _sources_of(s):
+        raise click.UsageError(f"No sources in {s.corpus_dir}: add one with "
+                               "challenge-qa source add URL_OR_DIR")
+    engine = default_engine(s)
+    while True:
+        report = engine.poll(force=once)
+        text = report.describe()
+        if text != "No source was due." or once:
+            click.echo(text)
+        for r in report.sources:
+            for item, why in r.refused:
+                click.secho(f"Warning: {r.name}: {item}: {why}", err=True, fg="yellow")
+        if once:
+            return
+        time.sleep(5)
 
 
 def main() -> None:

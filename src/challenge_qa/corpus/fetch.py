@@ -43,6 +43,8 @@ class WebArticle:
     url: str
     source: str | None = None
     date: str | None = None
+    #: False when the page named no title and ``title`` is its first words
+    title_found: bool = True
 
 
 def check_url(url: str) -> str:
@@ -201,13 +203,32 @@ def opener(allow_private: bool = False) -> urllib.request.OpenerDirector:
     return o
 
 
-def fetch(url: str, *, timeout: float, max_bytes: int, allow_private: bool = False) -> Page:
-    """GET ``url`` (redirects followed); only an HTML page of at most ``max_bytes`` passes.
-    Loopback, private, link-local, multicast and reserved addresses are refused (also after
-    a redirect, and on the address connected to) unless ``allow_private``."""
-    req = urllib.request.Request(url, headers={
-        "User-Agent": f"challenge-qa/{VERSION} (+article import)",
-        "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"})
+@dataclass(frozen=True)
+class Response:
+    """What a GET brought back: the final address, the status (200, or 304 when a
+    conditional GET found the resource unchanged), the body and the validators."""
+
+    url: str
+    status: int
+    data: bytes
+    content_type: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def get(url: str, *, timeout: float, max_bytes: int, allow_private: bool = False,
+        accept: str = "*/*", etag: str | None = None,
+        last_modified: str | None = None) -> Response:
+    """GET ``url`` (redirects followed) through the checked opener: at most ``max_bytes``,
+    loopback, private, link-local, multicast and reserved addresses refused (also after a
+    redirect, and on the address connected to) unless ``allow_private``. ``etag`` and
+    ``last_modified`` make it a conditional GET (status 304, no body, when unchanged)."""
+    headers = {"User-Agent": f"challenge-qa/{VERSION} (+article import)", "Accept": accept}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    req = urllib.request.Request(url, headers=headers)
     try:
         with opener(allow_private).open(req, timeout=timeout) as resp:
             final = resp.geturl()
@@ -217,7 +238,11 @@ def fetch(url: str, *, timeout: float, max_bytes: int, allow_private: bool = Fal
             if length and length.isdigit() and int(length) > max_bytes:
                 raise _too_large(int(length), max_bytes)
             data = resp.read(max_bytes + 1)
+            validators = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
     except urllib.error.HTTPError as e:
+        if e.code == 304 and (etag or last_modified):
+            return Response(url, 304, b"", etag=e.headers.get("ETag") or etag,
+                            last_modified=e.headers.get("Last-Modified") or last_modified)
         raise FetchError(f"The server answered {e.code} {e.reason} for {url}.") from None
     except urllib.error.URLError as e:
         if isinstance(e.reason, BlockedAddressError):
@@ -231,13 +256,20 @@ def fetch(url: str, *, timeout: float, max_bytes: int, allow_private: bool = Fal
         raise FetchError(f"Fetching {url} failed ({_reason(e)}).") from None
     if len(data) > max_bytes:
         raise _too_large(None, max_bytes)
-    if ctype and ctype not in _HTML_TYPES:
-        raise NotAnArticleError(f"{url} is not a web page (its type is {ctype}).",
+    return Response(final, 200, data, ctype, *validators)
+
+
+def fetch(url: str, *, timeout: float, max_bytes: int, allow_private: bool = False) -> Page:
+    """GET ``url`` as ``get`` does; only an HTML page passes."""
+    r = get(url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private,
+            accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
+    if r.content_type and r.content_type not in _HTML_TYPES:
+        raise NotAnArticleError(f"{url} is not a web page (its type is {r.content_type}).",
                                 hint="Download it and add the file if it is an article "
                                      "(.pdf, .txt, .md).")
-    if not ctype and not looks_like_html(data):
+    if not r.content_type and not looks_like_html(r.data):
         raise NotAnArticleError(f"{url} is not a web page (no HTML came back).")
-    return Page(url=final, data=data)
+    return Page(url=r.url, data=r.data)
 
 
 def looks_like_html(data: bytes) -> bool:
@@ -279,7 +311,7 @@ def extract_article(page: Page) -> WebArticle:
     source = " ".join(str(doc.get("source-hostname") or doc.get("sitename") or "").split())
     return WebArticle(title=title or paragraphs[0][:150], text="\n\n".join(paragraphs),
                       url=page.url, source=source or host or None,
-                      date=doc.get("date") or None)
+                      date=doc.get("date") or None, title_found=bool(title))
 
 
 def to_markdown(a: WebArticle) -> str:

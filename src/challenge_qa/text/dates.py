@@ -217,9 +217,16 @@ def _matches(text: str) -> list[tuple[str, re.Match]]:
 
 
 def _sentence_before(text: str, pos: int) -> str:
+    """The sentence around ``pos``, roughly: from the last ". " or line break before it to
+    the next one after it (a paragraph's end ends its last sentence).
+
+    Example:
+        >>> _sentence_before("He left on Sunday.\\n\\nShe will stay.", 11)
+        'He left on Sunday.'
+    """
     start = max(text.rfind(". ", 0, pos), text.rfind("\n", 0, pos), 0)
-    end = text.find(". ", pos)
-    return text[start:end if end >= 0 else len(text)]
+    ends = [e for e in (text.find(". ", pos), text.find("\n", pos)) if e >= 0]
+    return text[start:min(ends) + 1 if ends else len(text)].strip()
 
 
 def _month(name: str) -> int:
