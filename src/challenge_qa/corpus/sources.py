@@ -12,7 +12,7 @@ The file is meant to be read and edited by people::
     [[source]]
     name = "inbox"
     kind = "folder"
-    url = "/home/me/articles-inbox"
+    url = "/srv/articles-inbox"
     interval = 60
 
 What polling found (validators for conditional GETs, the items seen, errors, back-off) is
