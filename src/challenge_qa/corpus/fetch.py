@@ -45,6 +45,8 @@ class WebArticle:
     date: str | None = None
     #: False when the page named no title and ``title`` is its first words
     title_found: bool = True
+    #: False when the page named no publisher and ``source`` is its host
+    source_found: bool = True
 
 
 def check_url(url: str) -> str:
@@ -311,7 +313,9 @@ def extract_article(page: Page) -> WebArticle:
     source = " ".join(str(doc.get("source-hostname") or doc.get("sitename") or "").split())
     return WebArticle(title=title or paragraphs[0][:150], text="\n\n".join(paragraphs),
                       url=page.url, source=source or host or None,
-                      date=doc.get("date") or None, title_found=bool(title))
+                      date=doc.get("date") or None, title_found=bool(title),
+                      source_found=bool(source) and source.removeprefix("www.") not in (
+                          host, urlsplit(page.url).netloc.removeprefix("www.")))
 
 
 def to_markdown(a: WebArticle) -> str:

@@ -191,7 +191,8 @@ def _feed_item(root: Path, src: Source, st: SourceState, rep: SourceReport, s: S
         return
     art = WebArticle(title=art.title if art.title_found or not title else title,
                      text=art.text, url=link,
-                     source=publisher or art.source, date=art.date or _entry_date(entry))
+                     source=art.source if art.source_found or not publisher else publisher,
+                     date=art.date or _entry_date(entry))
     data = to_markdown(art).encode("utf-8")
     # its own file: a changed item replaces it; an item that was a duplicate never
     # writes over the article it repeated
