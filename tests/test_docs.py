@@ -25,7 +25,8 @@ PURE = ["text.chunking", "corpus.passages", "engine", "testing", "config", "erro
         "answering.dates", "answering.corroboration", "answering.timeline", "store.segments",
         "store.build", "store.merging", "store.changes", "search.index", "search.filters",
         "search.bm25", "search.dense", "store.tables", "search.retrieve", "corpus.pdf",
-        "app.markdown", "corpus.ingest", "corpus.fetch", "app.html", "app.reference"]
+        "app.markdown", "corpus.ingest", "corpus.fetch", "app.html", "app.reference",
+        "answering.recent"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -29,6 +29,7 @@ from ..search.retrieve import (
 from .conversation import Conversation
 from .corroboration import corroboration, same_facts
 from .dates import asks_when, in_sentence, with_dates
+from .recent import parse_today, recent_filters
 from .short import short_answer
 from .shortlist import Shortlist, calibrated, read_shortlist, rerank_by_sentences, shortlist
 
@@ -74,7 +75,8 @@ class Answer:
     citations: list[Hit] = field(default_factory=list)
     statements: list[Statement] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
-    #: The text actually searched: the question, with a follow-up's pronoun resolved.
+    #: The text actually searched: the question, with a follow-up's pronoun resolved and
+    #: a recency phrase ("this week") taken out (its dates are in ``filters``).
     query: str = ""
     #: The probability (0..1) that the first statement answers the question: the best
     #: candidate sentence's final score (the reader's probability plus the weighted cheap
@@ -111,7 +113,8 @@ class Answer:
         """The answer as JSON-safe values under stable names (what the API and MCP tools
         return):
 
-        - ``question``: as asked; ``query``: what was searched (a follow-up's "he" resolved).
+        - ``question``: as asked; ``query``: what was searched (a follow-up's "he" resolved,
+          "this week" taken out).
         - ``found``: false when the articles do not cover the question (``text`` says so,
           ``hits`` are the closest passages).
         - ``short``: the short answer, or null; ``short_date``: its resolved date when it
@@ -141,7 +144,8 @@ class Answer:
 
 def answer(question: str, *, index: Index, reader: Reader, history=(), k: int | None = None,
            per_article: bool = False, since: object = None, until: object = None,
-           sources: Iterable[str] | str | None = None, as_of: object = None) -> Answer:
+           sources: Iterable[str] | str | None = None, as_of: object = None,
+           today: object = None) -> Answer:
     """Answer ``question`` with one to three cited sentences from the articles, led by the
     short answer.
 
@@ -159,6 +163,11 @@ def answer(question: str, *, index: Index, reader: Reader, history=(), k: int | 
             ``YYYY-MM-DD`` or a ``date``; inclusive).
         sources: Only articles of these publishers (case-insensitive).
         as_of: Only articles published by this date: what was known then.
+        today: The date that a question about recent news is relative to (a ``date`` or
+            ``YYYY-MM-DD``; by default the current date): without ``since``, ``until``
+            and ``as_of``, "this week", "since Monday", "in the last 3 days" or
+            "recently" in the question become the date filters (``answering.recent``),
+            over an index that has dated articles, and are taken out of the query.
 
     Example:
         >>> a = answer("Who plays the patient?", index=idx, reader=reader)  # doctest: +SKIP
@@ -166,13 +175,17 @@ def answer(question: str, *, index: Index, reader: Reader, history=(), k: int | 
         ('Oleg Novitskiy', 'The patient is portrayed by real-life cosmonaut Oleg Novitskiy. [1]')
     """
     filters = Filters.make(since, until, sources, as_of)  # bad dates are refused first
-    used = {k: v for k, v in (("since", filters.since and filters.since.isoformat()),
-                              ("until", filters.until and filters.until.isoformat()),
-                              ("sources", list(filters.sources))) if v}
+    now = parse_today(today)
     s = index.settings
     k = check_k(s.k if k is None else k)
     q = clean_question(question, s.max_question_chars)
-    query = Conversation.of(history).resolve(q)
+    searched = q
+    if since is None and until is None and as_of is None:  # "What happened this week?"
+        filters, searched = recent_filters(q, filters, index, now)
+    used = {k: v for k, v in (("since", filters.since and filters.since.isoformat()),
+                              ("until", filters.until and filters.until.isoformat()),
+                              ("sources", list(filters.sources))) if v}
+    query = Conversation.of(history).resolve(searched)
     absent = Answer(question=q, text=NOT_FOUND, found=False, query=query,
                     reader=reader.version, filters=used)
     sl = shortlist(query, index, max(k, s.answer_passages), per_article=per_article,
