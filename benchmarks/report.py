@@ -276,11 +276,25 @@ def lexical_engines() -> str:
     return out
 
 
+def feeds() -> str:
+    d = _load("feeds")
+    rows = [[f"{z['passages']:,}", f"{z['articles']:,}", f"{z['poll_build_median_s']:.2f} s",
+             f"{z['fetch_save_median_s']:.2f} s", f"{z['build_median_s']:.2f} s",
+             f"{z['per_article_ms']:.1f} ms", f"{z['idle_poll_median_s']:.2f} s"]
+            for z in d["sizes"]]
+    t = d["targets"][0]
+    return _table(["index passages", "articles", "poll + build", "fetch + save", "build",
+                   "per new article", "poll, nothing new"], rows) + (
+        f"\nA feed of {d['items']} new items on 127.0.0.1, medians of {d['repeats']}; "
+        f"{t['name']}: ratio {t['value']:.2f}, target {t['target']} "
+        f"{'met' if t['passed'] else '**missed**'}.\n")
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "squad": squad, "reader": reader, "answerability": answerability, "core": core,
     "latency": latency, "scale": scale, "scifact": scifact, "encoders": encoders,
     "load": load, "scale_disk": scale_disk, "scale_segments": scale_segments,
-    "lexical_engines": lexical_engines}
+    "lexical_engines": lexical_engines, "feeds": feeds}
 
 
 def render(text: str) -> str:

@@ -20,9 +20,9 @@ DATA = ROOT.parent / "shared" / "benchmarks"
 def test_quick_benchmarks_run_and_write_their_figures(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "core,encoders,latency,scale",
-         "--out",
-         str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+        [sys.executable, "-m", "benchmarks", "--quick", "--only",
+         "core,encoders,latency,scale,feeds", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     core = json.loads((tmp_path / "core.quick.json").read_text())
     scale = json.loads((tmp_path / "scale.quick.json").read_text())
@@ -49,3 +49,9 @@ def test_quick_benchmarks_run_and_write_their_figures(tmp_path):
     assert all("Novitskiy" in c["answer"] for c in lat["cold_start"].values())
     assert all(m["build_peak_rss_mb"] > 0 and m["serve_peak_rss_mb"] > 0
                for m in lat["memory"].values())
+    feeds = json.loads((tmp_path / "feeds.quick.json").read_text())
+    assert [r["target_passages"] for r in feeds["sizes"]] == [1_000, 10_000]
+    assert all(len(r["polls"]) == feeds["repeats"] and r["poll_build_median_s"] > 0
+               and all(p["added"] == feeds["items"] for p in r["polls"])
+               for r in feeds["sizes"])
+    assert feeds["ratio"] > 0 and "per new article" in done.stdout

@@ -81,11 +81,21 @@ class CorpusFingerprints:
         return None
 
     def add(self, rel: str, file: Path, data: bytes, arts: list[Article]) -> None:
+        from .fetch import same_url
+
         self.files[rel] = file
-        self.entries[rel] = {"stamp": file_stamp(file), "texts": [text_key(a) for a in arts],
-                             "urls": [a.url for a in arts if a.url],
-                             "sha256": hashlib.sha256(data).hexdigest()}
-        self._index()
+        replaced = rel in self.entries
+        entry = self.entries[rel] = {
+            "stamp": file_stamp(file), "texts": [text_key(a) for a in arts],
+            "urls": [a.url for a in arts if a.url], "sha256": hashlib.sha256(data).hexdigest()}
+        if replaced:  # what the file held before goes: look-ups made afresh
+            self._index()
+            return
+        # a new file comes last, as in ``_index``: the corpus is not gone through again
+        for t in entry["texts"]:
+            self.texts.setdefault(t, rel)
+        for u in entry["urls"]:
+            self.urls.setdefault(same_url(u), rel)
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from ..errors import AddArticleError, ChallengeQAError, FetchError
 from ..formats import SUFFIXES
 from .fingerprints import CorpusFingerprints, text_key
 from .ingest import _adding, _read_as_corpus, check_content
-from .sources import Source, SourceState, load_sources, load_states, save_states
+from .sources import STATE_FILE, Source, SourceState, load_sources, load_states, save_states
 
 FEEDS = "feeds"
 WATCHED = "watched"
@@ -99,6 +99,7 @@ def poll(corpus_dir: str | Path, settings: Settings | None = None, *, force: boo
     root = Path(corpus_dir)
     report = PollReport()
     states = load_states(root)
+    _remove_leftovers(root)
     for src in load_sources(root):
         t = time.time() if now is None else now
         st = states.setdefault(src.name, SourceState())
@@ -294,6 +295,23 @@ def _item_file(src: Source, key: str) -> str:
 
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return f"{FEEDS}/{src.name}/{slug(key, 60)}-{digest}.md"
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Remove the temporary files that polls killed while writing left behind (of the
+    state, the fingerprints, feed items and mirrored files): those named with the id of
+    a process that is gone; another running poll's are its own."""
+    for tmp in [*(root / STATE_FILE.parent).glob("*.tmp"), *(root / FEEDS).glob("*/.*.tmp"),
+                *(root / WATCHED).rglob(".*.tmp")]:
+        pid = tmp.name.split(".")[-2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # a process of another user
+            pass
 
 
 def _write(dest: Path, data: bytes) -> None:
