@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import shutil
 import textwrap
+import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -156,3 +162,158 @@ def live_ids(idx) -> Counter:
             if not seg.deleted_articles[i]:
                 out[aid] += 1
     return out
+
+
+# --------------------------------------------------------------------------- a news site
+# (tests/test_sources.py, and the chat's subscriptions in tests/test_browser.py)
+
+
+def article_html(title: str | None, paragraphs: list[str], *, site: str | None = None,
+                 date: str | None = None) -> bytes:
+    """An article page; without ``title``, ``site`` and ``date`` it states none of them."""
+    head = [f"<title>{title}</title>", f'<meta property="og:title" content="{title}">'
+            ] if title else []
+    if site:
+        head.append(f'<meta property="og:site_name" content="{site}">')
+    if date:
+        head.append(f'<meta property="article:published_time" content="{date}">')
+    body = "".join(f"<p>{p}</p>\n" for p in paragraphs)
+    h1 = f"<h1>{title}</h1>" if title else ""
+    return (f"<!doctype html><html><head>{''.join(head)}</head><body>"
+            f"<nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
+            f"<article>{h1}\n{body}</article>"
+            f"<footer>Copyright the publisher.</footer></body></html>").encode()
+
+
+#: A news story (the harbor feed of tests/test_sources.py, and the chat's in
+#: tests/test_browser.py): two paragraphs of an article page.
+BRIDGE = [
+    "The old harbor bridge in Veldhaven reopened to traffic on Thursday after eight months "
+    "of repairs. Engineers replaced the rusted cables and repainted the steel deck in a pale "
+    "green colour.",
+    "The city council paid fourteen million euros for the work, two million more than "
+    "planned. Mayor Lotte Brandt said the extra cost came from a shortage of steel.",
+]
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    ctype: str = "text/html; charset=utf-8"
+    status: int = 200
+    etag: str | None = None
+    last_modified: str | None = None
+    delay: float = 0.0
+
+
+class Site:
+    """A news site on 127.0.0.1 whose ``routes`` the test edits; ``requests`` holds every
+    (path, headers) it was asked for."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.base = ""
+        self.port = 0
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def hits(self, path: str) -> int:
+        return sum(1 for p, _ in self.requests if p == path)
+
+    def headers_of(self, path: str) -> list[dict[str, str]]:
+        return [h for p, h in self.requests if p == path]
+
+    def page(self, path: str, title: str | None, paragraphs: list[str], **meta) -> str:
+        self.routes[path] = Route(article_html(title, paragraphs, **meta))
+        return self.url(path)
+
+    def feed(self, path: str, xml: str, *, ctype: str = "application/rss+xml",
+             etag: str | None = None, last_modified: str | None = None) -> str:
+        self.routes[path] = Route(xml.encode(), ctype, etag=etag, last_modified=last_modified)
+        return self.url(path)
+
+
+def _site_handler(site: Site):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            site.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            r = site.routes.get(self.path)
+            if r is None:
+                self.send_error(404)
+                return
+            if r.delay:
+                time.sleep(r.delay)
+            if r.status != 200:
+                self.send_error(r.status)
+                return
+            unchanged = ((r.etag and self.headers.get("If-None-Match") == r.etag)
+                         or (r.last_modified
+                             and self.headers.get("If-Modified-Since") == r.last_modified))
+            self.send_response(304 if unchanged else 200)
+            if r.etag:
+                self.send_header("ETag", r.etag)
+            if r.last_modified:
+                self.send_header("Last-Modified", r.last_modified)
+            if unchanged:
+                self.end_headers()
+                return
+            self.send_header("Content-Type", r.ctype)
+            self.send_header("Content-Length", str(len(r.body)))
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(r.body)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+@contextmanager
+def news_site() -> Iterator[Site]:
+    """A ``Site`` served by ``http.server`` on 127.0.0.1 (a free port) while in use."""
+    s = Site()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _site_handler(s))
+    server.daemon_threads = True
+    s.port = server.server_port
+    s.base = f"http://127.0.0.1:{server.server_port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield s
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def rss(title: str, items: list[dict]) -> str:
+    """An RSS 2.0 feed; an item is a dict of title, link, guid, date (RFC 822), summary."""
+    def item(i: dict) -> str:
+        parts = [f"<title>{i['title']}</title>", f"<link>{i['link']}</link>"]
+        if i.get("guid"):
+            parts.append(f'<guid isPermaLink="false">{i["guid"]}</guid>')
+        if i.get("date"):
+            parts.append(f"<pubDate>{i['date']}</pubDate>")
+        parts.append(f"<description>{i.get('summary', i['title'])}</description>")
+        return "<item>" + "".join(parts) + "</item>"
+
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+            f"<title>{title}</title><link>http://news.example/</link>"
+            f"<description>{title} news</description>"
+            + "".join(item(i) for i in items) + "</channel></rss>\n")
+
+
+def atom(title: str, entries: list[dict]) -> str:
+    """An Atom feed; an entry is a dict of title, link, id, updated (ISO 8601), summary."""
+    def entry(e: dict) -> str:
+        return (f"<entry><title>{e['title']}</title><link href=\"{e['link']}\"/>"
+                f"<id>{e['id']}</id><updated>{e['updated']}</updated>"
+                f"<published>{e.get('published', e['updated'])}</published>"
+                f"<summary>{e.get('summary', e['title'])}</summary></entry>")
+
+    return ('<?xml version="1.0" encoding="utf-8"?>\n'
+            '<feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<title>{title}</title><id>urn:feed:{title}</id>"
+            "<updated>2024-08-20T10:00:00Z</updated>"
+            + "".join(entry(e) for e in entries) + "</feed>\n")

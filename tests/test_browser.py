@@ -1,6 +1,6 @@
 """The web chat in headless Chromium (Playwright): asking, citing, opening an article from
-any answer, filters, the timeline, adding articles, and rendering an untrusted article
-without running anything from it."""
+any answer, filters, the timeline, adding articles, subscribing to a feed and reading the
+latest articles, and rendering an untrusted article without running anything from it."""
 
 from __future__ import annotations
 
@@ -563,3 +563,104 @@ def test_examples_ask_and_the_chat_follows_each_new_answer(page, docs_chat):
         expect(page.locator("#qa-markdown")).to_be_hidden()
         asked = page.locator("#qa-chat").get_by_text(question, exact=True).last
         expect(asked).to_be_in_viewport()
+
+
+# ------------------------------------------------------------------ subscriptions, latest
+
+HARBOR_TITLE = "Harbor bridge reopens after repairs"
+
+
+@pytest.fixture
+def news_chat(browser, tmp_path):
+    """The chat over a copy of docs_corpus, and a news site with a feed on 127.0.0.1 (which
+    the chat may read: ``allow_private_urls``): ``(url, site, engine, corpus)``."""
+    import shutil
+
+    from helpers import BRIDGE, news_site, rss
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DOCS, corpus)
+    with news_site() as site:
+        site.page("/news/harbor-bridge", HARBOR_TITLE, BRIDGE, site="Harbor Gazette",
+                  date="2024-05-02T09:00:00Z")
+        site.feed("/feeds/harbor.xml", rss("Harbor Gazette", [
+            {"title": HARBOR_TITLE, "guid": "harbor-bridge-1",
+             "link": site.url("/news/harbor-bridge"), "date": "Thu, 02 May 2024 09:00:00 GMT"},
+        ]))
+        with running_chat(corpus, tmp_path / "index", allow_private_urls=True) as (
+                _, engine, url):
+            yield url, site, engine, corpus
+
+
+def test_subscribe_to_a_feed_check_it_see_the_latest_and_cite_it(page, news_chat):
+    from playwright.sync_api import expect
+
+    url, site, _, corpus = news_chat
+    feed = site.url("/feeds/harbor.xml")
+    page.goto(url)
+    page.get_by_role("tab", name="Add articles").click()
+    # the rule for folders is on the page: this chat (no opt-in) takes feeds only
+    expect(page.locator("#qa-sub-hint")).to_contain_text(
+        "Watching a folder on the server is off")
+    address = page.locator("#qa-sub-url textarea, #qa-sub-url input").first
+    typed = '/etc/<img src=x onerror="window.__xss=7">'
+    address.fill(typed)
+    page.locator("#qa-sub-add").click()
+    toast = page.locator(".toast-body").last
+    expect(toast).to_contain_text(f"{typed} is not a feed's address")  # as text
+    expect(address).to_have_value(typed)  # kept, to be corrected
+    assert toast.locator("img").count() == 0 and page.evaluate("window.__xss") is None
+    assert not (corpus / "sources.toml").exists()
+
+    address.fill(feed)
+    page.locator("#qa-sub-add").click()
+    expect(page.locator("#qa-sub-note")).to_contain_text("Subscribed to the feed")
+    subs = page.locator("#qa-subs")
+    expect(subs.locator(".qa-sub-url")).to_have_text(feed)
+    expect(subs.locator(".qa-sub-checked")).to_have_text("Not checked yet")
+
+    page.locator("#qa-sub-check").click()
+    expect(subs.locator(".qa-sub-checked")).to_contain_text(
+        "1 added by the last check, 1 in all", timeout=TIMEOUT_MS)
+    expect(subs.locator(".qa-sub-checked time")).to_be_visible()
+    expect(subs.locator(".qa-last-check")).to_contain_text("1 added, 0 replaced")
+    assert site.hits("/feeds/harbor.xml") == 1
+    # indexed by a background build, shown in the status line
+    expect(page.locator("#qa-status")).to_contain_text("3 articles", timeout=TIMEOUT_MS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "subscriptions.png"), full_page=True)
+
+    # "Latest": the new article first, with its publisher, date and address
+    page.get_by_role("tab", name="Latest").click()
+    first = page.locator("#qa-latest .qa-latest-item").first
+    expect(first.locator(".qa-title")).to_have_text(HARBOR_TITLE)
+    expect(first.locator(".qa-pub")).to_have_text("Harbor Gazette")
+    expect(first.locator("time")).to_have_text("2 May 2024")
+    expect(first.locator("a")).to_have_attribute("href", site.url("/news/harbor-bridge"))
+    dates = page.locator("#qa-latest time").evaluate_all("ts => ts.map(t => t.dateTime)")
+    assert dates == sorted(dates, reverse=True), dates
+    first.locator("button.qa-cite").click()
+    expect(page.locator("#qa-article h3")).to_have_text(HARBOR_TITLE)
+    expect(page.locator("#qa-article .qa-text")).to_contain_text("fourteen million euros")
+    page.screenshot(path=str(ARTIFACTS / "latest.png"), full_page=True)
+
+    # a question about it is answered from it
+    page.get_by_role("tab", name="Chat").click()
+    ask_again(page, "How much did the council pay for the bridge repairs?", 1)
+    answer = page.locator("#qa-chat p.qa-answer").last
+    expect(answer).to_contain_text("fourteen million euros")
+    expect(page.locator("#qa-sources .qa-card").first.locator(".qa-pub")).to_have_text(
+        "Harbor Gazette")
+    answer.locator("button.qa-cite").first.click()
+    expect(page.locator("#qa-article h3")).to_have_text(HARBOR_TITLE)
+    expect(page.locator("#qa-article mark")).to_contain_text("fourteen million euros")
+
+    # unsubscribe: the list empties, the article stays
+    page.get_by_role("tab", name="Add articles").click()
+    page.locator("#qa-sub-pick input").click()
+    page.get_by_role("option", name="127-0-0-1-feeds-harbor").click()
+    page.locator("#qa-sub-remove").click()
+    expect(page.locator("#qa-sub-note")).to_contain_text("the articles it brought stay")
+    expect(subs).to_contain_text("No subscriptions yet")
+    assert not (corpus / "sources.toml").read_text().count("[[source]]")
+    assert list((corpus / "feeds").rglob("*.md"))

@@ -30,6 +30,7 @@ ENV_VARS = MappingProxyType({
     "CHALLENGE_QA_RAY": "ray",
     "CHALLENGE_QA_SEGMENT_PASSAGES": "segment_passages",
     "CHALLENGE_QA_ALLOW_PRIVATE_URLS": "allow_private_urls",
+    "CHALLENGE_QA_CHAT_WATCH_FOLDERS": "chat_watch_folders",
     "CHALLENGE_QA_MAX_PDF_PAGES": "max_pdf_pages",
     "CHALLENGE_QA_MAX_ARTICLE_CHARS": "max_article_chars",
     "CHALLENGE_QA_MAX_ARTICLE_PASSAGES": "max_article_passages",
@@ -199,6 +200,12 @@ class Settings:
     #: refuse them, so that no one can read internal pages back through the chat. On only
     #: for intranets and tests.
     allow_private_urls: bool = False
+    #: Let the web chat subscribe to folders on the server ("Add articles", "Subscribe"),
+    #: whose article files then become readable through the chat. Off: the chat
+    #: subscribes to feeds only (``challenge-qa source add DIR`` still watches a folder).
+    #: On, it is honoured only while the chat listens on this machine alone (127.0.0.1,
+    #: localhost, ::1) or asks for a login (``serve --auth``).
+    chat_watch_folders: bool = False
     #: What one article may cost (``corpus.ArticleLimits``): a PDF's pages (counted before
     #: reading), its text's characters (about 300,000 words: a long book) and its passages.
     #: Beyond them a file is refused by ``add`` and the chat, and skipped by a build,

@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .encoders.embedding import Embedder, make_embedder
@@ -40,6 +41,9 @@ from .search.index import Index
 from .search.index import load_index as _load_index
 from .store.changes import Staleness
 from .store.manifest import MANIFEST
+
+if TYPE_CHECKING:
+    from .corpus.watch import PollReport
 
 log = logging.getLogger(__name__)
 #: How long a staleness check (which stats every corpus file) is reused by ``status``.
@@ -96,6 +100,11 @@ class Engine:
         self._watching: threading.Thread | None = None
         self._stop_watch = threading.Event()
         self._unbuilt = False  # a poll saved articles that no build has indexed yet
+        # one poll of the sources at a time (the watcher's, "Check now"'s, ``poll``'s)
+        self._poll_lock = threading.Lock()
+        self._polling: threading.Thread | None = None  # ``start_poll``'s
+        self._last_poll: tuple[float, PollReport] | None = None
+        self._closed = threading.Event()
 
     # ------------------------------------------------------------------ models and index
 
@@ -204,8 +213,11 @@ class Engine:
         from .corpus.watch import poll
         from .errors import IndexLockedError
 
-        report = poll(self.settings.corpus_dir, self.settings, force=force, timeout=timeout)
-        if report.changed or self._unbuilt:
+        with self._poll_lock:
+            report = poll(self.settings.corpus_dir, self.settings, force=force,
+                          timeout=timeout)
+        self._last_poll = (time.time(), report)
+        if report.changed or self._unbuilt or self._behind(report):
             try:
                 self.build()
                 self._unbuilt = False
@@ -213,9 +225,79 @@ class Engine:
                 self._unbuilt = True
         return report
 
+    def _behind(self, report: PollReport) -> bool:
+        """Whether the index lacks what earlier polls saved though this one brought
+        nothing (a poll killed before its build committed, in this process or another):
+        asked only when a source was polled, from the corpus's file stamps."""
+        from .corpus.watch import FEEDS, WATCHED
+        from .store.changes import staleness
+        from .store.manifest import read_manifest
+
+        if all(r.skipped for r in report.sources):
+            return False
+        s = self.settings
+        try:
+            return staleness(Path(s.index_dir), read_manifest(s.index_dir), s,
+                             s.corpus_dir).stale
+        except IndexNotFoundError:  # a poll saved articles before any index was made
+            return any((Path(s.corpus_dir) / d).is_dir() for d in (FEEDS, WATCHED))
+        except ChallengeQAError:  # an index a build must deal with: not a poll's work
+            return False
+
+    def start_poll(self, *, force: bool = True) -> bool:
+        """Poll the sources in the background now (every one with ``force``, else those
+        due), then index what they brought with a background build (``start_build``), as
+        the chat's "Check now" does; False if such a poll is running already. ``polling``
+        says whether it still runs, ``last_poll`` what the last poll found."""
+        with self._lock:
+            if self.polling:
+                return False
+            self._polling = threading.Thread(target=self._poll_in_background, args=(force,),
+                                             daemon=True, name="challenge-qa-poll")
+            self._polling.start()
+            return True
+
+    @property
+    def polling(self) -> bool:
+        """Whether a poll started by ``start_poll`` is running."""
+        t = self._polling
+        return t is not None and t.is_alive()
+
+    @property
+    def last_poll(self) -> tuple[float, PollReport] | None:
+        """When the last poll of this engine ended (epoch seconds) and its report."""
+        return self._last_poll
+
+    def build_pending(self) -> bool:
+        """Start the background build that a poll's new articles wait for (a build was
+        running when the poll ended); True if one started."""
+        if self._unbuilt and not self._closed.is_set() and self.start_build():
+            self._unbuilt = False
+            return True
+        return False
+
+    def _poll_in_background(self, force: bool) -> PollReport | None:
+        """One poll, then a background build if it changed the corpus: the build shows in
+        ``status`` (with its progress) and is the one build a chat runs at a time."""
+        from .corpus.watch import poll
+
+        try:
+            with self._poll_lock:
+                report = poll(self.settings.corpus_dir, self.settings, force=force)
+            self._last_poll = (time.time(), report)
+        except Exception:  # noqa: BLE001 - a background thread's boundary: log, go on
+            log.exception("polling the sources failed")
+            return None
+        if report.changed or self._behind(report):
+            self._unbuilt = True
+        self.build_pending()
+        return report
+
     def start_watch(self, tick: float = 5.0) -> bool:
         """Poll the sources in the background, each on its own interval (checked every
-        ``tick`` seconds), until ``close``; False if already watching."""
+        ``tick`` seconds), until ``close``; False if already watching. What a poll brings
+        is indexed by a background build (``start_build``), after the running one if a
+        build is running."""
         with self._lock:
             if self._watching is not None and self._watching.is_alive():
                 return False
@@ -225,15 +307,18 @@ class Engine:
             self._watching.start()
             return True
 
+    @property
+    def watching(self) -> bool:
+        """Whether the sources are polled in the background (``start_watch``)."""
+        t = self._watching
+        return t is not None and t.is_alive() and not self._stop_watch.is_set()
+
     def _watch(self, tick: float) -> None:
         while not self._stop_watch.is_set():
-            try:
-                report = self.poll()
-                for line in report.describe().splitlines() if any(
-                        not r.skipped for r in report.sources) else ():
-                    log.info("sources: %s", line)
-            except Exception:  # noqa: BLE001 - the watcher's boundary: log, go on
-                log.exception("polling the sources failed")
+            report = self._poll_in_background(False)
+            for line in report.describe().splitlines() if report is not None and any(
+                    not r.skipped for r in report.sources) else ():
+                log.info("sources: %s", line)
             self._stop_watch.wait(tick)
 
     @property
@@ -358,6 +443,7 @@ class Engine:
     def close(self) -> None:
         """Stop the search threads and close the index files (a running background build
         is cancelled and waited for)."""
+        self._closed.set()
         self._stop_watch.set()
         if self.cancel_build():
             self.wait()

@@ -463,7 +463,7 @@ def eval_cmd(corpus, queries, qrels, index, run_path, full, as_json):
 def serve(host, port, auth, mcp, watch_sources, corpus, index):
     """Start the web chat (builds the index first if there is none)."""
     from ..engine import Engine
-    from .web import launch
+    from .web import folders_allowed, launch
 
     login = None
     if auth:
@@ -475,6 +475,10 @@ def serve(host, port, auth, mcp, watch_sources, corpus, index):
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.secho(f"Warning: listening on {host}: the chat is reachable from other "
                     "machines.", err=True, fg="yellow")
+    if s.chat_watch_folders and not folders_allowed(s, host, login):
+        click.secho("Warning: CHALLENGE_QA_CHAT_WATCH_FOLDERS is ignored: without --auth, a "
+                    "chat reachable from other machines subscribes to feeds only.", err=True,
+                    fg="yellow")
     click.echo(f"Serving {s.corpus_dir} on http://{host}:{port}", err=True)
     # the background build's start, progress and end, on the terminal
     import logging
@@ -492,8 +496,7 @@ def serve(host, port, auth, mcp, watch_sources, corpus, index):
         click.echo("Watching the sources of sources.toml in the background.", err=True)
         logging.getLogger("challenge_qa.engine").info("watching %d source(s)",
                                                       len(_sources_of(s)))
-        engine.start_watch()
-    launch(engine=engine, host=host, port=port, auth=login, mcp=mcp)
+    launch(engine=engine, host=host, port=port, auth=login, mcp=mcp, watch=watch_sources)
 
 
 def _sources_of(s: Settings):

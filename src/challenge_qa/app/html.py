@@ -196,12 +196,17 @@ def _highlight(text: str, start: int, end: int, marks: list[tuple[int, int]],
 
 
 def _meta(h: Hit, *extra: str) -> str:
-    when = nice_date(h.date)
-    parts = [f"<span class=\"qa-pub\">{esc(publisher(h))}</span>"]
+    return _meta_of(h.source, h.date, h.page, *extra)
+
+
+def _meta_of(source: str | None, date: str | None, page: int | None = None,
+             *extra: str) -> str:
+    when = nice_date(date)
+    parts = [f"<span class=\"qa-pub\">{esc(source or 'Publisher unknown')}</span>"]
     if when:
-        parts.append(f"<time datetime=\"{esc(h.date)}\">{esc(when)}</time>")
-    if h.page:
-        parts.append(f"page {h.page}")
+        parts.append(f"<time datetime=\"{esc(date)}\">{esc(when)}</time>")
+    if page:
+        parts.append(f"page {page}")
     parts += [esc(x) for x in extra if x]
     return " · ".join(parts)
 
@@ -254,17 +259,24 @@ def _link(url: str | None) -> str:
     return esc(url)
 
 
-def render_article(art: dict | None, hit: Hit, label: str = "") -> str:
-    """The whole article of a citation, its passage shaded and its sentence marked."""
+def render_article(art: dict | None, hit: Hit | None, label: str = "") -> str:
+    """The whole article of a citation, its passage shaded and its sentence marked (an
+    article opened from "Latest", ``hit`` None, has nothing marked)."""
     if art is None:
         return "<p class=\"qa-gone\">This article is no longer in the index.</p>"
-    text, ps, pe = art["text"], hit.start, hit.end
-    if not (0 <= ps <= hit.sentence_start <= hit.sentence_end <= pe <= len(text)):
-        return "<p class=\"qa-gone\">This article has changed since it was cited.</p>"
-    body = (esc(text[:ps]) + "<span class=\"qa-passage\">"
-            + _highlight(text, ps, pe, [(hit.sentence_start, hit.sentence_end)])
-            + "</span>" + esc(text[pe:]))
-    meta = _meta(replace(hit, source=art.get("source"), date=art.get("date")), art["doc_id"])
+    text = art["text"]
+    if hit is None:
+        body = esc(text)
+        meta = _meta_of(art.get("source"), art.get("date"), None, art["doc_id"])
+    else:
+        ps, pe = hit.start, hit.end
+        if not (0 <= ps <= hit.sentence_start <= hit.sentence_end <= pe <= len(text)):
+            return "<p class=\"qa-gone\">This article has changed since it was cited.</p>"
+        body = (esc(text[:ps]) + "<span class=\"qa-passage\">"
+                + _highlight(text, ps, pe, [(hit.sentence_start, hit.sentence_end)])
+                + "</span>" + esc(text[pe:]))
+        meta = _meta(replace(hit, source=art.get("source"), date=art.get("date")),
+                     art["doc_id"])
     url = _link(art.get("url"))
     cited = f"<p class=\"qa-cited\">{esc(label)}</p>" if label else ""
     return (f"<div class=\"qa-article\"><h3>{esc(art['title'])}</h3>"
@@ -305,4 +317,98 @@ def render_timeline(t: Timeline | None) -> str:
             f"<div class=\"qa-by\">Reported by <span class=\"qa-who\">"
             f"{esc(who_reports([_short(n, 40) for n in names]))}</span> {buttons}</div></li>")
     out.append("</ol>")
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- news
+
+def render_latest(items: Sequence[dict]) -> str:
+    """The newest articles (``Index.latest``), newest first: each a card whose title opens
+    the article (key ``l:<place in the list>``), with its publisher, date and address."""
+    if not items:
+        return "<p class=\"qa-hint\">No article is indexed yet.</p>"
+    out = [f"<p class=\"qa-for\">The {len(items)} newest articles of the index, by their "
+           "date</p>"]
+    for i, it in enumerate(items):
+        when = nice_date(it.get("date"))
+        title = it.get("title") or it["doc_id"]
+        describe = (f"Open: {it.get('source') or 'Publisher unknown'}"
+                    f"{', ' + when if when else ''}, {title}")
+        url = _link(it.get("url"))
+        out.append(f"<div class=\"qa-card qa-latest-item\"><div class=\"qa-title\">"
+                   f"{cite_button(f'l:{i}', esc(title), describe)}</div>"
+                   f"<div class=\"qa-meta\">{_meta_of(it.get('source'), it.get('date'))}</div>"
+                   + (f"<div class=\"qa-meta qa-url\">{url}</div>" if url else "")
+                   + "</div>")
+    return "".join(out)
+
+
+def _every(seconds: int) -> str:
+    """A source's interval for people.
+
+    Example:
+        >>> _every(30), _every(900), _every(7200)
+        ('every 30 s', 'every 15 min', 'every 2 h')
+    """
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"every {seconds // 3600} h"
+    if seconds >= 60:
+        return f"every {round(seconds / 60)} min"
+    return f"every {seconds} s"
+
+
+def _stamp(iso: str | None) -> str:
+    """A poll's ISO time as a ``<time>``: "2024-05-02 09:00:05 UTC"."""
+    from datetime import UTC, datetime
+
+    try:
+        t = datetime.fromisoformat(str(iso)).astimezone(UTC)
+    except ValueError:
+        return esc(iso)
+    return f"<time datetime=\"{esc(iso)}\">{t:%Y-%m-%d %H:%M:%S} UTC</time>"
+
+
+def render_subscriptions(rows: Sequence[dict], *, checking: bool = False,
+                         last: tuple[str, Sequence[str]] | None = None,
+                         problem: str | None = None, watching: bool = False) -> str:
+    """The corpus's sources: each with its kind, address (``url`` None: not shown),
+    interval, when it was last checked, what it added (by the last check and in all) and
+    its error while it fails; ``checking`` while a check runs; ``last``: when the last
+    check of this server ended and what it found per source; ``problem``: why the list
+    cannot be read."""
+    out = ["<div class=\"qa-subs\">"]
+    if checking:
+        out.append("<p class=\"qa-checking\">Checking the sources …</p>")
+    if problem:
+        out.append(f"<p class=\"qa-sub-error\">{esc(problem)}</p>")
+    elif not rows:
+        out.append("<p class=\"qa-hint\">No subscriptions yet.</p>")
+    else:
+        how = ("checked in the background, each on its interval" if watching else
+               "checked when you press Check now (this chat does not check them by itself)")
+        out.append(f"<p class=\"qa-for\">{len(rows)} source(s), {how}</p>"
+                   "<ul class=\"qa-sub-list\">")
+        for r in rows:
+            where = (f"<div class=\"qa-meta qa-sub-url\">{esc(r['url'])}</div>"
+                     if r.get("url") else "")
+            if r.get("last_checked"):
+                checked = (f"Checked {_stamp(r['last_checked'])}: {r.get('last_added', 0)} "
+                           f"added by the last check, {r.get('added_total', 0)} in all")
+            else:
+                checked = "Not checked yet"
+            error = (f"<div class=\"qa-sub-error\">Failing: {esc(r['error'])}</div>"
+                     if r.get("error") else "")
+            out.append(f"<li class=\"qa-sub\"><div class=\"qa-title\"><span "
+                       f"class=\"qa-sub-name\">{esc(r['name'])}</span> <span "
+                       f"class=\"qa-precision\">{esc(r['kind'])}</span> "
+                       f"<span class=\"qa-meta\">{_every(int(r['interval']))}</span></div>"
+                       f"{where}<div class=\"qa-meta qa-sub-checked\">{checked}</div>"
+                       f"{error}</li>")
+        out.append("</ul>")
+    if last is not None:
+        when, lines = last
+        items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+        out.append(f"<div class=\"qa-meta qa-last-check\">Last check, {esc(when)}:"
+                   f"<ul>{items}</ul></div>")
+    out.append("</div>")
     return "".join(out)

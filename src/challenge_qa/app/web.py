@@ -1,5 +1,6 @@
 """The Gradio web chat: cited answers, source cards, the article with the span marked, a
-timeline, adding articles; and the API and MCP tools of ``api.py``.
+timeline, adding articles, subscriptions to feeds (and, where allowed, folders), the latest
+articles; and the API and MCP tools of ``api.py``.
 
 The callbacks here only read the widgets, call the library and render (``html.py``): the
 chat keeps a ``Conversation`` per session, each turn resolved once when it is asked, and
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import ipaddress
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -27,7 +30,12 @@ from ..answering.timeline import Timeline
 from ..answering.timeline import timeline as _timeline
 from ..config import Settings
 from ..engine import Engine
-from ..errors import ChallengeQAError, IndexNotFoundError, MissingExtraError
+from ..errors import (
+    ChallengeQAError,
+    IndexNotFoundError,
+    InvalidArgumentError,
+    MissingExtraError,
+)
 from ..formats import SUFFIXES, file_types
 from ..search.index import Filters
 from .api import api_tools, filters_of
@@ -37,9 +45,13 @@ from .html import (
     publisher,
     render_answer,
     render_article,
+    render_latest,
     render_sources,
+    render_subscriptions,
     render_timeline,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = ["build_ui", "launch", "esc", "render_answer", "render_sources", "CSS"]
 
@@ -52,6 +64,17 @@ EXAMPLES = (
     "When will the film be released?",)
 UPLOAD_TYPES = tuple(SUFFIXES)
 DATE_HINT = "YYYY, YYYY-MM or YYYY-MM-DD"
+#: Articles the "Latest" tab lists.
+LATEST = 20
+#: Sources the chat lets its users subscribe the corpus to, at most (the command line has
+#: no limit): each is fetched at every check.
+MAX_CHAT_SOURCES = 50
+#: Minutes between two checks of a source subscribed from the chat, unless it says.
+DEFAULT_MINUTES = 15
+FOLDERS_OFF = ("Watching a folder on the server is off for this chat; its operator can "
+               "allow it with CHALLENGE_QA_CHAT_WATCH_FOLDERS=1 (honoured only while the "
+               "chat listens on this machine alone or asks for a login), or watch one with: "
+               "challenge-qa source add FOLDER")
 CSS = """
 #qa-bridge {display:none;}
 .qa-card {border:1px solid var(--border-color-primary); border-radius:8px; padding:8px 10px;
@@ -90,6 +113,13 @@ sup.qa-marks {white-space:nowrap;}
 .qa-by {font-size:0.9em;}
 .qa-card, .qa-event, .qa-answer {overflow-wrap:anywhere;}
 .qa-hint {color:var(--body-text-color-subdued); font-size:0.9em;}
+.qa-sub-list {list-style:none; padding-left:0; margin:0;}
+.qa-sub {border-left:3px solid var(--border-color-primary); padding:4px 10px; margin:6px 0;
+  overflow-wrap:anywhere;}
+.qa-sub-name {font-weight:600;}
+.qa-sub-error {color:var(--error-text-color, #c0392b);}
+.qa-checking {font-weight:600;}
+.qa-last-check ul {margin:2px 0 0 0;}
 :root, .light {--qa-mark:#ffe36e; --qa-mark-text:#1a1a1a; --qa-passage:rgba(90,140,255,0.14);}
 .dark {--qa-mark:#806a00; --qa-mark-text:#fff; --qa-passage:rgba(120,160,255,0.22);}
 """
@@ -99,6 +129,7 @@ sup.qa-marks {white-space:nowrap;}
 BRIDGE_JS = """
 if (window.__qaClick) document.removeEventListener('click', window.__qaClick);
 window.__qaClick = (e) => {
+  if (e.target.closest('a[href]')) return;  // an article's address opens as a link
   const copy = e.target.closest('button.qa-copy');
   if (copy) { e.preventDefault(); trigger('submit', {copy: copy.value}); return; }
   let btn = e.target.closest('button.qa-cite');
@@ -155,6 +186,14 @@ def _has_index(engine: Engine) -> bool:
     return True
 
 
+def warn(text: str) -> None:
+    """A warning toast showing ``text`` as text: Gradio renders a toast's message as
+    (sanitised) HTML, and messages name what the user typed."""
+    import html
+
+    gr.Warning(html.escape(text, quote=False))
+
+
 def _event_value(evt: gr.EventData, name: str) -> str:
     """What the page script sent with an event (a citation key, a message number)."""
     data = evt._data if isinstance(evt._data, dict) else {}
@@ -168,6 +207,101 @@ def render_added(report) -> str:
               for name, path in report.duplicates]
     lines += [f"- Refused: {esc(name)}: {esc(why)}" for name, why in report.refused]
     return "\n".join(lines) or "Nothing was added."
+
+
+def subscribe_hint(settings: Settings, folders: bool) -> str:
+    """What the chat's "Subscriptions" offer, and which rule limits them."""
+    if folders:
+        text = ("Subscribe to a news feed (its http:// or https:// address) or watch a folder "
+                "on the server (its path, outside the corpus): each new article is added at "
+                "the next check. Folders are offered because this server's operator allowed "
+                "them and the chat listens on this machine alone or asks for a login.")
+    else:
+        text = ("Subscribe to a news feed by its http:// or https:// address: each new "
+                f"article is added at the next check. {FOLDERS_OFF}.")
+    if not settings.allow_private_urls:
+        text += " Feeds on this machine or a private network are refused."
+    return text
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a chat listening on ``host`` is reachable from this machine alone.
+
+    Example:
+        >>> [is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "")]
+        [True, True, True, False, False]
+    """
+    if (host or "").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def folders_allowed(settings: Settings, host: str | None,
+                    auth: tuple[str, str] | None) -> bool:
+    """Whether the chat may subscribe the corpus to folders on the server: a chat user who
+    can would read the server's files through the answers, so only when the operator opts
+    in (``Settings.chat_watch_folders``) and the chat is reachable from this machine alone
+    or asks for a login."""
+    return bool(settings.chat_watch_folders and (is_loopback(host) or auth))
+
+
+def interval_seconds(minutes: object) -> int:
+    """The seconds between two checks of a source, from the chat's minutes (empty: the
+    default); refused below one minute."""
+    if minutes is None or minutes == "":
+        return DEFAULT_MINUTES * 60
+    try:
+        value = float(minutes)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value >= 1:  # also NaN
+        raise InvalidArgumentError(f"A source cannot be checked every {minutes} minutes.",
+                                   hint="Give a whole number of minutes, at least 1.")
+    return int(round(value * 60))
+
+
+def poll_lines(report, names: set[str]) -> list[str]:
+    """What a poll (``watch.PollReport``) did to each of the sources ``names``, a line
+    each: its errors are in the sources list, its refused items named here (a few)."""
+    lines = []
+    for r in report.sources:
+        if r.skipped or r.name not in names:
+            continue
+        if r.error:
+            lines.append(f"{r.name}: failed (its error is shown above)")
+            continue
+        what = ("unchanged since the last check" if r.not_modified else
+                f"{r.added} added, {r.replaced} replaced, {r.removed} removed, "
+                f"{r.duplicates} duplicates")
+        refused = "; ".join(f"{item}: {why}" for item, why in r.refused[:3])
+        more = f" and {len(r.refused) - 3} more" if len(r.refused) > 3 else ""
+        lines.append(f"{r.name}: {what}" + (f"; refused {refused}{more}" if refused else ""))
+    return lines or ["No source was due."]
+
+
+def subscription_rows(engine: Engine, show_paths: bool) -> list[dict]:
+    """The corpus's sources with what polling them last found (as ``source list
+    --json``); a watched folder's path (also in its error) only with ``show_paths``."""
+    from ..corpus.sources import load_sources, load_states
+
+    corpus = engine.settings.corpus_dir
+    states = load_states(corpus)
+    rows = []
+    for src in load_sources(corpus):
+        st = states.get(src.name)
+        hide = src.kind == "folder" and not show_paths
+        error = st.error if st else None
+        if error and hide:
+            error = error.replace(src.url, "(a folder on the server)")
+        rows.append({"name": src.name, "kind": src.kind,
+                     "url": None if hide else src.url, "interval": src.interval,
+                     "last_checked": st.last_checked if st else None,
+                     "last_added": st.last_added if st else 0,
+                     "added_total": st.added_total if st else 0, "error": error})
+    return rows
 
 
 #: After an answer, the chat shows its question at the top of the view, also when the
@@ -184,15 +318,22 @@ FOLLOW_JS = """() => {
 }"""
 
 
-def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> gr.Blocks:
-    """The chat app. Nothing heavy happens here: the index loads on the first question."""
+def build_ui(settings: Settings | None = None, engine: Engine | None = None, *,
+             watch_folders: bool | None = None) -> gr.Blocks:
+    """The chat app. Nothing heavy happens here: the index loads on the first question.
+
+    ``watch_folders``: whether its users may subscribe to folders on the server (by
+    default ``Settings.chat_watch_folders``; ``launch`` decides it by ``folders_allowed``).
+    """
     engine = engine or Engine(settings)
+    folders = engine.settings.chat_watch_folders if watch_folders is None else watch_folders
     rebuild_due = threading.Event()  # articles were added while a build was running
 
     def status_md():
         if rebuild_due.is_set() and not engine.building:
             rebuild_due.clear()
             engine.start_build()
+        engine.build_pending()  # a poll's articles, when a build was running as it ended
         st = engine.status()
         if st.state == "building" and _has_index(engine) and not engine.cancelling:
             st = replace(st, message="Adding the new and changed articles to the index; "
@@ -204,17 +345,46 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
                 gr.update(visible=st.state in ("stale", "error", "missing")),
                 gr.update(visible=st.state == "building"))
 
-    def source_choices(seen):
+    def index_views(seen, ids):
+        """The publishers offered as filters and the "Latest" tab, when the index
+        changed since this page last saw it (``seen``: its generation)."""
         try:
             idx = engine.index()
         except ChallengeQAError:
-            return gr.update(), seen
+            return gr.update(), seen, gr.update(), ids
         if idx.generation == seen:
-            return gr.update(), seen
-        return gr.update(choices=idx.source_names()), idx.generation
+            return gr.update(), seen, gr.update(), ids
+        try:
+            items = idx.latest(LATEST)
+        except ChallengeQAError as e:
+            return (gr.update(choices=idx.source_names()), idx.generation,
+                    f"<p class=\"qa-gone\">{esc(e.explain())}</p>", [])
+        return (gr.update(choices=idx.source_names()), idx.generation, render_latest(items),
+                [it["doc_id"] for it in items])
 
-    def refresh(seen):
-        return (*status_md(), *source_choices(seen))
+    def subs_panel(last):
+        """The sources list and the names offered for removal, when they changed since
+        this page last showed them (``last``: what it shows)."""
+        try:
+            rows, problem = subscription_rows(engine, folders), None
+        except ChallengeQAError as e:
+            rows, problem = [], e.explain()
+        done = engine.last_poll
+        summary = None
+        if done is not None:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(done[0]))
+            summary = (when, poll_lines(done[1], {r["name"] for r in rows}))
+        html = render_subscriptions(rows, checking=engine.polling, last=summary,
+                                    problem=problem, watching=engine.watching)
+        names = [r["name"] for r in rows]
+        if last is not None and last[0] == html:
+            return gr.update(), gr.update(), last
+        pick = (gr.update() if last is not None and list(last[1]) == names
+                else gr.update(choices=names, value=None))
+        return html, pick, (html, names)
+
+    def refresh(seen, ids, last):
+        return (*status_md(), *index_views(seen, ids), *subs_panel(last))
 
     def respond(message, history, k, per_article, since, until, as_of, srcs, answers, order,
                 conv):
@@ -228,20 +398,20 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
             idx = engine.index()
         except IndexNotFoundError as e:
             if not engine.building:
-                gr.Warning(e.explain())
+                warn(e.explain())
                 return history, message, *keep
             reply = "<p>The index is being built; please ask again in a moment.</p>"
             return (history + [{"role": "user", "content": esc(message)},
                                {"role": "assistant", "content": reply}], "", *keep)
         except ChallengeQAError as e:
-            gr.Warning(e.explain())
+            warn(e.explain())
             return history, message, *keep
         try:
             a = _answer(message, history=conv, k=int(k), per_article=bool(per_article),
                         index=idx, reader=engine.reader,
                         **filters_of(since, until, as_of, srcs))
         except ChallengeQAError as e:
-            gr.Warning(e.explain())
+            warn(e.explain())
             return history, message, *keep
         msg = len(history) + 1
         answers[msg] = a
@@ -252,9 +422,25 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
         return (history, "", render_sources(a, msg, order), answers, msg, topic_of(a),
                 gr.update(value="", visible=False), conv)
 
-    def open_cite(answers, tl, shown, order, evt: gr.EventData):
+    def open_latest(key: str, ids):
+        """An article of the "Latest" tab (key ``l:<place in its list>``), whole."""
+        try:
+            i = int(key.removeprefix("l:"))
+            if i < 0:
+                raise ValueError(key)
+            art = engine.index().article(ids[i])
+        except (ValueError, IndexError, TypeError):
+            return "<p class=\"qa-gone\">That article cannot be opened.</p>"
+        except ChallengeQAError as e:
+            return f"<p class=\"qa-gone\">{esc(e.explain())}</p>"
+        return render_article(art, None, "Latest")
+
+    def open_cite(answers, tl, shown, order, ids, evt: gr.EventData):
         key = _event_value(evt, "cite")
         sources_update: dict | str = gr.update()
+        if key.startswith("l:"):
+            html = open_latest(key, ids)
+            return f"<div data-opened=\"{time.monotonic_ns()}\">{html}</div>", sources_update, shown
         try:
             kind, first, second = key.split(":")
             i, n = int(first), int(second)
@@ -303,7 +489,7 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
             t = _timeline(topic, index=engine.index(), since=bounds.since,
                           until=bounds.until, sources=f["sources"])
         except ChallengeQAError as e:
-            gr.Warning(e.explain())
+            warn(e.explain())
             return gr.update(), gr.update()
         return render_timeline(t), t
 
@@ -348,6 +534,67 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
         kept = url if report.refused and not (report.saved or report.duplicates) else ""
         return after_adding(report), kept, *status_md()
 
+    def subscribe(address, minutes, last):
+        from urllib.parse import urlsplit
+
+        from ..corpus.fetch import check_public, check_url
+        from ..corpus.sources import add_source, load_sources
+
+        address = (address or "").strip()
+        if not address:
+            return gr.update(), gr.update(), *subs_panel(last)
+        s = engine.settings
+        try:
+            every = interval_seconds(minutes)
+            if len(load_sources(s.corpus_dir)) >= MAX_CHAT_SOURCES:
+                raise InvalidArgumentError(
+                    f"The corpus has {MAX_CHAT_SOURCES} sources already: the chat adds no "
+                    "more.", hint="Remove one first, or add it with: challenge-qa source add")
+            if urlsplit(address).scheme.lower() in ("http", "https"):
+                if not s.allow_private_urls:  # what polling it would refuse, refused now
+                    check_public(check_url(address))
+            elif not folders:  # nothing about the path is looked at
+                raise InvalidArgumentError(
+                    f"{address} is not a feed's address (http:// or https://).",
+                    hint=FOLDERS_OFF)
+            src = add_source(s.corpus_dir, address, interval=every)
+        except ChallengeQAError as e:
+            warn(e.explain())
+            # a refused address stays in the box, to be corrected
+            why = e.explain()
+            shown = why if address in why else f"{address}: {why}"
+            return f"Refused: {esc(shown)}", address, *subs_panel(last)
+        what = "feed" if src.kind == "feed" else "folder"
+        note = (f"Subscribed to the {what} {esc(src.name)}. Its articles arrive with the next "
+                "check: press Check now" + (", or wait." if engine.watching else "."))
+        return note, "", *subs_panel(last)
+
+    def unsubscribe(name, last):
+        from ..corpus.sources import remove_source
+
+        if not name:
+            warn("Choose the source to remove first.")
+            return gr.update(), *subs_panel(last)
+        try:
+            gone = remove_source(engine.settings.corpus_dir, str(name))
+        except ChallengeQAError as e:
+            warn(e.explain())
+            return f"Refused: {esc(e.explain())}", *subs_panel(last)
+        return (f"Removed the {gone.kind} {esc(gone.name)}; the articles it brought stay in "
+                "the corpus.", *subs_panel(last))
+
+    def check_now(last):
+        from ..corpus.sources import load_sources
+
+        try:
+            if not load_sources(engine.settings.corpus_dir):
+                gr.Info("There is no source to check: subscribe to a feed first.")
+            elif not engine.start_poll(force=True):
+                gr.Info("The sources are being checked already.")
+        except ChallengeQAError as e:
+            warn(e.explain())
+        return subs_panel(last)
+
     def rebuild():
         if not engine.start_build():
             gr.Info("A rebuild is already running.")
@@ -388,6 +635,9 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
                             tl_go = gr.Button("Show timeline", elem_id="qa-timeline-go",
                                               scale=1, min_width=120)
                         tl_html = gr.HTML(elem_id="qa-timeline", js_on_load=None)
+                    with gr.Tab("Latest", elem_id="qa-tab-latest"):
+                        latest = gr.HTML(render_latest([]), elem_id="qa-latest",
+                                         js_on_load=None)
                     with gr.Tab("Add articles", elem_id="qa-tab-add"):
                         files = gr.File(label="Drop articles here or click to choose "
                                               f"({file_types()})",
@@ -399,6 +649,30 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
                             url_go = gr.Button("Add", elem_id="qa-url-add", scale=1,
                                                min_width=80)
                         added = gr.Markdown(elem_id="qa-added")
+                        gr.Markdown("#### Subscriptions\n" + subscribe_hint(engine.settings,
+                                                                             folders),
+                                    elem_id="qa-sub-hint")
+                        with gr.Row():
+                            sub_url = gr.Textbox(
+                                label="A feed's address" + (" or a folder on the server"
+                                                            if folders else ""),
+                                placeholder="https://…/rss.xml" + (" or /path/to/folder"
+                                                                   if folders else ""),
+                                scale=4, elem_id="qa-sub-url")
+                            sub_every = gr.Number(DEFAULT_MINUTES, label="Check every (min)",
+                                                  minimum=1, precision=0, scale=1,
+                                                  min_width=110, elem_id="qa-sub-every")
+                            sub_go = gr.Button("Subscribe", elem_id="qa-sub-add", scale=1,
+                                               min_width=100)
+                        sub_note = gr.Markdown(elem_id="qa-sub-note")
+                        subs = gr.HTML(elem_id="qa-subs", js_on_load=None)
+                        with gr.Row():
+                            sub_pick = gr.Dropdown([], value=None, label="Source",
+                                                   elem_id="qa-sub-pick", scale=3)
+                            sub_remove = gr.Button("Remove", elem_id="qa-sub-remove",
+                                                   variant="stop", scale=1, min_width=90)
+                            sub_check = gr.Button("Check now", elem_id="qa-sub-check",
+                                                  scale=1, min_width=110)
                 with gr.Accordion("Settings", open=False, elem_id="qa-settings"):
                     with gr.Row():
                         since = gr.Textbox(label="Since", placeholder=DATE_HINT,
@@ -426,6 +700,8 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
         shown = gr.State(None)
         tl_state = gr.State(None)
         seen = gr.State(None)
+        latest_ids = gr.State([])  # the doc ids the "Latest" tab lists, in order
+        subs_seen = gr.State(None)  # (html, names) of the sources list shown
         filters = [since, until, as_of, srcs]
 
         ask_inputs = [box, chat, k, per_article, *filters, answers, order, conversation]
@@ -436,8 +712,8 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
         examples.load_input_event.then(respond, ask_inputs, ask_outputs,
                                        api_visibility="private").then(
             None, None, None, js=FOLLOW_JS, api_visibility="private")
-        bridge.click(open_cite, [answers, tl_state, shown, order], [article, sources, shown],
-                     api_visibility="private")
+        bridge.click(open_cite, [answers, tl_state, shown, order, latest_ids],
+                     [article, sources, shown], api_visibility="private")
         bridge.submit(copy_markdown, answers, md, api_visibility="private").then(
             None, md, None, js=CLIPBOARD_JS, api_visibility="private")
         chat.clear(lambda: ({}, Conversation(), None, "", ARTICLE_HINT), None,
@@ -452,14 +728,22 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None) -> 
         for trigger in (url.submit, url_go.click):
             trigger(add_from_url, url, [added, url, status, rebuild_btn, cancel_btn],
                     api_visibility="private")
+        sub_outputs = [subs, sub_pick, subs_seen]
+        for trigger in (sub_url.submit, sub_go.click):
+            trigger(subscribe, [sub_url, sub_every, subs_seen], [sub_note, sub_url, *sub_outputs],
+                    api_visibility="private")
+        sub_remove.click(unsubscribe, [sub_pick, subs_seen], [sub_note, *sub_outputs],
+                         api_visibility="private")
+        sub_check.click(check_now, subs_seen, sub_outputs, api_visibility="private")
         rebuild_btn.click(rebuild, None, [status, rebuild_btn, cancel_btn],
                           api_visibility="private")
         cancel_btn.click(cancel_build, None, [status, rebuild_btn, cancel_btn],
                          api_visibility="private")
-        demo.load(refresh, seen, [status, rebuild_btn, cancel_btn, srcs, seen],
-                  api_visibility="private")
-        gr.Timer(2.0).tick(refresh, seen, [status, rebuild_btn, cancel_btn, srcs, seen],
-                           api_visibility="private")
+        views = [seen, latest_ids, subs_seen]
+        shown_views = [status, rebuild_btn, cancel_btn, srcs, seen, latest, latest_ids,
+                       *sub_outputs]
+        demo.load(refresh, views, shown_views, api_visibility="private")
+        gr.Timer(2.0).tick(refresh, views, shown_views, api_visibility="private")
 
         for fn in api_tools(engine):
             describe_endpoint(demo, gr.api(fn, api_name=fn.__name__), fn)
@@ -538,7 +822,8 @@ class McpLogin:
 
 def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
            port: int | None = 7860, auth: tuple[str, str] | None = None, block: bool = True,
-           engine: Engine | None = None, mcp: bool = False, **kwargs) -> gr.Blocks:
+           engine: Engine | None = None, mcp: bool = False, watch: bool = False,
+           **kwargs) -> gr.Blocks:
     """Start the web chat; builds the index in the background if there is none.
 
     Args:
@@ -553,13 +838,25 @@ def launch(settings: Settings | None = None, *, host: str = "127.0.0.1",
             ``/gradio_api/mcp/`` (streamable HTTP; SSE at ``/gradio_api/mcp/sse``). Needs
             the ``mcp`` extra. With ``auth``, MCP clients send the login as HTTP Basic
             credentials (``McpLogin``).
+        watch: Also poll the corpus's sources in the background, each on its interval
+            (``Engine.start_watch``); the chat shows them under "Add articles" either way.
+
+    Its users may subscribe the corpus to feeds; to folders on the server only as
+    ``folders_allowed`` says (``Settings.chat_watch_folders``, and this machine alone or a
+    login).
     """
     if mcp and importlib.util.find_spec("mcp") is None:
         raise MissingExtraError("The MCP server needs the mcp package.",
                                 hint="Install it with: pip install 'challenge-qa[mcp]'")
     engine = engine or Engine(settings)
     engine.ensure_index()
-    demo = build_ui(engine=engine)
+    folders = folders_allowed(engine.settings, host, auth)
+    if engine.settings.chat_watch_folders and not folders:
+        log.warning("chat_watch_folders is ignored: the chat listens on %s without a login, "
+                    "so its users may subscribe to feeds only", host)
+    if watch:
+        engine.start_watch()
+    demo = build_ui(engine=engine, watch_folders=folders)
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     if auth and mcp:
         from starlette.middleware import Middleware

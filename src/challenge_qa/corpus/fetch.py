@@ -107,6 +107,25 @@ def refused_address(address: str) -> str | None:
     return None
 
 
+def check_public(url: str) -> None:
+    """Refuse (``BlockedAddressError``) an http(s) address whose host resolves to an
+    address ``get`` would not connect to without ``allow_private``: the same check, made
+    before anything is saved (a subscription), without connecting. A name that does not
+    resolve now passes: fetching it later fails, or is checked then."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError, UnicodeError):
+        return
+    for *_, sockaddr in infos:
+        resolved = str(sockaddr[0])
+        if why := refused_address(resolved):
+            shown = host if host == resolved else f"{host} ({resolved})"
+            raise BlockedAddressError(f"{shown} is a {why} address: it is not fetched.")
+
+
 def _connect(address: tuple[str, int], timeout: float | None,
              source: tuple[str, int] | None = None, *,
              allow_private: bool) -> socket.socket:

@@ -165,6 +165,32 @@ class PassageTables:
             names.update(seg.sources[j] for j in ids.tolist() if j >= 0)
         return sorted(names, key=str.lower)
 
+    def latest(self, n: int = 20) -> list[dict]:
+        """The ``n`` newest live articles by their ``date``, newest first: dicts of
+        ``doc`` (article number), ``doc_id``, ``title``, ``source``, ``date``, ``url`` and
+        ``path``. Of one day, the article indexed last comes first; undated articles come
+        after every dated one."""
+        if n <= 0:
+            return []
+        found: list[tuple[int, int]] = []  # (days since 1970 or NO_DATE, article number)
+        for i, seg in enumerate(self.segments):
+            live = np.flatnonzero(~np.asarray(seg.deleted_articles))
+            days = np.asarray(seg.published, dtype=np.int64)[live]
+            best = np.lexsort((live, days))[::-1][:n]  # by day, then by number, descending
+            base = int(self.doc_offsets[i])
+            found += [(int(days[j]), base + int(live[j])) for j in best.tolist()]
+        found.sort(reverse=True)
+        docs = [d for _, d in found[:n]]
+        keys = ("doc_id", "title", "source", "date", "url", "path")
+        rows: dict[int, dict] = {}
+        for i, local in self._docs_by_segment(docs):
+            for r in self._query(self.segments[i], "SELECT idx, id, title, source, date, url, "
+                                 f"path FROM articles WHERE idx IN ({','.join('?' * len(local))})",
+                                 local):
+                doc = int(self.doc_offsets[i]) + int(r[0])
+                rows[doc] = {"doc": doc, **dict(zip(keys, r[1:], strict=True))}
+        return [rows[d] for d in docs if d in rows]
+
     def article(self, doc_id: str) -> dict | None:
         """An article's fields and text; None when the index has no live article of that
         id."""
