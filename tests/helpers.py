@@ -317,3 +317,21 @@ def atom(title: str, entries: list[dict]) -> str:
             f"<title>{title}</title><id>urn:feed:{title}</id>"
             "<updated>2024-08-20T10:00:00Z</updated>"
             + "".join(entry(e) for e in entries) + "</feed>\n")
+
+
+def finish(proc, kill: bool = False, timeout: float = 180) -> dict:
+    """Wait for a child process (SIGKILLed first with ``kill``): its exit code, whether
+    the kill took it, and what it printed. A child still running at ``timeout`` is
+    killed, never left behind."""
+    import signal
+
+    try:
+        if kill:
+            proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return {"rc": proc.returncode, "killed": proc.returncode == -signal.SIGKILL,
+            "stdout": out, "stderr": err}

@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import helpers
 import pytest
 from helpers import SMALL, copy_index, live_ids, write_files
 
@@ -159,16 +160,7 @@ def start_build(corpus: Path, index_dir: Path, cwd: Path, *, hooks: dict | None 
 
 
 def finish(proc: subprocess.Popen, kill: bool = False, timeout: float = BUILD_TIMEOUT) -> dict:
-    try:
-        if kill:
-            proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return {"rc": proc.returncode, "killed": proc.returncode == -signal.SIGKILL,
-            "stdout": out, "stderr": err}
+    return helpers.finish(proc, kill, timeout)
 
 
 def lock_held_by(pid: int, index_dir: Path) -> bool:

@@ -19,12 +19,12 @@ killed. The wait for a page needs no hook: the server holds that page back.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import helpers
 import pytest
 import test_sources
 from helpers import live_ids
@@ -162,16 +162,7 @@ def watch_once(s: Settings, tmp: Path, point: str | None = None) -> subprocess.P
 
 
 def finish(proc: subprocess.Popen, kill: bool = False) -> dict:
-    try:
-        if kill:
-            proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=CHILD_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return {"rc": proc.returncode, "killed": proc.returncode == -signal.SIGKILL,
-            "stdout": out, "stderr": err}
+    return helpers.finish(proc, kill, CHILD_TIMEOUT)
 
 
 def wait_for(proc: subprocess.Popen, ready, what: str) -> None:
