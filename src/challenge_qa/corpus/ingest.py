@@ -40,7 +40,7 @@ _MAGIC = ((b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8
 
 
 @contextmanager
-def _adding(root: Path):
+def adding_lock(root: Path):
     """One add at a time per corpus folder, across threads and processes: an add checks
     what the folder holds and then saves, and two at once could save the same article
     twice. The lock is taken on the folder itself, so nothing is written for it."""
@@ -83,7 +83,7 @@ def add_files(files: Iterable[tuple[str, bytes | str | Path] | str | Path],
     s = settings or Settings.from_env()
     root = _folder(corpus_dir)
     report = AddReport()
-    with _adding(root):
+    with adding_lock(root):
         known = CorpusFingerprints(root, s)
         for item in files:
             name, content = _item(item)
@@ -113,14 +113,14 @@ def add_url(url: str, corpus_dir: str | Path, *, settings: Settings | None = Non
     report = AddReport()
     try:
         address = check_url(url)
-        with _adding(root):
+        with adding_lock(root):
             if _known_url(CorpusFingerprints(root, s), address, url, report):
                 return report
         # fetched outside the lock: a slow site does not hold up other adds
         page = fetch(address, timeout=timeout, max_bytes=s.max_upload_mb * 2**20,
                      allow_private=s.allow_private_urls)
         article = extract_article(page)
-        with _adding(root):
+        with adding_lock(root):
             known = CorpusFingerprints(root, s)
             if _known_url(known, page.url, url, report):  # redirected to a known page
                 return report
@@ -209,7 +209,7 @@ def _admit(name: str, data: bytes, folder: str, known: CorpusFingerprints, repor
     """Check ``data`` as the article file ``name``, and save it into ``folder`` unless it
     is refused or a duplicate."""
     check_content(name, data)
-    arts = _read_as_corpus(name, data, s)
+    arts = read_as_corpus(name, data, s)
     same = known.same_bytes(data)
     if same is None:
         owners = [known.texts.get(text_key(a)) for a in arts]
@@ -223,7 +223,7 @@ def _admit(name: str, data: bytes, folder: str, known: CorpusFingerprints, repor
     report.saved.append(rel)
 
 
-def _read_as_corpus(name: str, data: bytes, s: Settings) -> list[Article]:
+def read_as_corpus(name: str, data: bytes, s: Settings) -> list[Article]:
     """The articles a build would read from this file; refused with the loader's reason."""
     skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="challenge-qa-add-") as tmp:

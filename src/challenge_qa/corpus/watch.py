@@ -30,7 +30,7 @@ from ..config import Settings
 from ..errors import AddArticleError, ChallengeQAError, FetchError
 from ..formats import SUFFIXES
 from .fingerprints import CorpusFingerprints, text_key
-from .ingest import _adding, _read_as_corpus, check_content
+from .ingest import adding_lock, check_content, read_as_corpus
 from .sources import STATE_FILE, Source, SourceState, load_sources, load_states, save_states
 
 FEEDS = "feeds"
@@ -151,11 +151,11 @@ def _poll_feed(root: Path, src: Source, st: SourceState, rep: SourceReport, s: S
                          hint="Check the address: it should give the feed's XML.")
     publisher = " ".join(str(feed.feed.get("title") or "").split()) or None
     todo = [e for e in feed.entries if _due(st, e)]
-    with _adding(root):
+    with adding_lock(root):
         known = CorpusFingerprints(root, s)
     for entry in todo[: s.max_feed_items]:
         _feed_item(root, src, st, rep, s, timeout, entry, publisher, known)
-    with _adding(root):
+    with adding_lock(root):
         known.save()
     # with items left for the next poll, the feed must be fetched again in full then
     more = len(todo) > s.max_feed_items
@@ -199,7 +199,7 @@ def _feed_item(root: Path, src: Source, st: SourceState, rep: SourceReport, s: S
     # writes over the article it repeated
     rel = _item_file(src, key)
     try:
-        arts = _read_as_corpus(Path(rel).name, data, s)
+        arts = read_as_corpus(Path(rel).name, data, s)
     except AddArticleError as e:
         rep.refused.append((link, e.explain()))
         st.seen[key] = {"sign": sign, "refused": e.explain()}
@@ -212,7 +212,7 @@ def _feed_item(root: Path, src: Source, st: SourceState, rep: SourceReport, s: S
         return
     dest = root / rel
     existed = dest.exists()
-    with _adding(root):
+    with adding_lock(root):
         _write(dest, data)
         known.add(rel, dest, data, arts)
     if existed:
@@ -255,7 +255,7 @@ def _poll_folder(root: Path, src: Source, st: SourceState, rep: SourceReport,
             rep.refused.append((rel, f"it cannot be read ({e.strerror})"))
             continue
         existed = dest.exists()
-        with _adding(root):
+        with adding_lock(root):
             _write(dest, data)
         if existed:
             rep.replaced += 1
@@ -264,7 +264,7 @@ def _poll_folder(root: Path, src: Source, st: SourceState, rep: SourceReport,
     for rel in sorted(set(st.files) - set(current)):
         dest = mirror / rel
         if dest.exists():
-            with _adding(root):
+            with adding_lock(root):
                 dest.unlink()
             rep.removed += 1
     st.files = current
