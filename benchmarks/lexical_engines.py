@@ -141,8 +141,9 @@ def at_scale(ctx: Context, tmp: Path, n: int, n_queries: int = 200) -> dict[str,
 
     from challenge_qa import build_index, load_index
     from challenge_qa.config import Settings
+    from challenge_qa.search.candidates import top_rows
     from challenge_qa.search.index import Lexical
-    from challenge_qa.search.retrieve import clean_question, top_rows
+    from challenge_qa.search.retrieve import clean_question
     from challenge_qa.text.chunking import passage_context
     from challenge_qa.text.lexical import tokenize
 
@@ -232,8 +233,9 @@ def run(ctx: Context) -> dict[str, Any]:
     from bm25s.stopwords import STOPWORDS_EN
 
     from challenge_qa.eval.beir import load_qrels, load_queries
+    from challenge_qa.search.candidates import top_rows
     from challenge_qa.search.index import Lexical
-    from challenge_qa.search.retrieve import clean_question, top_rows
+    from challenge_qa.search.retrieve import clean_question
     from challenge_qa.text.chunking import passage_context
     from challenge_qa.text.lexical import tokenize
 

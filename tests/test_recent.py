@@ -18,7 +18,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from datetime import date, datetime  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 # the dated articles and their index, as tests/test_news.py builds them (its fixtures)
@@ -228,8 +227,8 @@ def test_parse_today():
 
 
 def _index(dated: bool):
-    """An index stand-in: ``row_mask`` of a date filter says which rows have a date."""
-    return SimpleNamespace(row_mask=lambda f: np.array([False, dated]))
+    """An index stand-in: ``has_dated`` says whether any article has a date."""
+    return SimpleNamespace(has_dated=lambda: dated)
 
 
 def test_recent_filters_apply_the_range_and_take_the_phrase_out():

@@ -28,6 +28,9 @@ ENV_VARS = MappingProxyType({
     "CHALLENGE_QA_MAX_FILE_MB": "max_file_mb",
     "CHALLENGE_QA_MAX_UPLOAD_MB": "max_upload_mb",
     "CHALLENGE_QA_RAY": "ray",
+    "CHALLENGE_QA_SHARDS": "shards",
+    "CHALLENGE_QA_SERVE_RAY": "serve_ray",
+    "CHALLENGE_QA_SHARD_REPLICAS": "shard_replicas",
     "CHALLENGE_QA_SEGMENT_PASSAGES": "segment_passages",
     "CHALLENGE_QA_ALLOW_PRIVATE_URLS": "allow_private_urls",
     "CHALLENGE_QA_CHAT_WATCH_FOLDERS": "chat_watch_folders",
@@ -233,6 +236,22 @@ class Settings:
     #: Run chunking and embedding on Ray: "local" for a cluster on this machine, or a Ray
     #: address ("ray://host:10001", "127.0.0.1:6379"); None builds in this process.
     ray: str | None = None
+    #: Shards: groups of segments served apart (``serve --ray``), each a contiguous span
+    #: of publication dates holding about the same number of passages, recorded in the
+    #: manifest at every commit. None keeps the index's count (1 for a new index).
+    shards: int | None = None
+    #: Serving on Ray (``serve --ray ADDRESS``): the cluster's address ("local" starts one
+    #: on this machine, "auto" joins the one ``ray start`` began here); None serves in
+    #: this process.
+    serve_ray: str | None = None
+    #: Replicas of each shard's deployment; Ray restarts a replica that dies.
+    shard_replicas: int = 1
+    #: CPUs Ray reserves for each shard replica (a replica searches its segments with up
+    #: to ``search_threads`` threads; fractions let small shards share a core).
+    shard_cpus: float = 1.0
+    #: Seconds a question waits for a shard that is not answering (a replica restarting)
+    #: before it is refused as "part of the archive is unavailable".
+    shard_wait_s: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -321,6 +340,12 @@ class Settings:
             problems.append(f"hnsw_ef_search must be at least 1 and search_threads at least 0 "
                             f"(0: the machine's cores), not {self.hnsw_ef_search} and "
                             f"{self.search_threads}")
+        if (self.shards is not None and not 1 <= self.shards <= 1024) or not (
+                1 <= self.shard_replicas <= 64 and self.shard_wait_s > 0 and self.shard_cpus > 0):
+            problems.append(f"shards must be between 1 and 1024, shard_replicas between 1 "
+                            f"and 64, shard_wait_s and shard_cpus above 0, not {self.shards}, "
+                            f"{self.shard_replicas}, {self.shard_wait_s} and "
+                            f"{self.shard_cpus}")
         if problems:
             raise InvalidArgumentError("Invalid settings: " + "; ".join(problems) + ".",
                                        hint="Fix the setting or the CHALLENGE_QA_* variable.")

@@ -35,12 +35,18 @@ from typing import TYPE_CHECKING
 from .config import Settings
 from .encoders.embedding import Embedder, make_embedder
 from .encoders.reader import Reader, reader_dir
-from .errors import BuildCancelledError, ChallengeQAError, IndexNotFoundError
+from .errors import (
+    BuildCancelledError,
+    ChallengeQAError,
+    IndexChangedError,
+    IndexNotFoundError,
+)
 from .search.dense import SearchPool, search_threads
-from .search.index import Index
+from .search.index import Index, SearchableIndex
 from .search.index import load_index as _load_index
+from .search.sharded import ShardClient, ShardedIndex
 from .store.changes import Staleness
-from .store.manifest import MANIFEST
+from .store.manifest import MANIFEST, check_compatible, read_manifest
 
 if TYPE_CHECKING:
     from .corpus.watch import PollReport
@@ -73,21 +79,27 @@ class Engine:
             in tests); by default the settings' model, loaded on first use. Its ``name`` is
             the model the index records.
         reader: The answer reader; by default ``Settings.reader_dir``, or the shipped one.
+        shards: Where the index's shards are served (``search.sharded.ShardClient``): then
+            the engine asks them instead of loading the segments. By default, with
+            ``Settings.serve_ray`` set, the shards are deployed on that Ray cluster
+            (``search.ray_shards.RayShards``); without it the engine loads the index.
 
     Two engines share nothing: each loads its own models, index and search threads.
     """
 
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
-                 reader: Reader | None = None):
+                 reader: Reader | None = None, shards: ShardClient | None = None):
         s = settings or Settings.from_env()
         if embedder is not None:
             s = s.replace(model=embedder.name)
         self.settings = s
         self._embedder = embedder
         self._reader = reader
+        self._shards = shards
+        self._own_shards = False
         self._pool = SearchPool(search_threads(s))
         self._lock = threading.Lock()
-        self._index: tuple[tuple, Index] | None = None
+        self._index: tuple[tuple, Index | ShardedIndex] | None = None
         # the background build of a server (``start_build``)
         self._building: threading.Thread | None = None
         self._error: str | None = None
@@ -124,11 +136,24 @@ class Engine:
                 self._reader = Reader(reader_dir(self.settings.reader_dir))
             return self._reader
 
-    def index(self) -> Index:
+    def shard_client(self) -> ShardClient | None:
+        """The shards' client (made on first use from ``Settings.serve_ray``), or None
+        when the index is served by this process."""
+        with self._lock:
+            if self._shards is None and self.settings.serve_ray:
+                from .search.ray_shards import RayShards
+
+                self._shards = RayShards(self.settings.index_dir, self.settings,
+                                         self.settings.serve_ray)
+                self._own_shards = True
+            return self._shards
+
+    def index(self) -> Index | ShardedIndex:
         """The index of ``settings.index_dir``, reloaded when a build has committed a new
         manifest (a cheap ``stat`` per call), so a long-running server picks up a rebuild;
         requests holding the old ``Index`` finish on it. Raises ``IndexNotFoundError``
-        while there is none."""
+        while there is none. With shards (``shard_client``), a ``ShardedIndex`` of the
+        newest commit, whose shards load that commit when first asked."""
         index_dir = Path(self.settings.index_dir)
         try:
             st = (index_dir / MANIFEST).stat()
@@ -139,8 +164,17 @@ class Engine:
             cached = self._index
             if cached and stamp and cached[0] == stamp:
                 return cached[1]
-        idx = _load_index(index_dir, settings=self.settings, embedder=self.embedder,
-                         pool=self._pool)
+        client = self.shard_client()
+        idx: Index | ShardedIndex
+        if client is not None:
+            manifest = read_manifest(index_dir)
+            check_compatible(manifest, self.settings, index_dir)
+            idx = ShardedIndex(index_dir, manifest, self.settings, client,
+                               embedder=self.embedder)
+            client.ensure(len(idx.groups))
+        else:
+            idx = _load_index(index_dir, settings=self.settings, embedder=self.embedder,
+                              pool=self._pool)
         if stamp:
             with self._lock:
                 self._index = (stamp, idx)
@@ -162,21 +196,34 @@ class Engine:
         ``per_article``, ``since``, ``until``, ``sources``, ``as_of``)."""
         from .search.retrieve import retrieve
 
-        return retrieve(question, k, index=self.index(), **options)
+        return self._on_index(lambda idx: retrieve(question, k, index=idx, **options))
 
     def answer(self, question: str, *, history=(), k: int | None = None, **options):
         """A cited answer to ``question`` (``answering.compose.answer``); ``history`` is a
         ``Conversation`` or earlier turns, against which "he" or "it" is resolved."""
         from .answering.compose import answer
 
-        return answer(question, index=self.index(), reader=self.reader, history=history,
-                      k=k, **options)
+        return self._on_index(lambda idx: answer(question, index=idx, reader=self.reader,
+                                                 history=history, k=k, **options))
 
     def timeline(self, topic: str, **options):
         """The dated events of the articles about ``topic`` (``answering.timeline``)."""
         from .answering.timeline import timeline
 
-        return timeline(topic, index=self.index(), **options)
+        return self._on_index(lambda idx: timeline(topic, index=idx, **options))
+
+    def _on_index(self, ask):
+        """``ask(index)``, asked again of the newer commit when a shard has moved on to
+        one while the question was answered (``IndexChangedError``)."""
+        for attempt in range(3):
+            try:
+                return ask(self.index())
+            except IndexChangedError:
+                if attempt == 2:
+                    raise
+                with self._lock:
+                    self._index = None
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ building
 
@@ -452,6 +499,8 @@ class Engine:
         self._pool.close()
         if cached:
             cached[1].close()
+        if self._own_shards and self._shards is not None:
+            self._shards.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -489,11 +538,11 @@ def default_engine(settings: Settings | None = None) -> Engine:
     return DEFAULT.get(settings)
 
 
-def _engine_of(index: Index | None, settings: Settings | None) -> Engine:
+def _engine_of(index: SearchableIndex | None, settings: Settings | None) -> Engine:
     return default_engine(index.settings if index is not None else settings)
 
 
-def retrieve(question: str, k: int | None = None, *, index: Index | None = None,
+def retrieve(question: str, k: int | None = None, *, index: SearchableIndex | None = None,
              settings: Settings | None = None, **options):
     """``Engine.retrieve`` on the default engine (or on ``index``, when given)."""
     if index is not None:
@@ -503,7 +552,7 @@ def retrieve(question: str, k: int | None = None, *, index: Index | None = None,
     return default_engine(settings).retrieve(question, k, **options)
 
 
-def answer(question: str, *, index: Index | None = None, settings: Settings | None = None,
+def answer(question: str, *, index: SearchableIndex | None = None, settings: Settings | None = None,
            history=(), k: int | None = None, **options):
     """``Engine.answer`` on the default engine (or on ``index``, when given, read by the
     default engine's reader).
@@ -521,7 +570,7 @@ def answer(question: str, *, index: Index | None = None, settings: Settings | No
     return default_engine(settings).answer(question, history=history, k=k, **options)
 
 
-def timeline(topic: str, *, index: Index | None = None, settings: Settings | None = None,
+def timeline(topic: str, *, index: SearchableIndex | None = None, settings: Settings | None = None,
              **options):
     """``Engine.timeline`` on the default engine (or on ``index``, when given)."""
     if index is not None:
@@ -531,7 +580,7 @@ def timeline(topic: str, *, index: Index | None = None, settings: Settings | Non
     return default_engine(settings).timeline(topic, **options)
 
 
-def get_index(settings: Settings | None = None) -> Index:
+def get_index(settings: Settings | None = None) -> Index | ShardedIndex:
     """The default engine's current index."""
     return default_engine(settings).index()
 

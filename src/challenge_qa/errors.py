@@ -91,6 +91,20 @@ class ClusterUnavailableError(ChallengeQAError):
             "machine.")
 
 
+class ShardUnavailableError(ChallengeQAError):
+    """Part of a sharded archive did not answer in time: no answer is given from the rest."""
+
+    hint = ("Ray restarts a replica that died: try again in a minute. `ray status` and "
+            "`serve status` on the cluster show the shards' replicas.")
+
+
+class IndexChangedError(ChallengeQAError):
+    """A shard has moved on to a newer commit of the index than the one being asked; the
+    caller reloads the index and asks again."""
+
+    hint = "Ask again: the index was updated while the question was answered."
+
+
 class AddArticleError(ChallengeQAError):
     """A file or web page was not added; nothing was written to the corpus."""
 

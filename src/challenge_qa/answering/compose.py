@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import Settings
 from ..encoders.reader import Reader, Reading
-from ..search.index import Filters, Index
+from ..search.index import Filters, SearchableIndex
 from ..search.retrieve import (
     Hit,
     check_k,
@@ -142,9 +142,9 @@ class Answer:
             "reader": self.reader, "filters": self.filters})
 
 
-def answer(question: str, *, index: Index, reader: Reader, history=(), k: int | None = None,
-           per_article: bool = False, since: object = None, until: object = None,
-           sources: Iterable[str] | str | None = None, as_of: object = None,
+def answer(question: str, *, index: SearchableIndex, reader: Reader, history=(),
+           k: int | None = None, per_article: bool = False, since: object = None,
+           until: object = None, sources: Iterable[str] | str | None = None, as_of: object = None,
            today: object = None) -> Answer:
     """Answer ``question`` with one to three cited sentences from the articles, led by the
     short answer.
@@ -225,7 +225,7 @@ class Judged:
     hits: list[Hit]
 
 
-def judge(idx: Index, query: str, sl: Shortlist, reading: Reading, read: np.ndarray
+def judge(idx: SearchableIndex, query: str, sl: Shortlist, reading: Reading, read: np.ndarray
           ) -> Judged:
     """Combine the reader's probabilities with the cheap score, the span score and, for a
     "when" question, whether the sentence's date resolves."""
@@ -276,7 +276,7 @@ def choose_statements(sl: Shortlist, j: Judged, n_read: int, s: Settings) -> lis
     return chosen
 
 
-def cite(idx: Index, sl: Shortlist, chosen: list[list[int]], dates: list[list[dict]]
+def cite(idx: SearchableIndex, sl: Shortlist, chosen: list[list[int]], dates: list[list[dict]]
          ) -> tuple[list[Hit], list[Statement], str]:
     """The citations (numbered from 1), the statements and the answer's text with its
     ``[n]`` markers and resolved dates."""

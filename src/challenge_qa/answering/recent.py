@@ -46,7 +46,7 @@ from ..search.filters import Filters
 from ..text.dates import NUMBERS, find_dates, parse_bound
 
 if TYPE_CHECKING:
-    from ..search.index import Index
+    from ..search.index import SearchableIndex
 
 #: The window of "recently" and "lately", in days before today.
 RECENT_DAYS = 30
@@ -154,7 +154,7 @@ def parse_today(value: object) -> date:
                                hint="Give today as YYYY-MM-DD.")
 
 
-def recent_filters(question: str, filters: Filters, index: Index, today: date
+def recent_filters(question: str, filters: Filters, index: SearchableIndex, today: date
                    ) -> tuple[Filters, str]:
     """``filters`` with the publication range of the question's recency expression, and
     the question to search: without the expression (the dates are in the filters; left
@@ -165,8 +165,7 @@ def recent_filters(question: str, filters: Filters, index: Index, today: date
     found = find_recency(question, today)
     if found is None:
         return filters, question
-    dated = index.row_mask(Filters(since=date.min))
-    if dated is None or not dated.any():
+    if not index.has_dated():
         return filters, question
     return replace(filters, since=found.since, until=found.until), found.rest
 

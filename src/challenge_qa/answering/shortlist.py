@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import Settings
 from ..encoders.reader import Reader, Reading
-from ..search.index import Filters, Index
+from ..search.index import Filters, SearchableIndex
 from ..search.retrieve import Hit, rank, sentence_spans, to_hits
 from ..text.words import MONTH_WORDS, WEEKDAY_NAMES, WHEN_QUESTION
 
@@ -86,7 +86,7 @@ def rerank_by_sentences(hits: list[Hit], passage_of: list[str], score: np.ndarra
     return [replace(h, rank=r) for r, h in enumerate(head + hits[top:], 1)]
 
 
-def _candidates(idx: Index, ranking, top: list[Hit], captions: bool = False):
+def _candidates(idx: SearchableIndex, ranking, top: list[Hit], captions: bool = False):
     """The distinct sentences of the ``top`` passages: (hit, start, end) article spans,
     their texts, and each one's previous sentence in the same paragraph ("" after a break).
     Photo captions only with ``captions`` (a question about a picture)."""
@@ -153,7 +153,7 @@ class Shortlist:
     docs: dict = field(default_factory=dict)  #: article id -> article number
 
 
-def shortlist(query: str, idx: Index, depth: int, *, per_article: bool = False,
+def shortlist(query: str, idx: SearchableIndex, depth: int, *, per_article: bool = False,
               filters: Filters | None = None) -> Shortlist | None:
     """Retrieve ``depth`` passages for ``query`` and pick the sentences the reader reads:
     the ``answer_read`` best by the cheap score among the sentences of the top

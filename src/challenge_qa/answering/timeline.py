@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..config import Settings
-from ..search.index import Filters, Index
+from ..search.index import Filters, SearchableIndex
 from ..search.retrieve import Hit, clean_question, json_safe, rank
 from ..text.dates import format_value
 from .corroboration import corroboration
@@ -90,7 +90,7 @@ class _Report:
     vec: np.ndarray
 
 
-def timeline(topic: str, *, index: Index, since: object = None,
+def timeline(topic: str, *, index: SearchableIndex, since: object = None,
              until: object = None, sources: Iterable[str] | str | None = None) -> Timeline:
     """The dated events of the articles about ``topic``, in date order.
 

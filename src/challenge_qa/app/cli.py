@@ -65,17 +65,36 @@ def cli():
 @click.option("--ray", "ray", metavar="[ADDRESS]", is_flag=False, flag_value="local",
               default=None, help="Chunk and embed on Ray: a local cluster, or the cluster at "
                                  "ADDRESS (also CHALLENGE_QA_RAY). Needs challenge-qa[ray].")
-def index_cmd(corpus, index, full, optimize, ray):
+@click.option("--shards", type=click.IntRange(1, 1024), default=None, metavar="N",
+              help="Group the segments into N shards by publication date, for serve --ray "
+                   "(also CHALLENGE_QA_SHARDS) [default: the index's, 1 for a new one].")
+def index_cmd(corpus, index, full, optimize, ray, shards):
     """Build or update the search index from the corpus."""
-    s = _settings(corpus, index, ray=ray)
+    s = _settings(corpus, index, ray=ray, shards=shards)
     _print_build(_build(s, full))
     if optimize:
         from ..store.merging import optimize as run_optimize
 
         t0 = time.perf_counter()
         n = run_optimize(s.index_dir, settings=s)
-        click.echo(f"Optimized: {'merged into one segment' if n else 'already one segment'} "
+        one = "into one segment" + (" per shard" if (s.shards or 1) > 1 else "")
+        click.echo(f"Optimized: {'merged ' + one if n else 'already one segment'} "
                    f"in {time.perf_counter() - t0:.1f} s.")
+    if s.shards:
+        from ..store.merging import reshard
+
+        plan = reshard(s.index_dir, s.shards, settings=s)
+        click.echo(f"Shards: {_describe_shards(plan['groups'])}.")
+
+
+def _describe_shards(groups: list[dict]) -> str:
+    """One phrase per shard: its passages and publication dates."""
+    def one(i: int, g: dict) -> str:
+        dates = f"{g['first']} to {g['last']}" if g.get("first") else "no dates"
+        return (f"{i + 1}: {g['passages']:,} passages in {len(g['segments'])} segment(s), "
+                f"{dates}")
+
+    return "; ".join(one(i, g) for i, g in enumerate(groups))
 
 
 def _print_build(report) -> None:
@@ -378,6 +397,7 @@ def timeline_cmd(topic, since, until, sources, as_json, corpus, index):
 def status(corpus, index, as_json):
     """Show where the index is, what built it, and whether it is stale."""
     from ..store.manifest import read_manifest
+    from ..store.shards import groups_of
 
     s = _settings(corpus, index)
     m = read_manifest(s.index_dir)
@@ -396,6 +416,7 @@ def status(corpus, index, as_json):
         "built_at": m.get("built_at"), "format_version": m.get("format_version"),
         "articles": m["counts"].get("articles"), "passages": m["counts"].get("passages"),
         "segments": len(m.get("segments", [])),
+        "shards": _describe_shards(groups_of(Path(s.index_dir), m)),
         "deleted_passages": sum(g.get("deleted_passages", 0) for g in m.get("segments", [])),
         "reader": _reader_version(),
         "stale": None if stale is None else stale.stale,
@@ -458,9 +479,17 @@ def eval_cmd(corpus, queries, qrels, index, run_path, full, as_json):
 @click.option("--watch", "watch_sources", is_flag=True,
               help="Also poll the corpus's sources (feeds, watched folders) in the "
                    "background, each on its interval.")
+@click.option("--ray", "ray", metavar="[ADDRESS]", is_flag=False, flag_value="local",
+              default=None, help="Serve the index's shards on Ray Serve: a local cluster, or "
+                                 "the cluster at ADDRESS ('auto': the one ray start began "
+                                 "here; also CHALLENGE_QA_SERVE_RAY). Needs "
+                                 "challenge-qa[ray].")
+@click.option("--replicas", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="Replicas of each shard on Ray (also CHALLENGE_QA_SHARD_REPLICAS) "
+                   "[default: 1].")
 @corpus_opt
 @index_opt
-def serve(host, port, auth, mcp, watch_sources, corpus, index):
+def serve(host, port, auth, mcp, watch_sources, ray, replicas, corpus, index):
     """Start the web chat (builds the index first if there is none)."""
     from ..engine import Engine
     from .web import folders_allowed, launch
@@ -471,7 +500,7 @@ def serve(host, port, auth, mcp, watch_sources, corpus, index):
         if not (sep and user and password):
             raise click.BadParameter("expected USER:PASSWORD", param_hint="--auth")
         login = (user, password)
-    s = _settings(corpus, index)
+    s = _settings(corpus, index, serve_ray=ray, shard_replicas=replicas)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.secho(f"Warning: listening on {host}: the chat is reachable from other "
                     "machines.", err=True, fg="yellow")
@@ -492,11 +521,33 @@ def serve(host, port, auth, mcp, watch_sources, corpus, index):
         click.echo(f"MCP tools (answer, retrieve, timeline) on http://{host}:{port}"
                    "/gradio_api/mcp/", err=True)
     engine = Engine(s)
+    if s.serve_ray:
+        _deploy_shards(engine)
     if watch_sources:
         click.echo("Watching the sources of sources.toml in the background.", err=True)
         logging.getLogger("challenge_qa.engine").info("watching %d source(s)",
                                                       len(_sources_of(s)))
     launch(engine=engine, host=host, port=port, auth=login, mcp=mcp, watch=watch_sources)
+
+
+def _deploy_shards(engine) -> None:
+    """Deploy the index's shards on Ray before the chat opens (when there is an index
+    already; otherwise the first question after the first build deploys them)."""
+    from ..store.manifest import read_manifest_quiet
+    from ..store.shards import groups_of
+
+    s = engine.settings
+    m = read_manifest_quiet(Path(s.index_dir))
+    if not m or "segments" not in m:
+        return
+    groups = groups_of(Path(s.index_dir), m)
+    where = "a local Ray cluster" if s.serve_ray == "local" else f"Ray at {s.serve_ray}"
+    click.echo(f"Deploying {len(groups)} shard(s) x {s.shard_replicas} replica(s) on "
+               f"{where} ...", err=True)
+    t0 = time.perf_counter()
+    engine.index()
+    click.echo(f"Shards ready in {time.perf_counter() - t0:.1f} s: {_describe_shards(groups)}.",
+               err=True)
 
 
 def _sources_of(s: Settings):

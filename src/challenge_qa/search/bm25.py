@@ -9,11 +9,27 @@ segments, and a deletion changes the statistics at once.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..store.segments import Segment
 from ..text.lexical import Tokenizer
+
+
+@dataclass(frozen=True)
+class Stats:
+    """BM25's corpus-wide statistics for some query terms: live passages, their tokens,
+    and each term's document frequency among them."""
+
+    n_docs: int
+    tokens: float
+    df: Mapping[str, int]
+
+    @property
+    def avgdl(self) -> float:
+        return self.tokens / self.n_docs if self.n_docs else 1.0
 
 
 class Lexical:
@@ -75,21 +91,34 @@ class Lexical:
         """The question's stems that occur in the corpus (what BM25 can score)."""
         return [t for t in self.tokenizer.question_terms(question) if self.df(t) > 0]
 
-    def scores(self, terms: list[str]) -> np.ndarray:
-        """BM25 score of every row (float32; deleted rows score 0)."""
+    @property
+    def tokens(self) -> float:
+        """Tokens in the live passages (an exact float64 sum)."""
+        return float(sum(seg.live_tokens for seg in self.segments))
+
+    def stats(self, terms: list[str]) -> Stats:
+        """The statistics scores use: these segments' own."""
+        return Stats(self.n_docs, self.tokens, {t: self.df(t) for t in dict.fromkeys(terms)})
+
+    def scores(self, terms: list[str], stats: Stats | None = None) -> np.ndarray:
+        """BM25 score of every row (float32; deleted rows score 0). ``stats``: the
+        statistics of a larger index these segments are part of (a shard's are the whole
+        index's), else these segments' own."""
         out = np.zeros(self.n_rows, dtype=np.float64)
-        n, k1, b = self.n_docs, self.k1, self.b
+        k1, b = self.k1, self.b
+        n = stats.n_docs if stats else self.n_docs
+        avgdl = stats.avgdl if stats else self.avgdl
         for term in terms:  # a repeated term counts again, as in bm25s
             found = list(self._postings(term))
-            df = sum(len(d) for _, d, _ in found)
-            if not df:
+            df = stats.df.get(term, 0) if stats else sum(len(d) for _, d, _ in found)
+            if not df or not found:
                 continue
             idf = np.log1p((n - df + 0.5) / (df + 0.5))
             for i, docs, tf in found:
                 seg = self.segments[i]
                 dl = np.asarray(seg.lengths[docs], dtype=np.float64)
                 out[self.offsets[i] + docs] += idf * tf / (
-                    k1 * (1.0 - b + b * dl / self.avgdl) + tf)
+                    k1 * (1.0 - b + b * dl / avgdl) + tf)
         return out.astype(np.float32)
 
     def term_weights(self, terms: list[str]) -> dict[str, float]:

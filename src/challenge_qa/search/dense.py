@@ -90,15 +90,18 @@ def _search_segment(seg: Segment, q: np.ndarray, k: int, ef: int,
 
 def search(segments: list[Segment], offsets: np.ndarray, settings: Settings,
            q_vecs: np.ndarray, n: int, allowed: list[np.ndarray | None] | None,
-           pool: SearchPool) -> list[np.ndarray]:
+           pool: SearchPool, *, live_total: int | None = None
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
     """For each query vector, up to ``n`` live rows (global row numbers) proposed by the
-    segments' dense indexes, best first by the index's (possibly approximate) score.
-    ``allowed``: per segment, the rows a filtered search may return (None: no filter).
-    A filter is applied inside FAISS (an ID selector), so a narrow one still gets its
-    ``n`` candidates."""
+    segments' dense indexes with their scores, best first by the index's (possibly
+    approximate) score. ``allowed``: per segment, the rows a filtered search may return
+    (None: no filter). A filter is applied inside FAISS (an ID selector), so a narrow one
+    still gets its ``n`` candidates. ``live_total``: the live passages of the whole index
+    when ``segments`` are a shard of it (each HNSW beam is set by a segment's share of
+    the whole, as in one process)."""
     q = np.ascontiguousarray(q_vecs, dtype=np.float32)
     nq = len(q)
-    live_total = max(1, sum(seg.n_live for seg in segments))
+    live_total = max(1, live_total or sum(seg.n_live for seg in segments))
     jobs = []
     for si, seg in enumerate(segments):
         if not seg.n_live:
@@ -137,11 +140,20 @@ def search(segments: list[Segment], offsets: np.ndarray, settings: Settings,
     out = []
     for ids_l, sc_l in zip(per_q_ids, per_q_sc, strict=True):
         if not ids_l:
-            out.append(np.zeros(0, np.int64))
+            out.append((np.zeros(0, np.int64), np.zeros(0, np.float32)))
             continue
-        ids_a, sc_a = np.concatenate(ids_l), np.concatenate(sc_l)
-        if len(ids_a) > n:
-            top = np.argpartition(-sc_a, n - 1)[:n]
-            ids_a, sc_a = ids_a[top], sc_a[top]
-        out.append(ids_a[np.argsort(-sc_a, kind="stable")])
+        out.append(best(np.concatenate(ids_l), np.concatenate(sc_l), n))
     return out
+
+
+def best(ids: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best of candidates ``ids`` by ``scores``, best first; of equal scores
+    the lower row first, so the choice at the cut does not depend on the order the
+    candidates came in (segments searched in one process, or shards).
+
+    Example:
+        >>> best(np.array([7, 3, 9, 1]), np.array([0.1, 0.9, 0.5, 0.5]), 2)[0].tolist()
+        [3, 1]
+    """
+    order = np.lexsort((ids, -scores))[:n]
+    return ids[order], scores[order]

@@ -9,9 +9,12 @@ from the stored vectors by ``retrieve.rank``.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -23,11 +26,14 @@ from ..store.manifest import check_compatible, read_manifest
 from ..store.segments import NO_DATE, Segment
 from ..store.tables import PassageTables
 from ..text.dates import EPOCH
+from ..text.lexical import Tokenizer
 from . import dense
 from .bm25 import Lexical
+from .candidates import Candidates, merge, propose
 from .filters import Filters
 
-__all__ = ["Filters", "Index", "Lexical", "check_compatible", "load_index", "read_manifest"]
+__all__ = ["Filters", "Index", "Lexical", "SearchableIndex", "check_compatible", "load_index",
+           "read_manifest"]
 
 
 class SentenceVectors:
@@ -54,6 +60,50 @@ class SentenceVectors:
                     self.data.popitem(last=False)
         with self.lock:
             return np.stack([self.data[k] for k in keys])
+
+
+class LexicalView(Protocol):
+    """The BM25 side of a ``SearchableIndex``: its words and their statistics."""
+
+    tokenizer: Tokenizer
+
+    def df(self, term: str) -> int: ...
+    def question_terms(self, question: str) -> list[str]: ...
+    def query_terms(self, question: str) -> list[str]: ...
+    def term_weights(self, terms: list[str]) -> dict[str, float]: ...
+
+
+class SearchableIndex(Protocol):
+    """What retrieval, answers and timelines ask of an index: an ``Index`` (segments
+    loaded in this process) or a ``search.sharded.ShardedIndex`` (segments served by
+    shards). Rows and articles are numbered across the index's segments."""
+
+    settings: Settings
+    embedder: Embedder
+    sentence_vectors: SentenceVectors
+    manifest: dict
+
+    @property
+    def lexical(self) -> LexicalView: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def generation(self) -> str: ...
+    def candidates(self, q_vecs: np.ndarray, terms: list[list[str]], n: int,
+                   filters: Filters | None = None) -> list[Candidates]: ...
+    def has_dated(self) -> bool: ...
+    def spans(self, rows) -> np.ndarray: ...
+    def rows(self, rows: list[int]) -> list[dict]: ...
+    def sentence_spans(self, rows: list[int]) -> list[np.ndarray]: ...
+    def date_mentions(self, docs: Iterable[int]) -> dict[int, list[dict]]: ...
+    def passages_at(self, items: list[tuple[int, int, int]]) -> list[dict]: ...
+    def pages(self, docs: Iterable[int]) -> dict[int, tuple[int, ...]]: ...
+    def latest(self, n: int = 20) -> list[dict]: ...
+    def source_names(self) -> list[str]: ...
+    def doc_ids(self) -> list[str]: ...
+    def article(self, doc_id: str) -> dict | None: ...
+    def staleness(self, corpus_dir: str | Path | None = None) -> Staleness: ...
+    def close(self) -> None: ...
 
 
 class Index(PassageTables):
@@ -193,8 +243,26 @@ class Index(PassageTables):
         """For each query vector, up to ``n`` live rows (passing ``filters``) proposed by
         the segments' dense indexes, best first by the index's (possibly approximate)
         score; see ``dense.search``."""
+        return [rows for rows, _ in self.search_dense_scored(q_vecs, n, filters)]
+
+    def search_dense_scored(self, q_vecs: np.ndarray, n: int, filters: Filters | None = None,
+                            *, live_total: int | None = None
+                            ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``search_dense`` with the dense index's scores (rows, scores)."""
         return dense.search(self.segments, self.offsets, self.settings, q_vecs, n,
-                            self.allowed(filters), self.pool)
+                            self.allowed(filters), self.pool, live_total=live_total)
+
+    def candidates(self, q_vecs: np.ndarray, terms: list[list[str]], n: int,
+                   filters: Filters | None = None) -> list[Candidates]:
+        """For each question (its vector and BM25 terms), the ``n`` best dense rows and
+        the BM25 rows at or above the ``n``-th best score, with exact scores (see
+        ``candidates``)."""
+        return [merge([p], n) for p in propose(self, q_vecs, terms, n, filters)]
+
+    def has_dated(self) -> bool:
+        """Whether any live article has a publication date."""
+        dated = self.row_mask(Filters(since=dt.date.min))
+        return bool(dated is not None and dated.any())
 
     def staleness(self, corpus_dir: str | Path | None = None) -> Staleness:
         """What changed in the corpus (``corpus_dir``, by default the one indexed) since

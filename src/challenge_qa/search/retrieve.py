@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import InvalidArgumentError, InvalidQuestionError
 from ..text.lexical import find_terms
 from .fusion import drop_overlapping, first_per_group, fuse
-from .index import Filters, Index
+from .index import Filters, SearchableIndex
 
 MAX_K = 1000
 
@@ -165,7 +165,7 @@ def check_k(k: object) -> int:
     return int(k)
 
 
-def rank(index: Index, questions: list[str], depth: int, *, per_article: bool = False,
+def rank(index: SearchableIndex, questions: list[str], depth: int, *, per_article: bool = False,
          q_vecs: np.ndarray | None = None, filters: Filters | None = None) -> list[Ranking]:
     """Fuse dense and BM25 rankings for a batch of (already cleaned) questions.
 
@@ -180,49 +180,23 @@ def rank(index: Index, questions: list[str], depth: int, *, per_article: bool = 
     n_cand = min(n, max(s.candidates, depth * per_doc_factor))
     if q_vecs is None:
         q_vecs = index.embedder.encode_queries(questions)
-    dense_ids = index.search_dense(q_vecs, n_cand, filters)
-    mask = index.row_mask(filters)
+    terms = [index.lexical.query_terms(question) for question in questions]
     out = []
-    for qi, question in enumerate(questions):
-        terms = index.lexical.query_terms(question)
-        bm_all = index.lexical.scores(terms)
-        if mask is not None:
-            bm_all = np.where(mask, bm_all, np.float32(0))
-        bm_top = top_rows(bm_all, n_cand)
-        cand = np.union1d(dense_ids[qi], bm_top)
-        dense = np.asarray(index.vectors(cand) @ q_vecs[qi], dtype=np.float64)
-        bm = bm_all[cand].astype(np.float64)
+    for question, t, c in zip(questions, terms,
+                              index.candidates(q_vecs, terms, n_cand, filters), strict=True):
+        cand, dense, bm, spans = c.rows, c.dense, c.bm25, c.spans
         fused = fuse(dense, bm, s.dense_weight, s.score_norm)
-        spans = index.spans(cand)
         order = np.lexsort((cand, -fused))  # ties broken by row for determinism
         if per_article:
             keep = first_per_group(order, spans[:, 0])[:depth]
         else:
             keep = drop_overlapping(order, spans[:, 0], spans[:, 1], spans[:, 2],
                                     s.dedupe_overlap, depth)
-        out.append(Ranking(question, cand[keep], fused[keep], dense[keep], bm[keep], terms))
+        out.append(Ranking(question, cand[keep], fused[keep], dense[keep], bm[keep], t))
     return out
 
 
-def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
-    """Rows scoring above zero and at least the ``n``-th best score: ties at the cut are
-    all kept, so the set (and the fused scores normalised over it) does not depend on
-    row order, which differs between an index of many segments and its merge.
-
-    Example:
-        >>> top_rows(np.array([0.0, 2.0, 1.0, 1.0, 3.0]), 2).tolist()
-        [1, 4]
-        >>> top_rows(np.array([0.0, 2.0, 1.0, 1.0, 3.0]), 3).tolist()
-        [1, 2, 3, 4]
-    """
-    hit = np.flatnonzero(scores > 0)
-    if len(hit) <= n:
-        return hit
-    cut = np.partition(scores[hit], len(hit) - n)[len(hit) - n]
-    return hit[scores[hit] >= cut]
-
-
-def sentence_spans(index: Index, rows: list[int], texts: list[str],
+def sentence_spans(index: SearchableIndex, rows: list[int], texts: list[str],
                    starts: list[int]) -> list[np.ndarray]:
     """Article spans ``(k, 2)`` of each passage's sentences, as stored in the index."""
     return index.sentence_spans(rows)
@@ -247,7 +221,7 @@ def best_sentences(texts: list[str], offsets: list[int], spans: list[np.ndarray]
     return out
 
 
-def to_hits(index: Index, ranking: Ranking) -> list[Hit]:
+def to_hits(index: SearchableIndex, ranking: Ranking) -> list[Hit]:
     weights = index.lexical.term_weights(ranking.terms)
     rows = ranking.rows.tolist()
     recs = index.rows(rows)
@@ -272,7 +246,7 @@ def page_of(pages, offset: int) -> int | None:
     return int(np.searchsorted(np.asarray(pages), offset, side="right"))
 
 
-def retrieve(question: str, k: int | None = None, *, index: Index,
+def retrieve(question: str, k: int | None = None, *, index: SearchableIndex,
              per_article: bool = False, since: object = None, until: object = None,
              sources: Iterable[str] | str | None = None, as_of: object = None) -> list[Hit]:
     """The ``k`` passages that best answer ``question``, best first.

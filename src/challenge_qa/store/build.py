@@ -319,6 +319,8 @@ class _Build:
                 "segments": entries,
                 "files": files,
             }
+        if s.shards:
+            manifest["shards"] = {"count": s.shards}
         mf.commit(self.index_dir, manifest, self.previous)
         self.previous = manifest
         self.commits += 1

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
 from ..text.lexical import BM25_METHOD
+from . import shards
 
 #: 3: segments with raw BM25 postings and deletion files (1 and 2 were one generation).
 FORMAT_VERSION = 3
@@ -54,7 +55,11 @@ def referenced(manifest: dict | None) -> set[str]:
 
 def commit(index_dir: Path, manifest: dict, previous: dict | None) -> None:
     """Atomically make ``manifest`` the index, then remove what neither it nor
-    ``previous`` (the manifest it replaces) names."""
+    ``previous`` (the manifest it replaces) names. The shards are planned here, for every
+    commit (``shards.plan``; ``manifest`` gets its ``shards``)."""
+    if isinstance(manifest.get("segments"), list):
+        manifest["shards"] = shards.plan(index_dir, manifest["segments"],
+                                         shards.shard_count(manifest, previous))
     tmp = index_dir / f".{MANIFEST}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)

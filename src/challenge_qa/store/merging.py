@@ -29,6 +29,7 @@ from .manifest import (
     read_manifest_quiet,
 )
 from .segments import Segment, counts
+from .shards import groups_of, shard_count
 from .writer import Batch, SegmentWriter, new_name
 
 
@@ -67,7 +68,8 @@ def plan_merges(entries: list[dict], s: Settings) -> list[list[str]]:
 
 
 def optimize_plan(entries: list[dict], s: Settings) -> list[list[str]]:
-    """Merge every segment into one (and purge all deletions)."""
+    """Merge every segment into one (and purge all deletions); of a sharded index,
+    every segment of a shard (merges stay within shards: ``merge_segments``)."""
     if len(entries) > 1 or any(e.get("deleted_articles") for e in entries):
         return [[e["name"] for e in entries]]
     return []
@@ -85,7 +87,9 @@ def merge_segments(index_dir: Path, s: Settings, *,
         if not manifest or manifest.get("pending") or manifest.get(
                 "format_version") != FORMAT_VERSION:
             return done
-        groups = plan(manifest["segments"], s)
+        groups = [names for shard in groups_of(index_dir, manifest)
+                  for names in plan([e for e in manifest["segments"]
+                                     if e["name"] in set(shard["segments"])], s)]
         if not groups:
             return done
         for names in groups:
@@ -94,6 +98,22 @@ def merge_segments(index_dir: Path, s: Settings, *,
         if plan is optimize_plan:
             return done
     return done
+
+
+def reshard(index_dir: str | Path | None = None, count: int = 1, *,
+            settings: Settings | None = None) -> dict:
+    """Group the index's segments into ``count`` shards (``index --shards N``): a new
+    commit naming the plan; no segment is rewritten. Returns the manifest's ``shards``."""
+    s = settings or Settings.from_env()
+    index_dir = Path(index_dir or s.index_dir)
+    check_compatible(read_manifest(index_dir), s, index_dir)
+    with build_lock(index_dir):
+        manifest = read_manifest(index_dir)
+        if shard_count(manifest) == count and "groups" in (manifest.get("shards") or {}):
+            return manifest["shards"]
+        new = {**manifest, "shards": {"count": count}, "generation": new_name("gen")}
+        mf.commit(index_dir, new, manifest)
+        return new["shards"]
 
 
 def optimize(index_dir: str | Path | None = None, *,

@@ -190,7 +190,7 @@ def _our_error(e: BaseException | None, depth: int = 0) -> ChallengeQAError | No
     return None
 
 
-def _init(ray: Any, address: str | None) -> bool:
+def init_cluster(ray: Any, address: str | None) -> bool:
     """Connect to or start the cluster; True when this call started it."""
     if ray.is_initialized():
         return False
@@ -240,7 +240,7 @@ def ray_stage(settings: Settings, address: str | None = None) -> Stage:
         ClusterUnavailableError: no cluster answers at ``address``.
     """
     ray = _import_ray()
-    started = _init(ray, address)
+    started = init_cluster(ray, address)
     try:
         actor_settings, pool, resources = _plan(ray, settings)
     except BaseException:

@@ -27,6 +27,7 @@ from ..text.dates import EPOCH, find_dates, parse_published
 from ..text.lexical import Tokenizer
 from .manifest import fsync_dir, fsync_tree
 from .segments import NO_DATE, load_array
+from .shards import date_range
 
 _SCHEMA = """
     CREATE TABLE articles (idx INTEGER PRIMARY KEY, id TEXT NOT NULL, title TEXT,
@@ -226,7 +227,8 @@ class SegmentWriter:
                                           "utf-8")
         entry = {"name": self.name, "articles": self.n_articles, "passages": n,
                  "tokens": int(lengths.sum()), "faiss": params, "deleted": None,
-                 "deleted_articles": 0, "deleted_passages": 0}
+                 "deleted_articles": 0, "deleted_passages": 0,
+                 "dates": date_range(self.published)}
         (tmp / "segment.json").write_text(json.dumps(entry), "utf-8")
         fsync_tree(tmp)
         os.rename(tmp, tmp.parent / self.name)
