@@ -47,6 +47,9 @@ SHARD_METHODS = frozenset({
 #: Seconds between a replica's health checks, and before one is declared failed.
 HEALTH_CHECK_PERIOD_S = 2.0
 HEALTH_CHECK_TIMEOUT_S = 30.0
+#: Seconds to wait for newly deployed shards to be running (their replicas have loaded
+#: their segments).
+DEPLOY_TIMEOUT_S = 300.0
 
 
 def _import() -> tuple[Any, Any]:
@@ -83,7 +86,12 @@ class ShardReplica:
         if method not in SHARD_METHODS:
             raise ValueError(f"not a shard method: {method!r}")
         # searches release the GIL (FAISS, numpy): requests run side by side
-        return await asyncio.to_thread(getattr(self.shard, method), *args)
+        got = await asyncio.to_thread(getattr(self.shard, method), *args)
+        if method == "info":  # where the replica runs
+            import ray
+
+            got["node"] = ray.get_runtime_context().get_node_id()
+        return got
 
     def check_health(self) -> None:
         """Serve's health check: the loaded commit's files are still readable."""
@@ -149,13 +157,36 @@ class RayShards:
         already running on the cluster with the same settings is left as it is)."""
         if self.started is None:
             self._connect(count)
-        for slot in range(count):
-            if slot in self.handles:
-                continue
-            app = deployment(self.serve, self.settings).bind(
-                str(self.index_dir.resolve()), slot, self.settings)
-            log.info("deploying shard %d of %s", slot, self.index_dir)
-            self.handles[slot] = self.serve.run(app, name=self.app(slot), route_prefix=None)
+        todo = [slot for slot in range(count) if slot not in self.handles]
+        if not todo:
+            return
+        serve, s = self.serve, self.settings
+        targets = [serve.RunTarget(deployment(serve, s).bind(str(self.index_dir.resolve()),
+                                                             slot, s),
+                                   name=self.app(slot), route_prefix=None) for slot in todo]
+        log.info("deploying shards %s of %s", todo, self.index_dir)
+        handles = serve.run_many(targets, wait_for_applications_running=False)
+        deadline = time.monotonic() + DEPLOY_TIMEOUT_S
+        waiting = {self.app(slot) for slot in todo}
+        while waiting:
+            apps = serve.status().applications
+            for name in list(waiting):
+                state = str(getattr(apps.get(name), "status", ""))
+                if state.endswith("RUNNING"):
+                    waiting.discard(name)
+                elif state.endswith("DEPLOY_FAILED"):
+                    raise ClusterUnavailableError(
+                        f"Ray Serve could not start shard {name}: {apps[name].message}")
+            if waiting and time.monotonic() > deadline:
+                raise ClusterUnavailableError(
+                    f"{len(waiting)} shard(s) of {self.index_dir} were not running after "
+                    f"{DEPLOY_TIMEOUT_S:g} s: each replica reserves {s.shard_cpus:g} CPU, "
+                    "and the cluster may have none free (`ray status` shows its use).",
+                    hint="Add nodes, remove applications the cluster no longer needs "
+                         "(`serve status`, `serve shutdown`), or lower Settings.shard_cpus.")
+            if waiting:
+                time.sleep(0.25)
+        self.handles.update(zip(todo, handles, strict=True))
 
     def call(self, slots: Sequence[int], method: str, args: Sequence[tuple]) -> list[Any]:
         self.ensure(max(slots) + 1 if slots else 0)

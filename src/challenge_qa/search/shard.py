@@ -14,8 +14,10 @@ shard without a restart, and no answer mixes two commits.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
@@ -105,6 +107,18 @@ class _NoEncoder:
     encode_documents = encode_queries
 
 
+def _counted(method):
+    """Count the calls of a ``Shard`` method in ``Shard.calls``."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def counted(self, *args):
+        self.calls[name] += 1
+        return method(self, *args)
+
+    return counted
+
+
 class Shard:
     """Slot ``slot`` of the sharded index in ``index_dir``, in the index's numbering.
 
@@ -118,7 +132,8 @@ class Shard:
         self._lock = threading.Lock()
         self._view: ShardView | None = None
         self._previous: ShardView | None = None  # requests may still be on it
-        self.requests = 0  # calls answered, for tests and the benchmark
+        #: Calls answered, by method (``info`` reports them: tests, the benchmark).
+        self.calls: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ commits
 
@@ -135,10 +150,9 @@ class Shard:
         raise AssertionError("unreachable")
 
     def view(self, generation: str | None = None) -> ShardView:
-        """The loaded commit, after loading ``generation`` (or the newest on disk, when
-        None) if it is not that one."""
+        """The loaded commit, after loading ``generation`` if it is not that one; with
+        None, the loaded commit (the newest on disk when none is loaded yet)."""
         with self._lock:
-            self.requests += 1
             view = self._view
             if view is not None and (generation is None or view.generation == generation):
                 return view
@@ -164,6 +178,7 @@ class Shard:
 
     # ------------------------------------------------------------------ asked
 
+    @_counted
     def info(self, generation: str | None = None) -> dict[str, Any]:
         """The shard's commit, live passages and their tokens, whether any of its
         articles is dated, and the process serving it."""
@@ -171,13 +186,15 @@ class Shard:
         idx = v.index
         return {"generation": v.generation, "slot": self.slot, "passages": idx.size,
                 "tokens": idx.lexical.tokens, "segments": v.segment_names,
-                "dated": idx.has_dated(), "pid": os.getpid(), "requests": self.requests}
+                "dated": idx.has_dated(), "pid": os.getpid(), "calls": dict(self.calls)}
 
+    @_counted
     def df(self, generation: str, terms: list[str]) -> list[int]:
         """Live passages of this shard holding each term."""
         lex = self.view(generation).index.lexical
         return [lex.df(t) for t in terms]
 
+    @_counted
     def propose(self, generation: str, q_vecs: np.ndarray, terms: list[list[str]], n: int,
                 filters: Filters | None, stats: list[Stats], live_total: int
                 ) -> list[Proposal]:
@@ -193,12 +210,14 @@ class Shard:
                                 p.dense, p.bm25, spans))
         return out
 
+    @_counted
     def spans(self, generation: str, rows) -> np.ndarray:
         v = self.view(generation)
         out = v.index.spans(v.rows.to_local(rows))
         out[:, 0] = v.docs.to_global(out[:, 0])
         return out
 
+    @_counted
     def rows(self, generation: str, rows) -> list[dict]:
         v = self.view(generation)
         recs = v.index.rows(v.rows.to_local(rows).tolist())
@@ -207,10 +226,12 @@ class Shard:
             rec["doc"] = int(v.docs.to_global([rec["doc"]])[0])
         return recs
 
+    @_counted
     def sentence_spans(self, generation: str, rows) -> list[np.ndarray]:
         v = self.view(generation)
         return v.index.sentence_spans(v.rows.to_local(rows).tolist())
 
+    @_counted
     def date_mentions(self, generation: str, docs) -> dict[int, list[dict]]:
         v = self.view(generation)
         local = v.docs.to_local(list(docs)).tolist()
@@ -220,6 +241,7 @@ class Shard:
             out[g] = [{**m, "doc": g} for m in got.get(d, [])]
         return out
 
+    @_counted
     def passages_at(self, generation: str, items: list[tuple[int, int, int]]) -> list[dict]:
         v = self.view(generation)
         local = v.docs.to_local([d for d, _, _ in items]).tolist()
@@ -229,11 +251,13 @@ class Shard:
             rec["row"] = int(v.rows.to_global([rec["row"]])[0])
         return recs
 
+    @_counted
     def pages(self, generation: str, docs) -> dict[int, tuple[int, ...]]:
         v = self.view(generation)
         got = v.index.pages(v.docs.to_local(list(docs)).tolist())
         return {int(v.docs.to_global([d])[0]): p for d, p in got.items()}
 
+    @_counted
     def latest(self, generation: str, n: int) -> list[tuple[int, dict]]:
         """The shard's ``n`` newest live articles, each with its publication day (the
         order of ``PassageTables.latest``)."""
@@ -246,9 +270,11 @@ class Shard:
             out.append((day, {**rec, "doc": int(v.docs.to_global([rec["doc"]])[0])}))
         return out
 
+    @_counted
     def source_names(self, generation: str) -> list[str]:
         return self.view(generation).index.source_names()
 
+    @_counted
     def doc_ids(self, generation: str) -> dict[str, list[str]]:
         """Article ids by segment name, in article order."""
         v = self.view(generation)
@@ -256,6 +282,7 @@ class Shard:
         offs = v.index.doc_offsets.tolist()
         return {name: ids[offs[i]:offs[i + 1]] for i, name in enumerate(v.segment_names)}
 
+    @_counted
     def article(self, generation: str, doc_id: str) -> tuple[int, dict] | None:
         """The live article ``doc_id`` with its segment's place in the manifest (the
         newest place holds the newest version), or None."""

@@ -39,6 +39,7 @@ from .manifest import FORMAT_VERSION, build_lock, check_compatible, clean, read_
 from .merging import merge_segments, plan_merges
 from .prepare import prepare
 from .segments import SEGMENT_FILES, counts
+from .shards import shard_count
 from .writer import Batch, SegmentWriter, new_name
 
 
@@ -235,7 +236,8 @@ class _Build:
                                        + (f" ({detail})" if detail else ""))
             if (last or self.view.dirty or self.commits or self.pending or self.previous is None
                     or self._files(diff) != self.known_files
-                    or not _compatible(self.previous, self.s)):
+                    or not _compatible(self.previous, self.s)
+                    or (self.s.shards and shard_count(self.previous) != self.s.shards)):
                 self._commit(diff, final=True)
         finally:
             if self.writer is not None:
