@@ -25,10 +25,11 @@ from .common import (  # noqa: E402
 BENCHMARKS = {"core": "core", "encoders": "encoders", "latency": "latency", "scale": "scale",
               "squad": "squad", "load": "load", "answerability": "answerability",
               "squad_v2": "squad_v2", "tune_fusion": "tune_fusion",
-              "lexical_engines": "lexical_engines", "feeds": "feeds"}
-#: Run only when named with --only: tuning grids, comparisons and the tuning articles'
-#: SQuAD v2.0 figures (calibration data, no held-out figure), not the suite's figures.
-ON_REQUEST = {"tune_fusion", "lexical_engines", "squad_v2"}
+              "lexical_engines": "lexical_engines", "feeds": "feeds", "shards": "shards"}
+#: Run only when named with --only: tuning grids, comparisons, the tuning articles'
+#: SQuAD v2.0 figures (calibration data, no held-out figure), not the suite's figures,
+#: and serving on Ray (the ray extra, and a long run on a quiet machine).
+ON_REQUEST = {"tune_fusion", "lexical_engines", "squad_v2", "shards"}
 
 
 def _positive(value: str) -> int:

@@ -290,11 +290,58 @@ def feeds() -> str:
         f"{'met' if t['passed'] else '**missed**'}.\n")
 
 
+def _month(day: str | None) -> str:
+    return day[:7] if day else "undated"
+
+
+def shards() -> str:
+    if not (RESULTS_DIR / "shards.json").is_file():
+        return ("Not measured yet: `python -m benchmarks --only shards`, then "
+                "`python -m benchmarks.report`.\n")
+    d = _load("shards")
+    rows = []
+    for r in d["rows"]:
+        if r["shards"]:
+            mems = [x["memory_mb"] for x in r["per_shard"]]
+            where = ", ".join(f"{x['passages']:,} ({_month(x['first'])} to {_month(x['last'])})"
+                              for x in r["per_shard"])
+            each = (f"{sum(m['rss'] for m in mems) / len(mems):,.0f} / "
+                    f"{sum(m['private'] for m in mems) / len(mems):,.0f} MB")
+            own = f"{sum(m['own_private'] for m in mems):,.0f} MB"
+        else:
+            m = r.get("memory_mb")
+            where = f"{d['made']['passages']:,} ({r['segments']} segments)"
+            each = f"{m['after']['rss']:,.0f} / {m['after']['private']:,.0f} MB" if m else ""
+            own = f"{m['private']:,.0f} MB" if m else ""
+        same = "(the reference)" if r is d["rows"][0] else \
+            f"{d['queries'] - r['mismatches']} of {d['queries']}"
+        rows.append([r["label"], where, f"{r['ms']['p50']:.1f} / {r['ms']['p90']:.1f} ms",
+                     f"{r['p50_ratio']:.2f}", f"{r['throughput_qps']:.0f}",
+                     f"{r['throughput_ratio']:.2f}", each, own, same])
+    empty = d["empty_replica"]["memory_mb"]
+    st = d["settings"]
+    return _table(["served by", "passages (per shard)", "p50 / p90", "p50 / one process",
+                   f"questions/s, {d['clients']} clients", "/ one process",
+                   "memory of a process: resident / private (shards: mean)",
+                   "index's own private memory (all processes)",
+                   "rankings equal to one process"], rows) + (
+        f"\n{d['made']['passages']:,} passages in {d['made']['segments']} segments "
+        f"({', '.join(d['rows'][0].get('dense_indexes', []))}; stand-in vectors), published "
+        f"over {d['made']['files']} months; {d['queries']} "
+        f"SQuAD questions through `rank()` (top {d['depth']}, query vectors precomputed), one "
+        f"at a time for p50 / p90, {d['clients']} threads side by side for questions/s. "
+        f"Shards: a local Ray cluster on the same {d['cpus_usable']}-core machine, one Serve "
+        f"replica per shard reserving {st['shard_cpus']} CPU; a replica without segments "
+        f"holds {empty['rss']:,.0f} MB resident, {empty['private']:,.0f} MB private, and a "
+        f"shard's own memory is its replica's private memory less that. The run took "
+        f"{d['runtime_s'] / 60:.0f} min.\n")
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "squad": squad, "reader": reader, "answerability": answerability, "core": core,
     "latency": latency, "scale": scale, "scifact": scifact, "encoders": encoders,
     "load": load, "scale_disk": scale_disk, "scale_segments": scale_segments,
-    "lexical_engines": lexical_engines, "feeds": feeds}
+    "lexical_engines": lexical_engines, "feeds": feeds, "shards": shards}
 
 
 def render(text: str) -> str:
