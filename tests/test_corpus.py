@@ -19,7 +19,8 @@ from challenge_qa.corpus.load import (
 )
 from challenge_qa.errors import ChallengeQAError, CorpusEmptyError, CorpusNotFoundError
 
-SCIFACT = Path("/work/shared/benchmarks/scifact/corpus.jsonl")
+SCIFACT = (Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "scifact"
+           / "corpus.jsonl")
 GOOD_MD = "---\ntitle: Good one\n---\nA perfectly fine article about tides and the moon.\n"
 
 

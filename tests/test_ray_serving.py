@@ -301,6 +301,29 @@ def test_a_killed_replica_loses_no_answer_and_none_is_partial(cluster, dated):
         assert got == want[questions[2]]
 
 
+def test_with_two_replicas_a_shard_answers_while_one_restarts(cluster, dated):
+    """A question that may wait only 2 s (a restart takes longer) is answered right after
+    one of a shard's two replicas is killed: the other one answers."""
+    s, emb = dated
+    one = load_index(s.index_dir, settings=s, embedder=emb)
+    q = "How often was the Kessel dam inspected?"
+    want = [(h.passage_id, round(h.score, 5)) for h in retrieve(q, 5, index=one)]
+    one.close()
+    with Engine(s.replace(serve_ray=cluster, shard_replicas=2, shard_wait_s=2.0),
+                embedder=emb) as engine:
+        idx = engine.index()
+        pids: set[int] = set()
+        for _ in range(40):  # a call goes to either replica
+            idx._infos = None
+            pids |= {i["pid"] for i in idx.infos() if i["slot"] == 1}
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2
+        os.kill(min(pids), signal.SIGKILL)
+        for _ in range(5):
+            assert [(h.passage_id, round(h.score, 5)) for h in engine.retrieve(q, 5)] == want
+
+
 def test_a_new_commit_reaches_the_shards_without_a_restart(cluster, dated, tmp_path):
     s, emb = dated
     # a copy, so that the other tests' index stays as it was
