@@ -150,7 +150,8 @@ class RayShards:
                 f"The Ray cluster has {have:g} CPUs; {count} shard(s) x {s.shard_replicas} "
                 f"replica(s) reserve {need:g}.",
                 hint="Add nodes, or lower CHALLENGE_QA_SHARD_REPLICAS or Settings.shard_cpus.")
-        self.serve.start(proxy_location="Disabled")
+        # only handles reach the shards; Serve's controller logs warnings and errors
+        self.serve.start(proxy_location="Disabled", logging_config={"log_level": "WARNING"})
 
     def ensure(self, count: int) -> None:
         """Deploy shards ``0 .. count-1`` that this client has not deployed (a shard
