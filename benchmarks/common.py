@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -76,6 +77,21 @@ class Context:
 
 
 # --------------------------------------------------------------------------- timing
+
+@contextmanager
+def workdir(env_var: str, prefix: str) -> Iterator[Path]:
+    """A benchmark's working folder: the one ``env_var`` names (kept, so that a later run
+    reuses what it built), else a temporary one removed afterwards."""
+    import tempfile
+
+    keep = os.environ.get(env_var)
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        yield Path(keep)
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as name:
+        yield Path(name)
+
 
 def timed(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, float]:
     """``(fn(*args, **kwargs), seconds)`` measured with ``time.perf_counter``."""

@@ -35,11 +35,10 @@ import random  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager, nullcontext  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from email.utils import formatdate  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -54,6 +53,7 @@ from .common import (  # noqa: E402
     print_table,
     print_targets,
     section,
+    workdir,
     write_results,
 )
 from .scale import StandInEncoder, make_article, squad_sentences, write_corpus  # noqa: E402
@@ -248,11 +248,7 @@ def run(ctx: Context, items: int | None = None) -> dict[str, Any]:
             f"{' and '.join(f'{n:,}' for n in sizes)} passages, {repeats} repeats "
             "(stand-in encoder)")
     t_all = time.perf_counter()
-    keep = os.environ.get(WORKDIR_ENV)
-    with (nullcontext(keep) if keep else
-          tempfile.TemporaryDirectory(prefix="challenge_qa_feeds_")) as work_name:
-        work = Path(work_name)
-        work.mkdir(parents=True, exist_ok=True)
+    with workdir(WORKDIR_ENV, "challenge_qa_feeds_") as work:
         rows, bases = [], []
         for n in sizes:
             base = base_index(work, n, day, titles, pools)
@@ -309,7 +305,7 @@ def run(ctx: Context, items: int | None = None) -> dict[str, Any]:
             row["per_article_ms"] = round(row["poll_build_median_s"] / items * 1000, 1)
             row["idle_poll_median_s"] = round(
                 statistics.median(p["s"] for p in row["idle_polls"]), 3)
-            if not keep:
+            if not os.environ.get(WORKDIR_ENV):
                 continue
             for name in (f"run-corpus-{row['target_passages']}",
                          f"run-index-{row['target_passages']}"):

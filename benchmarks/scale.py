@@ -33,11 +33,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ from .common import (
     print_targets,
     section,
     summary,
+    workdir,
     write_results,
 )
 
@@ -541,11 +541,7 @@ def run(ctx: Context) -> dict[str, Any]:
           "exclude encoding", flush=True)
     rows: list[dict[str, Any]] = []
     t_all = time.perf_counter()
-    keep = os.environ.get(WORKDIR_ENV)
-    with (nullcontext(keep) if keep else
-          tempfile.TemporaryDirectory(prefix="challenge_qa_scale_")) as tmp_name:
-        tmp = Path(tmp_name)
-        tmp.mkdir(parents=True, exist_ok=True)
+    with workdir(WORKDIR_ENV, "challenge_qa_scale_") as tmp:
         steps = Steps(tmp / "progress.json", {"sizes": sizes, "segment_passages": seg,
                                               "queries": n_q, "repeats": repeats,
                                               "ann_min_passages": ANN_MIN,
@@ -632,7 +628,7 @@ def run(ctx: Context) -> dict[str, Any]:
             "serve", {**optimized, "recall": True}))
         print(f"    rank p50 {big['serve_as_built']['rank_ms']['p50']} ms as built, "
               f"{big['serve_optimized']['rank_ms']['p50']} ms optimized", flush=True)
-    runtime = steps.seconds if keep else time.perf_counter() - t_all
+    runtime = steps.seconds if os.environ.get(WORKDIR_ENV) else time.perf_counter() - t_all
     report(rows)
     small, big = rows[0], rows[-1]
     mid = rows[1] if len(rows) > 2 else rows[-1]

@@ -52,11 +52,9 @@ import random  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from contextlib import nullcontext  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -76,6 +74,7 @@ from .common import (  # noqa: E402
     print_targets,
     section,
     usable_cpus,
+    workdir,
     write_results,
 )
 from .scale import StandInEncoder, make_article, squad_sentences  # noqa: E402
@@ -415,11 +414,7 @@ def run(ctx: Context) -> dict[str, Any]:
     section(f"shards: one process vs {', '.join(map(str, SHARD_COUNTS))} shards on Ray Serve, "
             f"about {target:,} passages (stand-in encoder), {n_q} questions")
     t_all = time.perf_counter()
-    keep = os.environ.get(WORKDIR_ENV)
-    with (nullcontext(keep) if keep else
-          tempfile.TemporaryDirectory(prefix="challenge_qa_shards_")) as work_name:
-        work = Path(work_name)
-        work.mkdir(parents=True, exist_ok=True)
+    with workdir(WORKDIR_ENV, "challenge_qa_shards_") as work:
         s = ctx.settings(model=StandInEncoder.name, corpus_dir=work / "corpus",
                          index_dir=work / "index", segment_passages=seg, auto_merge=False,
                          shard_replicas=1, shard_cpus=SHARD_CPUS, shard_wait_s=60.0)

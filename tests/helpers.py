@@ -335,3 +335,18 @@ def finish(proc, kill: bool = False, timeout: float = 180) -> dict:
             proc.wait()
     return {"rc": proc.returncode, "killed": proc.returncode == -signal.SIGKILL,
             "stdout": out, "stderr": err}
+
+
+def stop_session(proc, timeout: float = 60) -> None:
+    """Stop a child started in a session of its own (a ``ray start --block`` node): SIGTERM,
+    then SIGKILL to its whole process group if it has not stopped within ``timeout``."""
+    import os
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

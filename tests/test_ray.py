@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SMALL, assert_one_error_line, invoke, write_files
+from helpers import SMALL, assert_one_error_line, invoke, stop_session, write_files
 
 from challenge_qa import build_index, load_index, retrieve
 from challenge_qa.config import Settings
@@ -244,9 +243,4 @@ def test_cli_builds_on_a_started_head_node(small_corpus_ro, small_index_ro, tmp_
         assert "Indexed 5 article(s)" in done.stdout
         assert_same_index(tmp_path / "index", small_index_ro[0])
     finally:
-        head.send_signal(signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
+        stop_session(head)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SMALL
+from helpers import SMALL, stop_session
 from test_segments import needs_scifact, pool, scifact
 
 from challenge_qa import Engine, Settings, build_index, load_index
@@ -61,15 +62,6 @@ def _start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _stop(node: subprocess.Popen) -> None:
-    node.send_signal(signal.SIGTERM)
-    try:
-        node.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(node.pid, signal.SIGKILL)
-        node.wait()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """The address of a two-node Ray cluster on 127.0.0.1 (2 CPUs each)."""
@@ -79,11 +71,16 @@ def cluster(tmp_path_factory):
     port = _free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CHALLENGE_QA_", "RAY_")) or k == "CHALLENGE_QA_CACHE"}
-    # Ray 2.60's `ray start` turns token authentication on when a token file exists
-    # (~/.ray/auth_token); this process's Ray reads its mode once, at import: the test
-    # cluster, on 127.0.0.1 only, runs without (tests/test_ray.py covers a token)
-    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", RAY_AUTH_MODE="disabled",
+    # token authentication, as Ray 2.60 turns on for a new local cluster (tests/test_ray.py's
+    # turns it on in this process, which then serves results to the replicas only with a
+    # token): the nodes and this process share one token, and its children inherit it
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **auth,
                RAY_DISABLE_USAGE_STATS="1", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+    mp = pytest.MonkeyPatch()
+    for k, v in auth.items():
+        mp.setenv(k, v)
+    _refresh_ray_auth()
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=2", "--disable-usage-stats"]
     nodes = [_start(["--head", f"--port={port}", "--include-dashboard=false", *common],
                      tmp / "head.log", env)]
@@ -110,7 +107,18 @@ def cluster(tmp_path_factory):
         finally:
             ray.shutdown()
             for node in reversed(nodes):
-                _stop(node)
+                stop_session(node)
+            mp.undo()
+            _refresh_ray_auth()
+
+
+def _refresh_ray_auth() -> None:
+    """Make this process's Ray read ``RAY_AUTH_MODE`` and ``RAY_AUTH_TOKEN`` again (what
+    Ray itself does when it turns token authentication on)."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 @pytest.fixture(autouse=True)
