@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import json
 
-from ..answering.compose import answer as _answer
 from ..answering.conversation import Conversation
-from ..answering.timeline import timeline as _timeline
 from ..engine import Engine
-from ..search.retrieve import retrieve as _retrieve
 
 
 def _opt(value) -> str | None:
@@ -68,10 +65,9 @@ def api_tools(engine: Engine):
             article_path, page, passage_id, sentence, sentence_start, sentence_end), hits
             (the passages retrieved: the same and rank, score), reader, filters.
         """
-        a = _answer(question, k=None if k is None else int(k),
-                    per_article=bool(per_article), history=Conversation.of(history),
-                    index=engine.index(), reader=engine.reader,
-                    **filters_of(since, until, as_of, sources))
+        a = engine.answer(question, k=None if k is None else int(k),
+                          per_article=bool(per_article), history=Conversation.of(history),
+                          **filters_of(since, until, as_of, sources))
         return to_json(a.to_dict())
 
     def retrieve(question: str, k: int | None = None, per_article: bool = False,
@@ -94,9 +90,9 @@ def api_tools(engine: Engine):
             sentence_end, rank, score, text (the passage), start, end, dense_score,
             bm25_score.
         """
-        hits = _retrieve(question, None if k is None else int(k), index=engine.index(),
-                         per_article=bool(per_article),
-                         **filters_of(since, until, as_of, sources))
+        hits = engine.retrieve(question, None if k is None else int(k),
+                               per_article=bool(per_article),
+                               **filters_of(since, until, as_of, sources))
         return to_json([h.to_dict(passage=True) for h in hits])
 
     def timeline(topic: str, since: str | None = None, until: str | None = None,
@@ -119,6 +115,6 @@ def api_tools(engine: Engine):
         """
         f = filters_of(since, until, None, sources)
         f.pop("as_of")
-        return to_json(_timeline(topic, index=engine.index(), **f).to_dict())
+        return to_json(engine.timeline(topic, **f).to_dict())
 
     return answer, retrieve, timeline

@@ -24,10 +24,8 @@ from typing import Any
 import gradio as gr
 
 from ..answering.compose import Answer
-from ..answering.compose import answer as _answer
 from ..answering.conversation import Conversation, names
 from ..answering.timeline import Timeline
-from ..answering.timeline import timeline as _timeline
 from ..config import Settings
 from ..engine import Engine
 from ..errors import (
@@ -395,7 +393,7 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None, *,
         if not message:
             return history, "", *keep
         try:
-            idx = engine.index()
+            engine.index()  # is there an index yet (or one being built)?
         except IndexNotFoundError as e:
             if not engine.building:
                 warn(e.explain())
@@ -407,9 +405,8 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None, *,
             warn(e.explain())
             return history, message, *keep
         try:
-            a = _answer(message, history=conv, k=int(k), per_article=bool(per_article),
-                        index=idx, reader=engine.reader,
-                        **filters_of(since, until, as_of, srcs))
+            a = engine.answer(message, history=conv, k=int(k), per_article=bool(per_article),
+                              **filters_of(since, until, as_of, srcs))
         except ChallengeQAError as e:
             warn(e.explain())
             return history, message, *keep
@@ -486,8 +483,8 @@ def build_ui(settings: Settings | None = None, engine: Engine | None = None, *,
         f = filters_of(since, until, as_of, srcs)
         try:
             bounds = Filters.make(f["since"], f["until"], None, f["as_of"])
-            t = _timeline(topic, index=engine.index(), since=bounds.since,
-                          until=bounds.until, sources=f["sources"])
+            t = engine.timeline(topic, since=bounds.since, until=bounds.until,
+                                sources=f["sources"])
         except ChallengeQAError as e:
             warn(e.explain())
             return gr.update(), gr.update()
