@@ -99,22 +99,28 @@ class ShardedLexical:
         self._tokens: float | None = None
         self._lock = threading.Lock()
 
-    def _fetch(self, terms: Iterable[str]) -> None:
+    def dfs(self, terms: Iterable[str]) -> dict[str, int]:
+        """Each distinct term's document frequency over the whole index (one call to every
+        shard for the terms not remembered yet)."""
+        wanted = list(dict.fromkeys(terms))
         with self._lock:
-            missing = [t for t in dict.fromkeys(terms) if t not in self._df]
-        if not missing:
-            return
-        slots = self.owner.slots
-        got = self.owner.call(slots, "df", [(missing,)] * len(slots))
-        total = np.sum(np.asarray(got, dtype=np.int64), axis=0) if got else [0] * len(missing)
-        with self._lock:
-            if len(self._df) > 200_000:
-                self._df.clear()
-            self._df.update(zip(missing, (int(x) for x in total), strict=True))
+            known = {t: self._df[t] for t in wanted if t in self._df}
+        missing = [t for t in wanted if t not in known]
+        if missing:
+            slots = self.owner.slots
+            got = self.owner.call(slots, "df", [(missing,)] * len(slots))
+            total = (np.sum(np.asarray(got, dtype=np.int64), axis=0) if got
+                     else np.zeros(len(missing), np.int64))
+            fetched = {t: int(x) for t, x in zip(missing, total, strict=True)}
+            known.update(fetched)
+            with self._lock:
+                if len(self._df) > 200_000:
+                    self._df.clear()
+                self._df.update(fetched)
+        return known
 
     def df(self, term: str) -> int:
-        self._fetch([term])
-        return self._df.get(term, 0)
+        return self.dfs([term])[term]
 
     @property
     def tokens(self) -> float:
@@ -127,19 +133,17 @@ class ShardedLexical:
 
     def query_terms(self, question: str) -> list[str]:
         terms = self.tokenizer.question_terms(question)
-        self._fetch(terms)
-        return [t for t in terms if self._df.get(t, 0) > 0]
+        df = self.dfs(terms)
+        return [t for t in terms if df[t] > 0]
 
     def stats(self, terms: list[str]) -> Stats:
-        self._fetch(terms)
-        return Stats(self.n_docs, self.tokens, {t: self._df.get(t, 0) for t in terms})
+        return Stats(self.n_docs, self.tokens, self.dfs(terms))
 
     def term_weights(self, terms: list[str]) -> dict[str, float]:
         """IDF of each distinct term; a term the corpus lacks gets the highest IDF."""
-        self._fetch(terms)
         n = self.n_docs
         return {t: float(np.log1p((n - df + 0.5) / (df + 0.5)))
-                for t in dict.fromkeys(terms) for df in [self._df.get(t, 0)]}
+                for t, df in self.dfs(terms).items()}
 
 
 class ShardedIndex:
