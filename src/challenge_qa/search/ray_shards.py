@@ -23,7 +23,6 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from os import cpu_count as _cpu_count
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +33,11 @@ from ..errors import (
     MissingExtraError,
     ShardUnavailableError,
 )
-from ..store.ray import init_cluster
+from ..store.ray import INSTALL_HINT, cores, init_cluster
 from .shard import Shard
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install 'challenge-qa[ray]'"
 #: What a front end may ask a shard's replica (``Shard``'s methods).
 SHARD_METHODS = frozenset({
     "info", "df", "propose", "spans", "rows", "sentence_spans", "date_mentions",
@@ -60,10 +58,6 @@ def _import() -> tuple[Any, Any]:
         raise MissingExtraError(f"Serving on Ray needs Ray Serve, which is not installed "
                                 f"({e}).", hint=INSTALL_HINT) from e
     return ray, serve
-
-
-def cpu_count() -> int:
-    return _cpu_count() or 1
 
 
 def _transient(ray: Any, serve: Any) -> tuple[type[BaseException], ...]:
@@ -138,7 +132,7 @@ class RayShards:
         need = count * s.shard_replicas * s.shard_cpus
         if self.address in (None, "local") and not ray.is_initialized():
             # a cluster of this machine: room for every replica, whatever its core count
-            ray.init(address="local", num_cpus=max(cpu_count(), math.ceil(need) + 1),
+            ray.init(address="local", num_cpus=max(cores(), math.ceil(need) + 1),
                      include_dashboard=False, logging_level=logging.WARNING)
             self.started = True
         else:

@@ -87,7 +87,8 @@ def _import_ray() -> Any:
     return ray
 
 
-def _cores() -> int:
+def cores() -> int:
+    """The cores this process may use."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -204,7 +205,7 @@ def init_cluster(ray: Any, address: str | None) -> bool:
                 f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
         return True
     # "local": a new cluster, never one a `ray start` left on this machine
-    ray.init(address="local", num_cpus=_cores(), include_dashboard=False,
+    ray.init(address="local", num_cpus=cores(), include_dashboard=False,
              logging_level=logging.WARNING)
     return True
 
