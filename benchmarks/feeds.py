@@ -35,7 +35,6 @@ import random  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -44,6 +43,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from challenge_qa.eval.data import squad_path  # noqa: E402
+from challenge_qa.testing import http_server  # noqa: E402
 
 from .common import (  # noqa: E402
     Context,
@@ -140,15 +140,9 @@ def serve(site: NewsSite) -> Iterator[NewsSite]:
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    site.base = f"http://127.0.0.1:{server.server_port}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with http_server(Handler) as server:
+        site.base = f"http://127.0.0.1:{server.server_port}"
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # --------------------------------------------------------------------------- steps

@@ -6,7 +6,6 @@ import contextlib
 import http.server
 import shutil
 import textwrap
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from challenge_qa.app.cli import cli
 from challenge_qa.config import Settings
+from challenge_qa.testing import http_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_CORPUS = ROOT / "docs_corpus"
@@ -275,16 +275,10 @@ def _site_handler(site: Site):
 def news_site() -> Iterator[Site]:
     """A ``Site`` served by ``http.server`` on 127.0.0.1 (a free port) while in use."""
     s = Site()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _site_handler(s))
-    server.daemon_threads = True
-    s.port = server.server_port
-    s.base = f"http://127.0.0.1:{server.server_port}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with http_server(_site_handler(s)) as server:
+        s.port = server.server_port
+        s.base = f"http://127.0.0.1:{server.server_port}"
         yield s
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def rss(title: str, items: list[dict]) -> str:

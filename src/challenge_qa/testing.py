@@ -17,8 +17,12 @@ Example:
 
 from __future__ import annotations
 
+import http.server
 import re
+import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +116,18 @@ def write_corpus(folder: str | Path, articles=ARTICLES) -> Path:
     for name, text in articles:
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+@contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler]
+                ) -> Iterator[http.server.ThreadingHTTPServer]:
+    """``handler`` served on 127.0.0.1 (a free port, ``server.server_port``) by a
+    background thread while in use; stopped and closed after."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
